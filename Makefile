@@ -1,0 +1,48 @@
+# hvm: a thin front for Meson and Ninja.
+#   make          build (build/)
+#   make check    install missing packages, build with ASan+UBSan, run every test
+#   make demo     install, build, run the guided tour on a scratch store
+#   make bench    benchmarks against qemu-img, qemu-nbd and cp (optimized build)
+#   make fuzz     build and run the libFuzzer target for a while
+BUILD ?= build
+CHECK_BUILD ?= build-check
+BENCH_BUILD ?= build-release
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps check demo bench fuzz clean
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+deps:
+	@sh scripts/install-deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) >/dev/null
+
+$(CHECK_BUILD)/build.ninja:
+	meson setup $(CHECK_BUILD) -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+
+$(BENCH_BUILD)/build.ninja:
+	meson setup $(BENCH_BUILD) --buildtype=release >/dev/null
+
+check: deps $(CHECK_BUILD)/build.ninja
+	ninja -C $(CHECK_BUILD)
+	HVM=$(CURDIR)/$(CHECK_BUILD)/hvm BUILD=$(CURDIR)/$(CHECK_BUILD) sh tests/run-all.sh
+
+demo: deps all
+	HVM=$(CURDIR)/$(BUILD)/hvm sh scripts/demo.sh
+
+bench: deps $(BENCH_BUILD)/build.ninja
+	ninja -C $(BENCH_BUILD)
+	HVM=$(CURDIR)/$(BENCH_BUILD)/hvm sh bench/run.sh
+
+fuzz: deps
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null 2>&1 || true
+	ninja -C $(FUZZ_BUILD) fuzz/fuzz-vhd-open
+	mkdir -p $(FUZZ_BUILD)/corpus && cp -n tests/data/*.vhd $(FUZZ_BUILD)/corpus/ 2>/dev/null || true
+	$(FUZZ_BUILD)/fuzz/fuzz-vhd-open -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 $(FUZZ_BUILD)/corpus
+
+clean:
+	rm -rf $(BUILD) $(CHECK_BUILD) $(BENCH_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs the Debian packages that hvm's build, tests, demo and benchmarks need,
+# only those that are missing; prints nothing when everything is present.
+set -e
+PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libjansson-dev uuid-dev
+libcmocka-dev qemu-utils libvhdi-utils python3-libvhdi libnbd-bin python3"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing Debian packages:$missing (run as root to install them)" >&2
+    exit 1
+fi
+echo "install-deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,59 @@
+/* Shared pieces of the command line: one cmd_<noun>_<verb>(argc, argv) per
+ * command, output helpers, the progress bar. Only cli/ prints. */
+#ifndef HVM_CLI_CLI_H
+#define HVM_CLI_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Exit codes: 0 success, 1 check found problems, 2 error. */
+enum { EXIT_OK = 0, EXIT_PROBLEMS = 1, EXIT_ERROR = 2 };
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+/* Prints "hvm: <last error message>" and returns EXIT_ERROR. */
+int cli_fail(void);
+/* Prints "hvm: <formatted>" and returns EXIT_ERROR. */
+int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints usage text to stdout (for --help) and returns EXIT_OK. */
+int cli_help(const char *text);
+/* Prints "hvm: <what>\n<usage>" to stderr and returns EXIT_ERROR. */
+int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parses a size argument or fails with a message naming the option. */
+int cli_size(const char *option, const char *text, uint64_t *out);
+/* Dumps JSON to stdout, pretty, with a newline; takes the reference. */
+int cli_print_json(json_t *value);
+/* Runs a subcommand from a table: argv[0] is the verb. */
+int cli_dispatch(const char *noun, const struct command *table, int argc, char **argv);
+
+/* Progress bar on stderr when it is a terminal; silent otherwise. */
+struct progress {
+    const char *label;
+    bool enabled;
+    int last_permille;
+};
+void progress_init(struct progress *p, const char *label);
+void progress_update(void *opaque, uint64_t done, uint64_t total);
+void progress_done(struct progress *p);
+
+int cmd_vhd(int argc, char **argv);
+int cmd_vhd_create(int argc, char **argv);
+int cmd_vhd_diff(int argc, char **argv);
+int cmd_vhd_info(int argc, char **argv);
+int cmd_vhd_check(int argc, char **argv);
+int cmd_vhd_repair(int argc, char **argv);
+int cmd_vhd_convert(int argc, char **argv);
+int cmd_vhd_merge(int argc, char **argv);
+int cmd_vhd_rebase(int argc, char **argv);
+int cmd_vhd_set_parent(int argc, char **argv);
+int cmd_vhd_compact(int argc, char **argv);
+int cmd_vhd_resize(int argc, char **argv);
+int cmd_vhd_serve(int argc, char **argv);
+int cmd_vhd_bench(int argc, char **argv);
+
+#endif

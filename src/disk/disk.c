@@ -1,0 +1,126 @@
+/* Dispatch through a disk's ops table, and the chain-wide helpers. */
+#include "disk/disk.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+
+int disk_open(const char *path, unsigned flags, struct disk **out)
+{
+    if (!(flags & DISK_OPEN_RAW) && disk_is_vhd(path))
+        return disk_vhd_open(path, flags, out);
+    return disk_raw_open(path, flags, out);
+}
+
+void disk_close(struct disk *d)
+{
+    if (d)
+        d->ops->close(d);
+}
+
+static int check_range(struct disk *d, uint64_t count, uint64_t offset)
+{
+    if (offset > d->size || d->size - offset < count)
+        return hvm_error(EINVAL, "%s: range %llu+%llu is past the end of the disk (%llu bytes)",
+                         d->path, (unsigned long long)offset, (unsigned long long)count,
+                         (unsigned long long)d->size);
+    return 0;
+}
+
+int disk_pread(struct disk *d, void *buf, uint64_t count, uint64_t offset)
+{
+    int r = check_range(d, count, offset);
+    return r < 0 ? r : d->ops->pread(d, buf, count, offset);
+}
+
+int disk_pwrite(struct disk *d, const void *buf, uint64_t count, uint64_t offset)
+{
+    int r = check_range(d, count, offset);
+    if (r < 0)
+        return r;
+    if (d->read_only)
+        return hvm_error(EROFS, "%s: opened read-only", d->path);
+    return d->ops->pwrite(d, buf, count, offset);
+}
+
+int disk_flush(struct disk *d)
+{
+    return d->read_only ? 0 : d->ops->flush(d);
+}
+
+int disk_discard(struct disk *d, uint64_t count, uint64_t offset)
+{
+    int r = check_range(d, count, offset);
+    if (r < 0)
+        return r;
+    if (d->read_only)
+        return hvm_error(EROFS, "%s: opened read-only", d->path);
+    return d->ops->discard ? d->ops->discard(d, count, offset) : 0;
+}
+
+int disk_block_status(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run,
+                      enum disk_extent *state)
+{
+    int r = check_range(d, count, offset);
+    if (r < 0)
+        return r;
+    if (count == 0) {
+        *run = 0;
+        *state = DISK_EXTENT_ZERO;
+        return 0;
+    }
+    return d->ops->block_status(d, offset, count, run, state);
+}
+
+int disk_chain_status(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run,
+                      bool *data)
+{
+    /* Walk down while the run comes from a parent, shrinking it to the
+     * smallest run seen so that the answer holds for the whole of it. */
+    uint64_t len = count;
+    for (struct disk *l = d; l; l = l->parent) {
+        enum disk_extent st;
+        uint64_t n;
+        int r = disk_block_status(l, offset, len, &n, &st);
+        if (r < 0)
+            return r;
+        len = n;
+        if (st == DISK_EXTENT_DATA) {
+            *data = true;
+            *run = len;
+            return 0;
+        }
+        if (st == DISK_EXTENT_ZERO)
+            break;
+    }
+    *data = false;
+    *run = len;
+    return 0;
+}
+
+int disk_read_layered(struct disk *d, void *buf, uint64_t count, uint64_t offset,
+                      int (*read_own)(struct disk *, void *, uint64_t, uint64_t))
+{
+    uint8_t *p = buf;
+    while (count > 0) {
+        enum disk_extent st;
+        uint64_t n;
+        int r = d->ops->block_status(d, offset, count, &n, &st);
+        if (r < 0)
+            return r;
+        if (st == DISK_EXTENT_DATA)
+            r = read_own(d, p, n, offset);
+        else if (st == DISK_EXTENT_PARENT && d->parent)
+            r = d->parent->ops->pread(d->parent, p, n, offset);
+        else
+            memset(p, 0, n);
+        if (r < 0)
+            return r;
+        p += n;
+        offset += n;
+        count -= n;
+    }
+    return 0;
+}

@@ -1,0 +1,88 @@
+/* One interface over every image kind (raw file, VHD fixed, dynamic,
+ * differencing). Each kind is one file that fills in a struct disk_ops; the
+ * code above this layer never asks which kind it holds. */
+#ifndef HVM_DISK_DISK_H
+#define HVM_DISK_DISK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Where a run of bytes of one layer comes from. */
+enum disk_extent {
+    DISK_EXTENT_DATA,   /* stored in this layer */
+    DISK_EXTENT_PARENT, /* not stored here: read from the parent layer */
+    DISK_EXTENT_ZERO,   /* not stored anywhere below here: reads as zeros */
+};
+
+struct disk;
+
+struct disk_ops {
+    const char *kind; /* "raw", "fixed", "dynamic", "differencing" */
+    /* Offsets and counts are byte-granular; each kind handles alignment. */
+    int (*pread)(struct disk *d, void *buf, uint64_t count, uint64_t offset);
+    int (*pwrite)(struct disk *d, const void *buf, uint64_t count, uint64_t offset);
+    int (*flush)(struct disk *d);
+    /* Forget data in a range (may do nothing); the range then reads as zeros
+     * (or from the parent, for a differencing layer). */
+    int (*discard)(struct disk *d, uint64_t count, uint64_t offset);
+    /* This layer only: the state of the run starting at offset, and its
+     * length (1..count bytes). Runs are 512-byte granular except at the end. */
+    int (*block_status)(struct disk *d, uint64_t offset, uint64_t count,
+                        uint64_t *run, enum disk_extent *state);
+    void (*close)(struct disk *d);
+};
+
+struct disk {
+    const struct disk_ops *ops;
+    char *path;
+    uint64_t size;
+    bool read_only;
+    struct disk *parent; /* owned; differencing layers only */
+    unsigned depth;      /* 0 for the layer opened, parent is depth+1 */
+    void *priv;          /* the kind's own state */
+};
+
+enum disk_open_flags {
+    DISK_OPEN_READ_ONLY = 1 << 0,
+    DISK_OPEN_NO_PARENT = 1 << 1, /* do not open a differencing disk's parent */
+    DISK_OPEN_RAW = 1 << 2,       /* treat any file as raw bytes */
+    DISK_OPEN_FORCE = 1 << 3,     /* write even a disk protected as a parent */
+    DISK_OPEN_LENIENT = 1 << 4,   /* open damaged images for check/repair */
+};
+
+#define DISK_MAX_DEPTH 64
+
+/* Opens path, probing its kind; a differencing disk opens its parent chain
+ * read-only, checking identity at each link (see chain.c). */
+int disk_open(const char *path, unsigned flags, struct disk **out);
+void disk_close(struct disk *d);
+
+int disk_pread(struct disk *d, void *buf, uint64_t count, uint64_t offset);
+int disk_pwrite(struct disk *d, const void *buf, uint64_t count, uint64_t offset);
+int disk_flush(struct disk *d);
+int disk_discard(struct disk *d, uint64_t count, uint64_t offset);
+int disk_block_status(struct disk *d, uint64_t offset, uint64_t count,
+                      uint64_t *run, enum disk_extent *state);
+
+/* Through the whole chain: is the run at offset data somewhere (true) or
+ * zeros everywhere (false)? *run is its length. */
+int disk_chain_status(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run,
+                      bool *data);
+
+/* Reads count bytes at offset of d's own data where it has it and of the
+ * parent otherwise. Used by the kinds themselves: resolves runs per layer so
+ * that a large read becomes few large preads. */
+int disk_read_layered(struct disk *d, void *buf, uint64_t count, uint64_t offset,
+                      int (*read_own)(struct disk *, void *, uint64_t, uint64_t));
+
+/* Kinds, for disk_open's probe and for tests. */
+int disk_raw_open(const char *path, unsigned flags, struct disk **out);
+int disk_vhd_open(const char *path, unsigned flags, struct disk **out);
+/* Is the file a VHD (footer cookie at the end or at offset 0)? */
+bool disk_is_vhd(const char *path);
+/* The VHD image behind a disk of a VHD kind, NULL for other kinds. */
+struct vhd *disk_vhd_image(struct disk *d);
+/* Is the file protected as a parent (no write permission bits)? */
+bool disk_file_protected(const char *path);
+
+#endif

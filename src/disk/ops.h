@@ -1,0 +1,69 @@
+/* Whole-disk operations on chains: convert, merge, rebase, set-parent,
+ * compact, resize. Each is crash-safe in the sense described beside it. */
+#ifndef HVM_DISK_OPS_H
+#define HVM_DISK_OPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "disk/disk.h"
+
+typedef void (*disk_progress_fn)(void *opaque, uint64_t done, uint64_t total);
+
+struct disk_progress {
+    disk_progress_fn fn;
+    void *opaque;
+};
+
+static inline void disk_progress_report(const struct disk_progress *p, uint64_t done,
+                                        uint64_t total)
+{
+    if (p && p->fn)
+        p->fn(p->opaque, done, total);
+}
+
+enum disk_format {
+    DISK_FORMAT_RAW,
+    DISK_FORMAT_FIXED,
+    DISK_FORMAT_DYNAMIC,
+};
+
+/* Copies every byte of src (a whole chain, flattened) into dst, writing only
+ * runs that hold data somewhere in the chain. dst must read as zeros. */
+int disk_copy(struct disk *src, struct disk *dst, const struct disk_progress *pr);
+
+/* Creates dst in the given format from src (raw or any VHD chain). The
+ * result is written under a temporary name and renamed into place. */
+int disk_convert(const char *src, const char *dst, enum disk_format format,
+                 uint32_t block_size, const struct disk_progress *pr);
+
+/* Creates a differencing child of parent and, unless no_protect, marks the
+ * parent read-only on disk. */
+int disk_diff_create(const char *parent, const char *child, bool no_protect);
+
+/* Merges child's own sectors into its parent, then removes the child and
+ * gives the parent a new unique id (its content changed, so any other child
+ * of it now fails the identity check instead of reading wrong data).
+ * A parent protected read-only may have other children: refused unless
+ * force. The child reads the same throughout the copy. */
+int disk_merge(const char *child, bool force, const struct disk_progress *pr);
+
+/* Copies into child the sectors it reads from the layers between it and
+ * onto (a path in its chain), or from the whole chain when onto is NULL
+ * (standalone), then re-points it with one header write. */
+int disk_rebase(const char *child, const char *onto, const struct disk_progress *pr);
+
+/* Points child at parent (a moved or renamed parent). Refuses a parent of
+ * another identity or size unless ignore_id (size must always match). */
+int disk_set_parent(const char *child, const char *parent, bool ignore_id);
+
+/* Releases blocks that read as zeros (in a differencing disk only where the
+ * parent reads zeros too), moves tail blocks into the holes and truncates.
+ * *freed receives the bytes released. */
+int disk_compact(const char *path, uint64_t *freed, const struct disk_progress *pr);
+
+/* Grows a fixed or dynamic disk. A disk protected as a parent is refused
+ * unless force. */
+int disk_resize(const char *path, uint64_t size, bool force);
+
+#endif

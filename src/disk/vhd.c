@@ -1,0 +1,260 @@
+/* The three VHD kinds as struct disk: fixed, dynamic and differencing.
+ *
+ * Opening a differencing disk opens its parent chain read-only. At every
+ * link the parent's unique id and virtual size must be the ones the child
+ * expects; a missing parent, a mismatch, a loop or a chain deeper than
+ * DISK_MAX_DEPTH each fail with their own message naming the files. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "disk/disk.h"
+#include "util/error.h"
+#include "util/uuid.h"
+#include "vhd/image.h"
+
+struct seen {
+    dev_t dev;
+    ino_t ino;
+    const char *path;
+};
+
+static int vhd_read_own_cb(struct disk *d, void *buf, uint64_t count, uint64_t offset)
+{
+    return vhd_read_own(d->priv, buf, count, offset);
+}
+
+static int vd_pread(struct disk *d, void *buf, uint64_t count, uint64_t offset)
+{
+    struct vhd *v = d->priv;
+    if (!vhd_is_sparse(v))
+        return vhd_read_own(v, buf, count, offset);
+    return disk_read_layered(d, buf, count, offset, vhd_read_own_cb);
+}
+
+/* Partial sectors are read through the whole chain, patched and written
+ * back whole: a differencing layer owns whole sectors only. */
+static int write_partial(struct disk *d, const uint8_t *p, uint64_t sector, unsigned at,
+                         unsigned len)
+{
+    uint8_t buf[VHD_SECTOR];
+    int r = vd_pread(d, buf, VHD_SECTOR, sector * VHD_SECTOR);
+    if (r < 0)
+        return r;
+    memcpy(buf + at, p, len);
+    return vhd_write_own(d->priv, buf, VHD_SECTOR, sector * VHD_SECTOR);
+}
+
+static int vd_pwrite(struct disk *d, const void *buf, uint64_t count, uint64_t offset)
+{
+    const uint8_t *p = buf;
+    int r;
+    unsigned head = (unsigned)(offset % VHD_SECTOR);
+    if (head) {
+        unsigned len = VHD_SECTOR - head < count ? VHD_SECTOR - head : (unsigned)count;
+        if ((r = write_partial(d, p, offset / VHD_SECTOR, head, len)) < 0)
+            return r;
+        p += len;
+        offset += len;
+        count -= len;
+    }
+    uint64_t whole = count / VHD_SECTOR * VHD_SECTOR;
+    if (whole) {
+        if ((r = vhd_write_own(d->priv, p, whole, offset)) < 0)
+            return r;
+        p += whole;
+        offset += whole;
+        count -= whole;
+    }
+    if (count)
+        return write_partial(d, p, offset / VHD_SECTOR, 0, (unsigned)count);
+    return 0;
+}
+
+static int vd_flush(struct disk *d)
+{
+    return vhd_flush(d->priv);
+}
+
+static int vd_discard(struct disk *d, uint64_t count, uint64_t offset)
+{
+    return vhd_discard(d->priv, count, offset);
+}
+
+static int vd_block_status(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run,
+                           enum disk_extent *state)
+{
+    struct vhd *v = d->priv;
+    enum vhd_run st;
+    int r = vhd_status(v, offset, count, run, &st);
+    if (r < 0)
+        return r;
+    if (st == VHD_RUN_DATA)
+        *state = DISK_EXTENT_DATA;
+    else
+        *state = d->parent ? DISK_EXTENT_PARENT : DISK_EXTENT_ZERO;
+    return 0;
+}
+
+static void vd_close(struct disk *d)
+{
+    disk_close(d->parent);
+    vhd_close(d->priv);
+    free(d->path);
+    free(d);
+}
+
+#define VHD_OPS(name, kind_name)                                                       \
+    static const struct disk_ops name = {                                              \
+        .kind = kind_name, .pread = vd_pread, .pwrite = vd_pwrite, .flush = vd_flush,  \
+        .discard = vd_discard, .block_status = vd_block_status, .close = vd_close,     \
+    }
+VHD_OPS(fixed_ops, "fixed");
+VHD_OPS(dynamic_ops, "dynamic");
+VHD_OPS(diff_ops, "differencing");
+
+bool disk_is_vhd(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char cookie[8];
+    struct stat st;
+    bool yes = false;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 512) {
+        if (pread(fd, cookie, 8, st.st_size - 512) == 8 && memcmp(cookie, "conectix", 8) == 0)
+            yes = true;
+        else if (st.st_size % 512 == 511 && pread(fd, cookie, 8, st.st_size - 511) == 8 &&
+                 memcmp(cookie, "conectix", 8) == 0)
+            yes = true;
+        else if (pread(fd, cookie, 8, 0) == 8 && memcmp(cookie, "conectix", 8) == 0)
+            yes = true;
+    }
+    close(fd);
+    return yes;
+}
+
+bool disk_file_protected(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && !(st.st_mode & 0222);
+}
+
+struct vhd *disk_vhd_image(struct disk *d)
+{
+    if (d->ops == &fixed_ops || d->ops == &dynamic_ops || d->ops == &diff_ops)
+        return d->priv;
+    return NULL;
+}
+
+static int open_layer(const char *path, unsigned flags, unsigned depth, struct seen *seen,
+                      struct disk **out);
+
+static int open_parent(struct disk *d, struct vhd *v, unsigned flags, unsigned depth,
+                       struct seen *seen)
+{
+    char **cands = vhd_parent_candidates(v);
+    char tried[2048] = "";
+    char want[37], got[37];
+    int r = 0;
+
+    if (!cands)
+        return hvm_error(ENOMEM, "out of memory");
+    for (size_t i = 0; cands[i]; i++) {
+        if (access(cands[i], F_OK) != 0) {
+            size_t len = strlen(tried);
+            snprintf(tried + len, sizeof tried - len, "%s%s", len ? ", " : "", cands[i]);
+            continue;
+        }
+        struct disk *p;
+        r = open_layer(cands[i], (flags | DISK_OPEN_READ_ONLY) & ~DISK_OPEN_LENIENT,
+                       depth + 1, seen, &p);
+        if (r < 0)
+            break;
+        struct vhd *pv = disk_vhd_image(p);
+        uuid_format(v->header.parent_id, want);
+        if (pv && memcmp(pv->footer.unique_id, v->header.parent_id, 16) != 0) {
+            uuid_format(pv->footer.unique_id, got);
+            r = hvm_error(ESTALE, "%s: parent %s has unique id %s but the child expects %s "
+                          "(the parent was replaced or modified; see 'hvm vhd set-parent')",
+                          d->path, cands[i], got, want);
+            disk_close(p);
+            break;
+        }
+        if (p->size != d->size) {
+            r = hvm_error(ESTALE, "%s: parent %s is %llu bytes but the child is %llu bytes",
+                          d->path, cands[i], (unsigned long long)p->size,
+                          (unsigned long long)d->size);
+            disk_close(p);
+            break;
+        }
+        d->parent = p;
+        break;
+    }
+    if (r == 0 && !d->parent) {
+        char *name = vhd_parent_name(v);
+        r = hvm_error(ENOENT, "%s: parent '%s' not found (tried: %s)", d->path,
+                      name ? name : "?", tried[0] ? tried : "no usable locator");
+        free(name);
+    }
+    vhd_paths_free(cands);
+    return r;
+}
+
+static int open_layer(const char *path, unsigned flags, unsigned depth, struct seen *seen,
+                      struct disk **out)
+{
+    struct stat st;
+    struct vhd *v;
+    int r;
+
+    if (depth >= DISK_MAX_DEPTH)
+        return hvm_error(ELOOP, "%s: parent chain deeper than %d layers", seen[0].path,
+                         DISK_MAX_DEPTH);
+    if (stat(path, &st) < 0)
+        return hvm_error(errno, "%s: %s", path, strerror(errno));
+    for (unsigned i = 0; i < depth; i++)
+        if (seen[i].dev == st.st_dev && seen[i].ino == st.st_ino)
+            return hvm_error(ELOOP, "%s: parent chain loops back to %s", seen[depth - 1].path,
+                             path);
+    seen[depth] = (struct seen){st.st_dev, st.st_ino, path};
+    if (!(flags & (DISK_OPEN_READ_ONLY | DISK_OPEN_FORCE)) && !(st.st_mode & 0222))
+        return hvm_error(EROFS, "%s: protected read-only as the parent of differencing "
+                         "disks; writing it would break them (use --force to override)",
+                         path);
+
+    unsigned vflags = (flags & DISK_OPEN_READ_ONLY ? VHD_OPEN_READ_ONLY : 0) |
+                      (flags & DISK_OPEN_LENIENT ? VHD_OPEN_LENIENT : 0);
+    if ((r = vhd_open(path, vflags, &v)) < 0)
+        return r;
+    struct disk *d = calloc(1, sizeof *d);
+    if (!d || !(d->path = strdup(path))) {
+        free(d);
+        vhd_close(v);
+        return hvm_error(ENOMEM, "out of memory");
+    }
+    d->priv = v;
+    d->size = v->size;
+    d->read_only = v->read_only;
+    d->depth = depth;
+    d->ops = v->footer.type == VHD_TYPE_FIXED     ? &fixed_ops
+             : v->footer.type == VHD_TYPE_DYNAMIC ? &dynamic_ops
+                                                  : &diff_ops;
+    if (v->footer.type == VHD_TYPE_DIFF && !(flags & DISK_OPEN_NO_PARENT) &&
+        (r = open_parent(d, v, flags, depth, seen)) < 0) {
+        vd_close(d);
+        return r;
+    }
+    *out = d;
+    return 0;
+}
+
+int disk_vhd_open(const char *path, unsigned flags, struct disk **out)
+{
+    struct seen seen[DISK_MAX_DEPTH];
+    return open_layer(path, flags, 0, seen, out);
+}

@@ -1,0 +1,2 @@
+/* The NBD server: see server.h. */
+typedef int hvm_placeholder;

@@ -1,0 +1,133 @@
+#include "util/fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/error.h"
+
+int file_pread(int fd, const char *path, void *buf, size_t count, uint64_t offset)
+{
+    uint8_t *p = buf;
+    while (count > 0) {
+        ssize_t n = pread(fd, p, count, (off_t)offset);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return hvm_error(errno, "%s: read at offset %llu: %s", path,
+                             (unsigned long long)offset, strerror(errno));
+        }
+        if (n == 0)
+            return hvm_error(EIO, "%s: unexpected end of file at offset %llu", path,
+                             (unsigned long long)offset);
+        p += n;
+        count -= (size_t)n;
+        offset += (uint64_t)n;
+    }
+    return 0;
+}
+
+int file_pwrite(int fd, const char *path, const void *buf, size_t count, uint64_t offset)
+{
+    const uint8_t *p = buf;
+    while (count > 0) {
+        ssize_t n = pwrite(fd, p, count, (off_t)offset);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return hvm_error(errno, "%s: write at offset %llu: %s", path,
+                             (unsigned long long)offset, strerror(errno));
+        }
+        p += n;
+        count -= (size_t)n;
+        offset += (uint64_t)n;
+    }
+    return 0;
+}
+
+int file_sync(int fd, const char *path)
+{
+    if (fdatasync(fd) < 0)
+        return hvm_error(errno, "%s: flush: %s", path, strerror(errno));
+    return 0;
+}
+
+int file_size(int fd, const char *path, uint64_t *size)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return hvm_error(errno, "%s: %s", path, strerror(errno));
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+char *path_dirname(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+const char *path_basename(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+char *path_join(const char *dir, const char *name)
+{
+    char *out;
+    if (name[0] == '/' || !dir || !dir[0] || strcmp(dir, ".") == 0)
+        return strdup(name);
+    if (asprintf(&out, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", name) < 0)
+        return NULL;
+    return out;
+}
+
+int path_sync_dir(const char *path)
+{
+    char *dir = path_dirname(path);
+    if (!dir)
+        return hvm_error(ENOMEM, "out of memory");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int r = 0;
+    if (fd < 0 || fsync(fd) < 0)
+        r = hvm_error(errno, "%s: sync folder: %s", dir, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    free(dir);
+    return r;
+}
+
+int file_replace(const char *path, const void *data, size_t len)
+{
+    char *tmp;
+    if (asprintf(&tmp, "%s.tmp", path) < 0)
+        return hvm_error(ENOMEM, "out of memory");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int r;
+    if (fd < 0) {
+        r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
+        free(tmp);
+        return r;
+    }
+    r = file_pwrite(fd, tmp, data, len, 0);
+    if (r == 0 && fsync(fd) < 0)
+        r = hvm_error(errno, "%s: flush: %s", tmp, strerror(errno));
+    close(fd);
+    if (r == 0 && rename(tmp, path) < 0)
+        r = hvm_error(errno, "%s: rename to %s: %s", tmp, path, strerror(errno));
+    if (r == 0)
+        r = path_sync_dir(path);
+    if (r < 0)
+        unlink(tmp);
+    free(tmp);
+    return r;
+}

@@ -1,0 +1,26 @@
+/* File helpers that retry short transfers and report errors with the path. */
+#ifndef HVM_UTIL_FILEIO_H
+#define HVM_UTIL_FILEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Full pread/pwrite: 0 on success; a short read past EOF is -EIO. */
+int file_pread(int fd, const char *path, void *buf, size_t count, uint64_t offset);
+int file_pwrite(int fd, const char *path, const void *buf, size_t count, uint64_t offset);
+int file_sync(int fd, const char *path);
+int file_size(int fd, const char *path, uint64_t *size);
+
+/* Writes data to path atomically: temp file, fsync, rename, fsync of the folder. */
+int file_replace(const char *path, const void *data, size_t len);
+
+/* Directory part of path (malloc'd) and the joined "dir/name" (malloc'd). */
+char *path_dirname(const char *path);
+char *path_join(const char *dir, const char *name);
+const char *path_basename(const char *path);
+
+/* fsync the folder that holds path, so that a create or rename is durable. */
+int path_sync_dir(const char *path);
+
+#endif

@@ -1,0 +1,195 @@
+/* hvm vhd check/repair at the file level: both footers, checksums, the
+ * header, every BAT entry (inside the file, clear of the metadata and of
+ * each other), locators, and space leaked by an interrupted allocation. */
+#include "vhd/check.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/error.h"
+#include "util/fileio.h"
+#include "vhd/image.h"
+
+static void add(char (*list)[256], unsigned *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void add(char (*list)[256], unsigned *n, const char *fmt, ...)
+{
+    if (*n >= VHD_CHECK_MAX_ITEMS)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(list[*n], 256, fmt, ap);
+    va_end(ap);
+    (*n)++;
+}
+
+#define PROBLEM(rep, ...) add((rep)->problems, &(rep)->n_problems, __VA_ARGS__)
+#define NOTE(rep, ...) add((rep)->notes, &(rep)->n_notes, __VA_ARGS__)
+
+static void check_footer_copy(struct vhd *v, struct vhd_check_report *rep)
+{
+    uint8_t end[VHD_FOOTER_SIZE], copy[VHD_FOOTER_SIZE];
+    if (v->footer_from_copy) {
+        PROBLEM(rep, "footer at the end is damaged (bad cookie or checksum); the copy at "
+                "offset 0 is good: repair rewrites the end");
+        return;
+    }
+    if (!vhd_is_sparse(v))
+        return;
+    vhd_footer_encode(&v->footer, end);
+    if (file_pread(v->fd, v->path, copy, VHD_FOOTER_SIZE, 0) < 0)
+        return;
+    if (!vhd_footer_valid(copy)) {
+        PROBLEM(rep, "footer copy at offset 0 is damaged: repair rewrites it");
+        rep->footer_copy_mismatch = true;
+    } else if (memcmp(copy, end, VHD_FOOTER_SIZE) != 0) {
+        /* Writers update the two copies one after the other; the end wins. */
+        NOTE(rep, "footer copy at offset 0 differs from the footer at the end: repair "
+             "rewrites it");
+        rep->footer_copy_mismatch = true;
+    }
+}
+
+static void check_locators(struct vhd *v, struct vhd_check_report *rep)
+{
+    for (int i = 0; i < VHD_LOCATOR_COUNT; i++) {
+        const struct vhd_locator *l = &v->header.loc[i];
+        char code[5];
+        if (l->code == VHD_PLAT_NONE)
+            continue;
+        vhd_code_string(l->code, code);
+        if (l->data_offset > v->file_size || v->file_size - l->data_offset < l->data_length)
+            PROBLEM(rep, "parent locator %d (%s) points past the end of the file", i, code);
+        else if (l->data_length > vhd_locator_space_bytes(l))
+            PROBLEM(rep, "parent locator %d (%s) is longer (%u) than its space (%llu)", i,
+                    code, l->data_length, (unsigned long long)vhd_locator_space_bytes(l));
+        else if (v->footer.type == VHD_TYPE_DIFF && l->code != VHD_PLAT_MAC) {
+            char *text = vhd_locator_read(v, i);
+            if (!text)
+                PROBLEM(rep, "parent locator %d (%s) is not readable text", i, code);
+            free(text);
+        }
+    }
+}
+
+static void check_blocks(struct vhd *v, struct vhd_check_report *rep)
+{
+    struct vhd_block_span *s;
+    uint32_t n;
+    uint64_t span = vhd_block_span(v);
+    uint64_t meta = v->header.table_offset + (uint64_t)v->bat_entries * 4;
+    if (vhd_blocks_sorted(v, &s, &n) < 0) {
+        PROBLEM(rep, "%s", hvm_error_message());
+        return;
+    }
+    rep->blocks_allocated = n;
+    uint64_t leaked = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (s[i].start + span > v->end)
+            PROBLEM(rep, "BAT entry %u points at offset %llu, past the end of the data (%llu)",
+                    s[i].block, (unsigned long long)s[i].start, (unsigned long long)v->end);
+        else if (s[i].start < meta && s[i].start + span > v->footer.data_offset)
+            PROBLEM(rep, "BAT entry %u (offset %llu) overlaps the header or the BAT",
+                    s[i].block, (unsigned long long)s[i].start);
+        if (i > 0 && s[i].start < s[i - 1].start + span)
+            PROBLEM(rep, "blocks %u and %u overlap (offsets %llu and %llu)", s[i - 1].block,
+                    s[i].block, (unsigned long long)s[i - 1].start,
+                    (unsigned long long)s[i].start);
+        /* Gaps of a whole block or more between blocks are leaked space
+         * (alignment padding is smaller). */
+        if (i > 0 && s[i].start >= s[i - 1].start + 2 * span)
+            leaked += s[i].start - (s[i - 1].start + span);
+    }
+    if (n > 0 && s[n - 1].start + span <= v->end && v->end - (s[n - 1].start + span) >= span)
+        leaked += v->end - (s[n - 1].start + span);
+    if (n == 0 && v->end > vhd_metadata_end(v) + span)
+        leaked += v->end - vhd_metadata_end(v);
+    free(s);
+    rep->leaked_bytes = leaked;
+    if (leaked)
+        NOTE(rep, "%llu bytes of leaked space (an interrupted allocation): harmless; "
+             "repair reclaims it", (unsigned long long)leaked);
+}
+
+static int open_for_check(const char *path, unsigned flags, struct vhd_check_report *rep,
+                          struct vhd **v)
+{
+    memset(rep, 0, sizeof *rep);
+    int r = vhd_open(path, flags | VHD_OPEN_LENIENT, v);
+    if (r < 0) {
+        rep->unreadable = true;
+        snprintf(rep->message, sizeof rep->message, "%s", hvm_error_message());
+    }
+    return r;
+}
+
+static void check_open_image(struct vhd *v, struct vhd_check_report *rep)
+{
+    check_footer_copy(v, rep);
+    if (!vhd_is_sparse(v))
+        return;
+    check_blocks(v, rep);
+    check_locators(v, rep);
+}
+
+int vhd_check(const char *path, struct vhd_check_report *rep)
+{
+    struct vhd *v;
+    int r = open_for_check(path, VHD_OPEN_READ_ONLY, rep, &v);
+    if (r < 0)
+        return r;
+    check_open_image(v, rep);
+    vhd_close(v);
+    return 0;
+}
+
+int vhd_repair(const char *path, struct vhd_check_report *rep)
+{
+    struct vhd *v;
+    int r = open_for_check(path, 0, rep, &v);
+    if (r < 0)
+        return r;
+    check_open_image(v, rep);
+    /* Blocks past the end or overlapping cannot be fixed without choosing
+     * which data to lose: leave them to the user. */
+    for (unsigned i = 0; i < rep->n_problems; i++)
+        if (strstr(rep->problems[i], "BAT entry") || strstr(rep->problems[i], "overlap") ||
+            strstr(rep->problems[i], "locator")) {
+            vhd_close(v);
+            return hvm_error(EINVAL, "%s: %s (cannot be repaired safely)", path,
+                             rep->problems[i]);
+        }
+    struct vhd_check_report before = *rep;
+    memset(rep->notes, 0, sizeof rep->notes);
+    rep->n_notes = 0;
+    if (before.footer_copy_mismatch || v->footer_from_copy) {
+        if ((r = vhd_footer_write(v)) < 0)
+            goto out;
+        /* Drop whatever followed a damaged footer. */
+        if (v->file_size > v->end + VHD_FOOTER_SIZE &&
+            ftruncate(v->fd, (off_t)(v->end + VHD_FOOTER_SIZE)) < 0) {
+            r = hvm_error(errno, "%s: truncate: %s", path, strerror(errno));
+            goto out;
+        }
+        v->file_size = v->end + VHD_FOOTER_SIZE;
+        if ((r = file_sync(v->fd, v->path)) < 0)
+            goto out;
+        NOTE(rep, "rewrote the footer%s", vhd_is_sparse(v) ? " and its copy at offset 0" : "");
+    }
+    if (vhd_is_sparse(v) && before.leaked_bytes) {
+        uint64_t freed;
+        if ((r = vhd_space_reclaim(v, &freed)) < 0)
+            goto out;
+        NOTE(rep, "reclaimed %llu bytes of leaked space", (unsigned long long)freed);
+    }
+    rep->n_problems = 0;
+out:
+    {
+        int c = vhd_close(v);
+        return r < 0 ? r : c;
+    }
+}
