@@ -131,3 +131,86 @@ int file_replace(const char *path, const void *data, size_t len)
     free(tmp);
     return r;
 }
+
+int file_copy_progress(const char *from, const char *to,
+                       void (*progress)(void *, uint64_t, uint64_t), void *opaque)
+{
+    char *tmp = NULL;
+    int in = -1, out = -1, r = 0;
+    uint64_t size;
+    struct stat st;
+    if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
+        return hvm_error(errno, "%s: %s", from, strerror(errno));
+    if (fstat(in, &st) < 0) {
+        r = hvm_error(errno, "%s: %s", from, strerror(errno));
+        goto out;
+    }
+    size = (uint64_t)st.st_size;
+    if (asprintf(&tmp, "%s.copying.%d", to, (int)getpid()) < 0) {
+        tmp = NULL;
+        r = hvm_error(ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 0777)) < 0) {
+        r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (ftruncate(out, (off_t)size) < 0) {
+        r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    /* Copy only the data extents: holes stay holes. */
+    off_t pos = 0;
+    while ((uint64_t)pos < size) {
+        off_t data = lseek(in, pos, SEEK_DATA);
+        if (data < 0)
+            break; /* the rest is a hole */
+        off_t hole = lseek(in, data, SEEK_HOLE);
+        if (hole < 0)
+            hole = (off_t)size;
+        off_t o_in = data, o_out = data;
+        while (o_in < hole) {
+            ssize_t n = copy_file_range(in, &o_in, out, &o_out, (size_t)(hole - o_in), 0);
+            if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP)) {
+                static _Thread_local uint8_t buf[1 << 20];
+                size_t want = (size_t)(hole - o_in) < sizeof buf ? (size_t)(hole - o_in) : sizeof buf;
+                if ((r = file_pread(in, from, buf, want, (uint64_t)o_in)) < 0 ||
+                    (r = file_pwrite(out, tmp, buf, want, (uint64_t)o_out)) < 0)
+                    goto out;
+                n = (ssize_t)want;
+                o_in += n;
+                o_out += n;
+            } else if (n <= 0) {
+                r = hvm_error(n < 0 ? errno : EIO, "%s: copy to %s failed: %s", from, tmp,
+                              n < 0 ? strerror(errno) : "short copy");
+                goto out;
+            }
+            if (progress)
+                progress(opaque, (uint64_t)o_in, size);
+        }
+        pos = hole;
+    }
+    if (fsync(out) < 0) {
+        r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (fchmod(out, st.st_mode & 0777) < 0 || rename(tmp, to) < 0) {
+        r = hvm_error(errno, "%s: %s", to, strerror(errno));
+        goto out;
+    }
+    r = path_sync_dir(to);
+out:
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    if (r < 0 && tmp)
+        unlink(tmp);
+    free(tmp);
+    return r;
+}
+
+int file_copy(const char *from, const char *to)
+{
+    return file_copy_progress(from, to, NULL, NULL);
+}

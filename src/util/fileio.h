@@ -23,4 +23,10 @@ const char *path_basename(const char *path);
 /* fsync the folder that holds path, so that a create or rename is durable. */
 int path_sync_dir(const char *path);
 
+/* Copies a file (sparse-aware, preserving holes) to a new path via a
+ * temporary name and rename; progress is optional. */
+int file_copy(const char *from, const char *to);
+int file_copy_progress(const char *from, const char *to,
+                       void (*progress)(void *, uint64_t, uint64_t), void *opaque);
+
 #endif

@@ -1,0 +1,89 @@
+/* hvm base list | remove: the store's registry of base images. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/vm_common.h"
+#include "vm/store.h"
+
+static const char list_usage[] = "usage: hvm base list [--json] [--store DIR]\n"
+                                 "\nBase images the store's VMs are made from, and their VMs.\n";
+static const char remove_usage[] =
+    "usage: hvm base remove FILE [--store DIR]\n"
+    "\nUnregisters a base that no VM uses any more and lifts its read-only\n"
+    "protection (the file itself stays).\n";
+
+static int parse(int argc, char **argv, const char *usage, int want, const char **store, bool *json)
+{
+    static const struct option opts[] = {
+        {"store", required_argument, NULL, 'S'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'S')
+            *store = optarg;
+        else if (c == 'j' && json)
+            *json = true;
+        else if (c == 'h')
+            return cli_help(usage) - 1;
+        else
+            return cli_usage_error(usage, "bad option");
+    }
+    if (argc - optind != want)
+        return cli_usage_error(usage, "wrong number of arguments");
+    return EXIT_OK;
+}
+
+static int base_list(int argc, char **argv)
+{
+    const char *store_dir = NULL;
+    bool as_json = false;
+    int r = parse(argc, argv, list_usage, 0, &store_dir, &as_json);
+    if (r)
+        return r < 0 ? EXIT_OK : r;
+    struct store s;
+    if (vm_cli_open_store(store_dir, &s))
+        return EXIT_ERROR;
+    json_t *reg = store_bases(&s);
+    store_close(&s);
+    if (as_json)
+        return cli_print_json(reg);
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(reg, "bases"), i, b)
+        printf("%s  (%zu VM%s)\n", json_string_value(json_object_get(b, "file")),
+               json_array_size(json_object_get(b, "children")),
+               json_array_size(json_object_get(b, "children")) == 1 ? "" : "s");
+    json_decref(reg);
+    return EXIT_OK;
+}
+
+static int base_remove(int argc, char **argv)
+{
+    const char *store_dir = NULL;
+    int r = parse(argc, argv, remove_usage, 1, &store_dir, NULL);
+    if (r)
+        return r < 0 ? EXIT_OK : r;
+    struct store s;
+    if (vm_cli_open_store(store_dir, &s))
+        return EXIT_ERROR;
+    r = store_base_remove(&s, argv[optind]);
+    store_close(&s);
+    return r < 0 ? cli_fail() : EXIT_OK;
+}
+
+static const struct command verbs[] = {
+    {"list", base_list, "base images and the VMs made from them"},
+    {"remove", base_remove, "unregister a base no VM uses"},
+    {NULL, NULL, NULL},
+};
+
+int cmd_base(int argc, char **argv)
+{
+    return cli_dispatch("base", verbs, argc, argv);
+}

@@ -1,0 +1,25 @@
+/* Commands of the VM nouns: hvm vm, hvm checkpoint, hvm base. */
+#ifndef HVM_CLI_VM_COMMON_H
+#define HVM_CLI_VM_COMMON_H
+
+#include "vm/store.h"
+
+int cmd_vm(int argc, char **argv);
+int cmd_vm_create(int argc, char **argv);
+int cmd_vm_list(int argc, char **argv);
+int cmd_vm_show(int argc, char **argv);
+int cmd_vm_set(int argc, char **argv);
+int cmd_vm_rename(int argc, char **argv);
+int cmd_vm_delete(int argc, char **argv);
+int cmd_vm_check(int argc, char **argv);
+int cmd_vm_serve(int argc, char **argv);
+int cmd_vm_export(int argc, char **argv);
+int cmd_vm_import(int argc, char **argv);
+int cmd_vm_move(int argc, char **argv);
+int cmd_checkpoint(int argc, char **argv);
+int cmd_base(int argc, char **argv);
+
+/* Opens the store or prints why; returns EXIT_OK or EXIT_ERROR. */
+int vm_cli_open_store(const char *dir, struct store *s);
+
+#endif

@@ -1,0 +1,196 @@
+/* hvm vm set NAME ...: change the configuration of now. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/vm_common.h"
+#include "disk/disk.h"
+#include "util/error.h"
+#include "vm/vm.h"
+
+static const char set_usage[] =
+    "usage: hvm vm set NAME [--cpus N] [--memory SIZE]\n"
+    "                   [--add-disk FILE [--slot N] | --new-disk SIZE [--slot N]]\n"
+    "                   [--remove-disk SLOT] [--add-nic SWITCH] [--remove-nic MAC]\n"
+    "                   [--store DIR]\n"
+    "\n"
+    "Changes the VM's current configuration (checkpoints keep theirs). The VM\n"
+    "must be off. --add-disk copies FILE into the VM folder; a removed disk's\n"
+    "current layer is deleted unless a checkpoint still uses it.\n";
+
+struct set_args {
+    int cpus;
+    uint64_t memory, new_disk;
+    const char *add_disk, *add_nic, *remove_nic;
+    int slot, remove_slot;
+};
+
+static json_t *find_slot(json_t *drives, int slot, size_t *index)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(drives, i, d)
+        if (json_integer_value(json_object_get(d, "slot")) == slot) {
+            if (index)
+                *index = i;
+            return d;
+        }
+    return NULL;
+}
+
+static int apply(struct vm *vm, const struct set_args *a)
+{
+    const char *state = vm_state(vm);
+    if (strcmp(state, "Off") != 0)
+        return hvm_error(EBUSY, "VM '%s' is %s: its configuration can change only when it is Off",
+                         vm->name, state);
+    json_t *next = json_deep_copy(vm->doc);
+    json_t *cfg = json_object_get(next, "config");
+    json_t *drives = json_object_get(cfg, "drives");
+    json_t *steps = json_array(), *remove = json_array();
+    int r = 0;
+    if (a->cpus)
+        json_object_set_new(cfg, "cpus", json_integer(a->cpus));
+    if (a->memory)
+        json_object_set_new(cfg, "memory", json_integer((json_int_t)a->memory));
+    if (a->remove_slot >= 0) {
+        size_t idx;
+        json_t *d = find_slot(drives, a->remove_slot, &idx);
+        if (!d) {
+            r = hvm_error(ENOENT, "VM '%s' has no disk in slot %d", vm->name, a->remove_slot);
+            goto out;
+        }
+        json_array_append(remove, json_object_get(d, "file"));
+        json_array_remove(drives, idx);
+    }
+    if (a->add_disk || a->new_disk) {
+        int slot = a->slot;
+        if (slot < 0)
+            for (slot = 0; find_slot(drives, slot, NULL); slot++)
+                ;
+        if (find_slot(drives, slot, NULL)) {
+            r = hvm_error(EEXIST, "VM '%s' already has a disk in slot %d", vm->name, slot);
+            goto out;
+        }
+        char *rel = vm_new_disk_name(slot);
+        if (a->add_disk) {
+            if (!disk_is_vhd(a->add_disk)) {
+                free(rel);
+                r = hvm_error(EINVAL, "%s: not a VHD (convert it with 'hvm vhd convert')", a->add_disk);
+                goto out;
+            }
+            json_t *base = store_base_find(vm->store, a->add_disk);
+            json_decref(base);
+            if (disk_file_protected(a->add_disk) || base) {
+                free(rel);
+                r = hvm_error(EPERM, "%s is a base or a protected parent: it cannot be attached "
+                              "directly; create a VM --from it instead", a->add_disk);
+                goto out;
+            }
+            char abs[4096];
+            if (!realpath(a->add_disk, abs)) {
+                free(rel);
+                r = hvm_error(errno, "%s: %s", a->add_disk, strerror(errno));
+                goto out;
+            }
+            json_array_append_new(steps, vm_step_copy(abs, rel));
+        } else {
+            json_array_append_new(steps, vm_step_create(rel, a->new_disk));
+        }
+        json_array_append_new(drives, json_pack("{s:i, s:s}", "slot", slot, "file", rel));
+        free(rel);
+    }
+    if (a->add_nic) {
+        char mac[18];
+        vm_random_mac(mac);
+        json_array_append_new(json_object_get(cfg, "nics"),
+                              json_pack("{s:s, s:s}", "switch", a->add_nic, "mac", mac));
+    }
+    if (a->remove_nic) {
+        json_t *nics = json_object_get(cfg, "nics");
+        size_t i;
+        json_t *n;
+        bool found = false;
+        json_array_foreach(nics, i, n)
+            if (strcasecmp(json_string_value(json_object_get(n, "mac")), a->remove_nic) == 0) {
+                json_array_remove(nics, i);
+                found = true;
+                break;
+            }
+        if (!found) {
+            r = hvm_error(ENOENT, "VM '%s' has no network adapter %s", vm->name, a->remove_nic);
+            goto out;
+        }
+    }
+    return vm_commit(vm, "set", next, steps, remove);
+out:
+    json_decref(next);
+    json_decref(steps);
+    json_decref(remove);
+    return r;
+}
+
+int cmd_vm_set(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"cpus", required_argument, NULL, 'c'},
+        {"memory", required_argument, NULL, 'm'},
+        {"add-disk", required_argument, NULL, 'a'},
+        {"new-disk", required_argument, NULL, 'n'},
+        {"slot", required_argument, NULL, 's'},
+        {"remove-disk", required_argument, NULL, 'r'},
+        {"add-nic", required_argument, NULL, 'N'},
+        {"remove-nic", required_argument, NULL, 'R'},
+        {"store", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct set_args a = {.slot = -1, .remove_slot = -1};
+    const char *store_dir = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            a.cpus = atoi(optarg);
+            if (a.cpus < 1 || a.cpus > 256)
+                return cli_failf("--cpus: '%s' is not a CPU count (1-256)", optarg);
+            break;
+        case 'm':
+            if (cli_size("--memory", optarg, &a.memory))
+                return EXIT_ERROR;
+            break;
+        case 'a': a.add_disk = optarg; break;
+        case 'n':
+            if (cli_size("--new-disk", optarg, &a.new_disk))
+                return EXIT_ERROR;
+            break;
+        case 's': a.slot = atoi(optarg); break;
+        case 'r': a.remove_slot = atoi(optarg); break;
+        case 'N': a.add_nic = optarg; break;
+        case 'R': a.remove_nic = optarg; break;
+        case 'S': store_dir = optarg; break;
+        case 'h': return cli_help(set_usage);
+        default: return cli_usage_error(set_usage, "bad option");
+        }
+    }
+    if (optind + 1 != argc)
+        return cli_usage_error(set_usage, "set takes one NAME");
+    if (a.add_disk && a.new_disk)
+        return cli_usage_error(set_usage, "give one of --add-disk and --new-disk");
+    struct store s;
+    struct vm *vm;
+    if (vm_cli_open_store(store_dir, &s))
+        return EXIT_ERROR;
+    int r = vm_open(&s, argv[optind], &vm);
+    if (r == 0) {
+        r = apply(vm, &a);
+        vm_close(vm);
+    }
+    store_close(&s);
+    return r < 0 ? cli_fail() : EXIT_OK;
+}

@@ -1,0 +1,38 @@
+/* The VM store: a folder holding one self-contained folder per VM
+ * (vms/<name>/) and the registry of base images (bases.json). */
+#ifndef HVM_VM_STORE_H
+#define HVM_VM_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+struct store {
+    char *root;
+    char *vms;  /* root/vms */
+};
+
+/* dir: --store, else $HVM_STORE, else /var/lib/hvm (root) or
+ * ~/.local/share/hvm. Creates the folders when missing. */
+int store_open(const char *dir, struct store *s);
+void store_close(struct store *s);
+
+/* Folder of a VM by name (malloc'd); does not check existence. */
+char *store_vm_dir(const struct store *s, const char *name);
+/* Names of the VMs, sorted; NULL-terminated, malloc'd. */
+int store_list(const struct store *s, char ***names);
+void store_names_free(char **names);
+/* Is name usable as a VM name (a folder name, no slash, not "." or "..")? */
+bool store_name_valid(const char *name);
+
+/* Base registry. Paths are stored absolute (realpath). All calls take the
+ * store lock for the read-modify-write. */
+int store_base_add_child(struct store *s, const char *base, const char *vm_id);
+int store_base_remove_child(struct store *s, const char *vm_id);
+/* The registry entry of path if it is a registered base (new reference) or NULL. */
+json_t *store_base_find(struct store *s, const char *path);
+/* The whole registry (new reference): {"bases": [{"file", "unique_id", "children": []}]} */
+json_t *store_bases(struct store *s);
+/* Unregisters a base without children and lifts its read-only protection. */
+int store_base_remove(struct store *s, const char *path);
+
+#endif

@@ -1,0 +1,454 @@
+/* Opening, creating, renaming and deleting VMs. */
+#include "vm/vm.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "disk/ops.h"
+#include "util/error.h"
+#include "util/fileio.h"
+#include "util/uuid.h"
+#include "vhd/image.h"
+
+char *vm_path(const struct vm *vm, const char *rel)
+{
+    return rel ? path_join(vm->dir, rel) : NULL;
+}
+
+json_t *vm_config(const struct vm *vm)
+{
+    return json_object_get(vm->doc, "config");
+}
+
+json_t *vm_checkpoints(const struct vm *vm)
+{
+    return json_object_get(vm->doc, "checkpoints");
+}
+
+const char *vm_state(const struct vm *vm)
+{
+    const char *s = json_string_value(json_object_get(vm->doc, "state"));
+    return s ? s : "Off";
+}
+
+json_t *vm_checkpoint_by_id(json_t *doc, const char *id)
+{
+    size_t i;
+    json_t *c;
+    if (!id)
+        return NULL;
+    json_array_foreach(json_object_get(doc, "checkpoints"), i, c)
+        if (strcmp(json_string_value(json_object_get(c, "id")), id) == 0)
+            return c;
+    return NULL;
+}
+
+json_t *vm_checkpoint_find(const struct vm *vm, const char *key, int *err)
+{
+    size_t i, n = 0;
+    json_t *c, *found = NULL;
+    *err = 0;
+    /* An exact name wins; else a unique id prefix. Hidden nodes (deleted
+     * checkpoints kept for their children) are never found. */
+    json_array_foreach(vm_checkpoints(vm), i, c) {
+        if (json_is_true(json_object_get(c, "hidden")))
+            continue;
+        if (strcmp(json_string_value(json_object_get(c, "name")), key) == 0) {
+            if (found && n == 0) {
+                *err = hvm_error(EINVAL, "%s: more than one checkpoint is named '%s'; use its id",
+                                 vm->name, key);
+                return NULL;
+            }
+            found = c;
+        }
+    }
+    if (found)
+        return found;
+    json_array_foreach(vm_checkpoints(vm), i, c) {
+        if (json_is_true(json_object_get(c, "hidden")))
+            continue;
+        const char *id = json_string_value(json_object_get(c, "id"));
+        if (strlen(key) >= 4 && strncmp(id, key, strlen(key)) == 0) {
+            found = c;
+            n++;
+        }
+    }
+    if (n == 1)
+        return found;
+    if (n)
+        *err = hvm_error(EINVAL, "%s: '%s' matches %zu checkpoints; give more of the id",
+                         vm->name, key, n);
+    else
+        *err = hvm_error(ENOENT, "%s: no checkpoint '%s' (see 'hvm checkpoint list %s')",
+                         vm->name, key, vm->name);
+    return NULL;
+}
+
+static void add_file(json_t *list, const char *f)
+{
+    size_t i;
+    json_t *x;
+    if (!f)
+        return;
+    json_array_foreach(list, i, x)
+        if (strcmp(json_string_value(x), f) == 0)
+            return;
+    json_array_append_new(list, json_string(f));
+}
+
+static void add_config_files(json_t *list, json_t *config)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(config, "drives"), i, d)
+        add_file(list, json_string_value(json_object_get(d, "file")));
+}
+
+json_t *vm_referenced_files(json_t *doc)
+{
+    json_t *list = json_array();
+    size_t i;
+    json_t *c;
+    add_config_files(list, json_object_get(doc, "config"));
+    add_file(list, json_string_value(json_object_get(doc, "saved_memory")));
+    json_array_foreach(json_object_get(doc, "checkpoints"), i, c) {
+        add_config_files(list, json_object_get(c, "config"));
+        add_file(list, json_string_value(json_object_get(c, "memory")));
+    }
+    return list;
+}
+
+static int validate_doc(struct vm *vm)
+{
+    json_t *d = vm->doc;
+    if (!json_is_object(d) || json_integer_value(json_object_get(d, "format")) != VM_FORMAT ||
+        !json_is_string(json_object_get(d, "id")) || !json_is_object(json_object_get(d, "config")) ||
+        !json_is_array(json_object_get(d, "checkpoints")))
+        return hvm_error(EINVAL, "%s/vm.json: not an hvm VM configuration (format %d)", vm->dir,
+                         VM_FORMAT);
+    return 0;
+}
+
+static int load_doc(struct vm *vm)
+{
+    char *path = vm_path(vm, "vm.json");
+    json_error_t err;
+    json_decref(vm->doc);
+    vm->doc = path ? json_load_file(path, 0, &err) : NULL;
+    int r = 0;
+    if (!vm->doc)
+        r = hvm_error(EINVAL, "%s: %s (line %d)", path ? path : vm->dir, err.text, err.line);
+    free(path);
+    return r < 0 ? r : validate_doc(vm);
+}
+
+int vm_open(struct store *s, const char *name, struct vm **out)
+{
+    struct vm *vm = calloc(1, sizeof *vm);
+    int r;
+    if (!vm)
+        return hvm_error(ENOMEM, "out of memory");
+    vm->store = s;
+    vm->lock_fd = -1;
+    vm->name = strdup(name);
+    vm->dir = store_vm_dir(s, name);
+    char *cfg = vm->dir ? path_join(vm->dir, "vm.json") : NULL;
+    if (!cfg || !store_name_valid(name) || access(cfg, F_OK) != 0) {
+        free(cfg);
+        r = hvm_error(ENOENT, "no VM named '%s' in %s (see 'hvm vm list')", name, s->root);
+        goto fail;
+    }
+    free(cfg);
+    char *lock = path_join(vm->dir, "lock");
+    vm->lock_fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    free(lock);
+    if (vm->lock_fd < 0) {
+        r = hvm_error(errno, "%s/lock: %s", vm->dir, strerror(errno));
+        goto fail;
+    }
+    if (flock(vm->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        r = hvm_error(EBUSY, "VM '%s' is busy: another hvm command is working on it", name);
+        goto fail;
+    }
+    if ((r = load_doc(vm)) < 0 || (r = vm_journal_recover(vm)) < 0)
+        goto fail;
+    *out = vm;
+    return 0;
+fail:
+    vm_close(vm);
+    return r;
+}
+
+void vm_close(struct vm *vm)
+{
+    if (!vm)
+        return;
+    if (vm->lock_fd >= 0)
+        close(vm->lock_fd);
+    json_decref(vm->doc);
+    free(vm->dir);
+    free(vm->name);
+    free(vm);
+}
+
+char *vm_new_disk_name(int slot)
+{
+    uint8_t id[16];
+    char *out;
+    uuid_generate_bytes(id);
+    if (asprintf(&out, "disks/%d-%02x%02x%02x%02x.vhd", slot, id[0], id[1], id[2], id[3]) < 0)
+        return NULL;
+    return out;
+}
+
+void vm_random_mac(char out[18])
+{
+    uint8_t id[16];
+    uuid_generate_bytes(id);
+    /* 52:54:00 is the locally administered prefix QEMU/KVM guests use. */
+    snprintf(out, 18, "52:54:00:%02x:%02x:%02x", id[0], id[1], id[2]);
+}
+
+void vm_now_string(char *buf, size_t len)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static int rm_rf(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char *sub = path_join(path, e->d_name);
+            if (sub)
+                rm_rf(sub);
+            free(sub);
+        }
+        if (d)
+            closedir(d);
+        return rmdir(path) < 0 ? -errno : 0;
+    }
+    return unlink(path) < 0 ? -errno : 0;
+}
+
+static int check_new_name(struct store *s, const char *name, char **dir)
+{
+    if (!store_name_valid(name))
+        return hvm_error(EINVAL, "'%s' is not a valid VM name (no '/', not starting with '.' "
+                         "or '-')", name ? name : "");
+    *dir = store_vm_dir(s, name);
+    if (!*dir)
+        return hvm_error(ENOMEM, "out of memory");
+    if (access(*dir, F_OK) == 0) {
+        free(*dir);
+        *dir = NULL;
+        return hvm_error(EEXIST, "a VM named '%s' already exists", name);
+    }
+    return 0;
+}
+
+static int refuse_base_or_parent(struct store *s, const char *path)
+{
+    json_t *b = store_base_find(s, path);
+    if (b) {
+        json_decref(b);
+        return hvm_error(EPERM, "%s is a registered base image: it cannot be attached directly "
+                         "(its children would break); use --from %s to give the VM a "
+                         "differencing disk on it", path, path);
+    }
+    if (disk_file_protected(path))
+        return hvm_error(EPERM, "%s is read-only, protected as the parent of differencing disks: "
+                         "attaching it would let the VM write it; use --from instead", path);
+    return 0;
+}
+
+static json_t *new_doc(const char *name, const char *id_text, int cpus, uint64_t memory)
+{
+    char when[32];
+    vm_now_string(when, sizeof when);
+    return json_pack("{s:i, s:i, s:s, s:s, s:s, s:s, s:n, s:{s:i, s:I, s:[], s:[]}, s:[], s:{s:n}}",
+                     "format", VM_FORMAT, "generation", 1, "id", id_text, "name", name,
+                     "created", when, "state", "Off", "saved_memory", "config", "cpus", cpus,
+                     "memory", (json_int_t)memory, "drives", "nics", "checkpoints", "now",
+                     "parent");
+}
+
+static int create_disk(const char *dir, const struct vm_create_params *p, json_t *drives)
+{
+    char *rel = vm_new_disk_name(0);
+    char *abs = rel ? path_join(dir, rel) : NULL;
+    int r = 0;
+    if (!abs) {
+        free(rel);
+        return hvm_error(ENOMEM, "out of memory");
+    }
+    if (p->from) {
+        r = disk_diff_create(p->from, abs, false);
+    } else if (p->disk) {
+        if (!disk_is_vhd(p->disk))
+            r = hvm_error(EINVAL, "%s: not a VHD (convert it with 'hvm vhd convert')", p->disk);
+        else
+            r = file_copy(p->disk, abs);
+    } else if (p->new_disk) {
+        struct vhd_create_params cp = {.type = VHD_TYPE_DYNAMIC, .size = p->new_disk};
+        r = vhd_create(abs, &cp);
+    } else {
+        free(rel);
+        free(abs);
+        return 0;
+    }
+    if (r == 0)
+        json_array_append_new(drives, json_pack("{s:i, s:s}", "slot", 0, "file", rel));
+    free(rel);
+    free(abs);
+    return r;
+}
+
+int vm_create(struct store *s, const struct vm_create_params *p)
+{
+    char *dir = NULL, *tmp = NULL;
+    uint8_t id[16];
+    char id_text[37];
+    int r;
+
+    if ((r = check_new_name(s, p->name, &dir)) < 0)
+        return r;
+    if (p->disk && (r = refuse_base_or_parent(s, p->disk)) < 0)
+        goto out;
+    if (p->from && !disk_is_vhd(p->from)) {
+        r = hvm_error(EINVAL, "%s: a base must be a VHD", p->from);
+        goto out;
+    }
+    uuid_generate_bytes(id);
+    uuid_format(id, id_text);
+    /* Built under a hidden temporary name and renamed into place: a crash
+     * leaves no half-made VM under the real name. */
+    if (asprintf(&tmp, "%s/.creating-%s-%d", s->vms, p->name, (int)getpid()) < 0) {
+        tmp = NULL;
+        r = hvm_error(ENOMEM, "out of memory");
+        goto out;
+    }
+    char *disks = path_join(tmp, "disks");
+    char *cps = path_join(tmp, "checkpoints");
+    if (mkdir(tmp, 0755) < 0 || mkdir(disks, 0755) < 0 || mkdir(cps, 0755) < 0)
+        r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
+    free(disks);
+    free(cps);
+    if (r < 0)
+        goto out;
+    json_t *doc = new_doc(p->name, id_text, p->cpus > 0 ? p->cpus : 1,
+                          p->memory ? p->memory : 1ull << 30);
+    json_t *config = json_object_get(doc, "config");
+    if ((r = create_disk(tmp, p, json_object_get(config, "drives"))) < 0) {
+        json_decref(doc);
+        goto out;
+    }
+    for (int i = 0; i < p->n_nics; i++) {
+        char mac[18];
+        vm_random_mac(mac);
+        json_array_append_new(json_object_get(config, "nics"),
+                              json_pack("{s:s, s:s}", "switch", p->nics[i], "mac", mac));
+    }
+    if (p->from) {
+        char abs[PATH_MAX];
+        if (realpath(p->from, abs))
+            json_object_set_new(doc, "base", json_string(abs));
+    }
+    char *cfg = path_join(tmp, "vm.json");
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    r = file_replace(cfg, text, strlen(text));
+    free(cfg);
+    free(text);
+    json_decref(doc);
+    if (r == 0 && p->from)
+        r = store_base_add_child(s, p->from, id_text);
+    if (r == 0 && rename(tmp, dir) < 0)
+        r = hvm_error(errno, "%s: %s", dir, strerror(errno));
+    if (r == 0)
+        r = path_sync_dir(dir);
+    if (r < 0 && p->from)
+        store_base_remove_child(s, id_text);
+out:
+    if (r < 0 && tmp)
+        rm_rf(tmp);
+    free(tmp);
+    free(dir);
+    return r;
+}
+
+int vm_delete(struct store *s, const char *name)
+{
+    struct vm *vm;
+    int r = vm_open(s, name, &vm);
+    if (r < 0)
+        return r;
+    if (strcmp(vm_state(vm), "Running") == 0 || strcmp(vm_state(vm), "Paused") == 0) {
+        vm_close(vm);
+        return hvm_error(EBUSY, "VM '%s' is running: turn it off first", name);
+    }
+    char *tomb = NULL;
+    char id[64];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(vm->doc, "id")));
+    if (asprintf(&tomb, "%s/.deleting-%s-%d", s->vms, name, (int)getpid()) < 0) {
+        vm_close(vm);
+        return hvm_error(ENOMEM, "out of memory");
+    }
+    /* The rename makes the VM disappear at once; the files go after. */
+    if (rename(vm->dir, tomb) < 0)
+        r = hvm_error(errno, "%s: %s", vm->dir, strerror(errno));
+    vm_close(vm);
+    if (r == 0) {
+        path_sync_dir(tomb);
+        store_base_remove_child(s, id);
+        chmod(tomb, 0755);
+        /* Frozen layers are read-only files; rm works regardless as owner. */
+        rm_rf(tomb);
+    }
+    free(tomb);
+    return r;
+}
+
+int vm_rename(struct store *s, const char *name, const char *new_name)
+{
+    struct vm *vm;
+    char *dir = NULL;
+    int r = check_new_name(s, new_name, &dir);
+    if (r < 0)
+        return r;
+    if ((r = vm_open(s, name, &vm)) < 0) {
+        free(dir);
+        return r;
+    }
+    /* The folder name is the VM's name; vm.json's copy follows it. */
+    if (rename(vm->dir, dir) < 0) {
+        r = hvm_error(errno, "%s: %s", dir, strerror(errno));
+    } else {
+        free(vm->dir);
+        vm->dir = dir;
+        dir = NULL;
+        json_t *next = json_deep_copy(vm->doc);
+        json_object_set_new(next, "name", json_string(new_name));
+        r = vm_commit(vm, "rename", next, NULL, NULL);
+    }
+    free(dir);
+    vm_close(vm);
+    return r;
+}

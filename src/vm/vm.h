@@ -1,0 +1,83 @@
+/* A VM: one folder with vm.json (configuration, checkpoint tree, "now"),
+ * disks/ and checkpoints/ (memory states). The document is kept as JSON
+ * (jansson) in memory; every change is a whole new document committed by
+ * one atomic replace of vm.json, driven by a journal (see journal.c). */
+#ifndef HVM_VM_VM_H
+#define HVM_VM_VM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vm/store.h"
+
+#define VM_FORMAT 1
+
+struct vm {
+    struct store *store;
+    char *dir;   /* absolute folder */
+    char *name;
+    json_t *doc; /* vm.json */
+    int lock_fd;
+};
+
+/* Opens a VM by name: takes its lock (a second hvm on the same VM fails
+ * with "busy"), finishes an interrupted operation from its journal, loads
+ * and validates vm.json. */
+int vm_open(struct store *s, const char *name, struct vm **out);
+void vm_close(struct vm *vm);
+
+/* Absolute path of a path stored in vm.json (relative to the VM folder). */
+char *vm_path(const struct vm *vm, const char *rel);
+
+/* Accessors on the document. */
+json_t *vm_config(const struct vm *vm);          /* now's configuration */
+json_t *vm_checkpoints(const struct vm *vm);     /* array */
+json_t *vm_checkpoint_find(const struct vm *vm, const char *key, int *err); /* name or id prefix */
+json_t *vm_checkpoint_by_id(json_t *doc, const char *id);
+const char *vm_state(const struct vm *vm);
+
+/* A multi-step change: the next document, disk steps to run before it is
+ * committed, files to delete after. See journal.c. Steals next, steps and
+ * remove. */
+int vm_commit(struct vm *vm, const char *op, json_t *next, json_t *steps, json_t *remove);
+
+/* Journal steps. */
+json_t *vm_step_diff(const char *parent, const char *child);
+json_t *vm_step_rebase(const char *child, const char *onto);
+json_t *vm_step_copy(const char *from, const char *to);
+json_t *vm_step_create(const char *file, uint64_t size);
+/* Runs the journal left by an interrupted command, if any. */
+int vm_journal_recover(struct vm *vm);
+
+struct vm_create_params {
+    const char *name;
+    int cpus;
+    uint64_t memory;
+    const char *from;     /* base image: the drive is a differencing child */
+    const char *disk;     /* existing disk copied into the VM */
+    uint64_t new_disk;    /* size of a new dynamic disk */
+    const char **nics;    /* switch names */
+    int n_nics;
+    const char *clone;    /* another VM to link-clone */
+    const char *clone_checkpoint;
+};
+int vm_create(struct store *s, const struct vm_create_params *p);
+/* A linked clone: differencing children of another VM's checkpoint layers,
+ * which are registered like bases so that they are kept while used. */
+int vm_clone(struct store *s, const struct vm_create_params *p);
+/* Checks a VM (after its journal was recovered): tree invariants, chains,
+ * files. Returns an array of problem strings (empty when clean). */
+json_t *vm_verify(struct vm *vm);
+int vm_delete(struct store *s, const char *name);
+int vm_rename(struct store *s, const char *name, const char *new_name);
+
+/* New unique names inside the VM folder. */
+char *vm_new_disk_name(int slot);   /* "disks/<slot>-<8 hex>.vhd" */
+void vm_random_mac(char out[18]);
+void vm_now_string(char *buf, size_t len); /* local "YYYY-MM-DD HH:MM:SS" */
+
+/* Every layer file the VM references (now and checkpoints), relative. */
+json_t *vm_referenced_files(json_t *doc);
+
+#endif
