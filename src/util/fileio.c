@@ -1,5 +1,6 @@
 #include "util/fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -213,4 +214,71 @@ out:
 int file_copy(const char *from, const char *to)
 {
     return file_copy_progress(from, to, NULL, NULL);
+}
+
+int path_remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : hvm_error(errno, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char *sub = path_join(path, e->d_name);
+            if (sub)
+                path_remove_tree(sub);
+            free(sub);
+        }
+        if (d)
+            closedir(d);
+        if (rmdir(path) < 0)
+            return hvm_error(errno, "%s: %s", path, strerror(errno));
+        return 0;
+    }
+    if (unlink(path) < 0)
+        return hvm_error(errno, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+int path_mkdirs(const char *path)
+{
+    char *buf = strdup(path);
+    if (!buf)
+        return hvm_error(ENOMEM, "out of memory");
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST) {
+            int r = hvm_error(errno, "%s: %s", buf, strerror(errno));
+            free(buf);
+            return r;
+        }
+        *p = '/';
+    }
+    int r = 0;
+    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+        r = hvm_error(errno, "%s: %s", buf, strerror(errno));
+    free(buf);
+    return r;
+}
+
+bool path_is_safe_relative(const char *rel)
+{
+    if (!rel || !rel[0] || rel[0] == '/')
+        return false;
+    const char *p = rel;
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (len == 0 || (len == 2 && p[0] == '.' && p[1] == '.') || (len == 1 && p[0] == '.'))
+            return false;
+        if (!slash)
+            break;
+        p = slash + 1;
+    }
+    return !strchr(rel, '\\');
 }

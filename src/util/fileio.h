@@ -2,6 +2,7 @@
 #ifndef HVM_UTIL_FILEIO_H
 #define HVM_UTIL_FILEIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -28,5 +29,13 @@ int path_sync_dir(const char *path);
 int file_copy(const char *from, const char *to);
 int file_copy_progress(const char *from, const char *to,
                        void (*progress)(void *, uint64_t, uint64_t), void *opaque);
+
+/* Removes a file or a folder with everything in it (symlinks are removed,
+ * never followed). Missing is not an error. */
+int path_remove_tree(const char *path);
+/* Creates a folder and its missing parents. */
+int path_mkdirs(const char *path);
+/* Is rel a safe relative path: not absolute, no "..", no empty parts? */
+bool path_is_safe_relative(const char *rel);
 
 #endif

@@ -16,23 +16,7 @@
 #include "util/fileio.h"
 #include "util/uuid.h"
 #include "vhd/image.h"
-
-static int mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return hvm_error(errno, "%s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-        return hvm_error(errno, "%s: %s", buf, strerror(errno));
-    return 0;
-}
+#include "vm/bundle.h"
 
 int store_open(const char *dir, struct store *s)
 {
@@ -53,7 +37,7 @@ int store_open(const char *dir, struct store *s)
     }
     if (!root)
         return hvm_error(ENOMEM, "out of memory");
-    int r = mkdir_p(root);
+    int r = path_mkdirs(root);
     if (r == 0) {
         s->root = realpath(root, NULL);
         if (!s->root)
@@ -65,7 +49,9 @@ int store_open(const char *dir, struct store *s)
     s->vms = path_join(s->root, "vms");
     if (!s->vms)
         return hvm_error(ENOMEM, "out of memory");
-    return mkdir_p(s->vms);
+    if ((r = path_mkdirs(s->vms)) == 0)
+        store_recover(s);
+    return r;
 }
 
 void store_close(struct store *s)

@@ -1,7 +1,6 @@
 /* Opening, creating, renaming and deleting VMs. */
 #include "vm/vm.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -226,29 +225,6 @@ void vm_now_string(char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-static int rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : -errno;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char *sub = path_join(path, e->d_name);
-            if (sub)
-                rm_rf(sub);
-            free(sub);
-        }
-        if (d)
-            closedir(d);
-        return rmdir(path) < 0 ? -errno : 0;
-    }
-    return unlink(path) < 0 ? -errno : 0;
-}
-
 static int check_new_name(struct store *s, const char *name, char **dir)
 {
     if (!store_name_valid(name))
@@ -388,7 +364,7 @@ int vm_create(struct store *s, const struct vm_create_params *p)
         store_base_remove_child(s, id_text);
 out:
     if (r < 0 && tmp)
-        rm_rf(tmp);
+        path_remove_tree(tmp);
     free(tmp);
     free(dir);
     return r;
@@ -420,7 +396,7 @@ int vm_delete(struct store *s, const char *name)
         store_base_remove_child(s, id);
         chmod(tomb, 0755);
         /* Frozen layers are read-only files; rm works regardless as owner. */
-        rm_rf(tomb);
+        path_remove_tree(tomb);
     }
     free(tomb);
     return r;

@@ -1,0 +1,794 @@
+/* Export and import (see bundle.h).
+ *
+ * Export builds the bundle under a temporary name beside DEST and renames
+ * it into place when complete, so DEST is never half-written. Import
+ * validates everything before touching the store, copies into a hidden
+ * temporary folder of the store and renames it into place; it never follows
+ * a path that leaves the bundle: configuration paths must be plain relative
+ * paths inside it, symlinks are refused, and parents are found through the
+ * manifest's chain graph (checked against the disks' own ids), never
+ * through the parent locators, which are rewritten to point inside. */
+#include "vm/bundle.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "disk/ops.h"
+#include "util/error.h"
+#include "util/fileio.h"
+#include "util/sha256.h"
+#include "util/uuid.h"
+#include "vhd/image.h"
+#include "vm/checkpoint.h"
+
+/* ---- progress over many files ---- */
+
+struct copy_progress {
+    const struct bundle_progress *p;
+    uint64_t base, total;
+};
+
+static void file_progress(void *opaque, uint64_t done, uint64_t total)
+{
+    struct copy_progress *cp = opaque;
+    (void)total;
+    if (cp->p && cp->p->fn)
+        cp->p->fn(cp->p->opaque, cp->base + done, cp->total);
+}
+
+static uint64_t allocated_bytes(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+}
+
+static int check_space(const char *dest, uint64_t need)
+{
+    char *dir = path_dirname(dest);
+    struct statvfs sv;
+    int r = 0;
+    if (dir && statvfs(dir, &sv) == 0) {
+        uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+        if (avail < need + (64u << 20))
+            r = hvm_error(ENOSPC, "%s: not enough free space (%llu MiB needed, %llu MiB free)",
+                          dir, (unsigned long long)(need >> 20), (unsigned long long)(avail >> 20));
+    }
+    free(dir);
+    return r;
+}
+
+/* ---- export ---- */
+
+struct layer {
+    char *abs;    /* where it is */
+    char *rel;    /* where it goes in the bundle */
+    char *parent; /* bundle path of its parent, or NULL */
+};
+
+struct layers {
+    struct layer *v;
+    size_t n;
+};
+
+static struct layer *layers_find(struct layers *ls, const char *abs)
+{
+    for (size_t i = 0; i < ls->n; i++)
+        if (strcmp(ls->v[i].abs, abs) == 0)
+            return &ls->v[i];
+    return NULL;
+}
+
+static void layers_free(struct layers *ls)
+{
+    for (size_t i = 0; i < ls->n; i++) {
+        free(ls->v[i].abs);
+        free(ls->v[i].rel);
+        free(ls->v[i].parent);
+    }
+    free(ls->v);
+}
+
+/* A bundle name for a layer: its VM-relative path when inside the VM
+ * folder, else bases/<file name> (made unique). */
+static char *bundle_name(struct vm *vm, struct layers *ls, const char *abs)
+{
+    size_t n = strlen(vm->dir);
+    if (strncmp(abs, vm->dir, n) == 0 && abs[n] == '/')
+        return strdup(abs + n + 1);
+    char *name;
+    for (int i = 0;; i++) {
+        if (i == 0 ? asprintf(&name, "bases/%s", path_basename(abs)) < 0
+                   : asprintf(&name, "bases/%d-%s", i, path_basename(abs)) < 0)
+            return NULL;
+        bool taken = false;
+        for (size_t k = 0; k < ls->n; k++)
+            taken |= strcmp(ls->v[k].rel, name) == 0;
+        if (!taken)
+            return name;
+        free(name);
+    }
+}
+
+/* Adds a layer file and its whole chain below it. */
+static int collect_chain(struct vm *vm, struct layers *ls, const char *path)
+{
+    struct disk *d;
+    int r = disk_open(path, DISK_OPEN_READ_ONLY, &d);
+    if (r < 0)
+        return r;
+    for (struct disk *l = d; l; l = l->parent) {
+        char *abs = realpath(l->path, NULL);
+        if (!abs) {
+            r = hvm_error(errno, "%s: %s", l->path, strerror(errno));
+            break;
+        }
+        if (layers_find(ls, abs)) {
+            free(abs);
+            break; /* the rest of this chain is known already */
+        }
+        struct layer *grown = realloc(ls->v, (ls->n + 1) * sizeof *grown);
+        if (!grown) {
+            free(abs);
+            r = hvm_error(ENOMEM, "out of memory");
+            break;
+        }
+        ls->v = grown;
+        struct layer *L = &ls->v[ls->n];
+        L->abs = abs;
+        L->rel = bundle_name(vm, ls, abs);
+        L->parent = NULL;
+        ls->n++;
+        if (l->parent) {
+            char *pabs = realpath(l->parent->path, NULL);
+            /* Parent's bundle name is decided when it is added (next loop
+             * turn); remember its absolute path for now. */
+            L->parent = pabs;
+        }
+    }
+    disk_close(d);
+    return r;
+}
+
+static json_t *manifest_entry(const char *root, const char *rel, int *err)
+{
+    char *path = path_join(root, rel);
+    char hex[65];
+    struct stat st;
+    json_t *e = NULL;
+    if (!path || stat(path, &st) < 0 || (*err = sha256_file(path, hex, NULL, NULL)) < 0) {
+        if (!*err)
+            *err = hvm_error(errno ? errno : ENOMEM, "%s: %s", rel, strerror(errno));
+    } else {
+        e = json_pack("{s:s, s:I, s:s}", "path", rel, "size", (json_int_t)st.st_size, "sha256", hex);
+    }
+    free(path);
+    return e;
+}
+
+static void rewrite_config_files(json_t *config, struct layers *ls, struct vm *vm)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(config, "drives"), i, d) {
+        char *abs = vm_path(vm, json_string_value(json_object_get(d, "file")));
+        char *real = abs ? realpath(abs, NULL) : NULL;
+        struct layer *L = real ? layers_find(ls, real) : NULL;
+        if (L)
+            json_object_set_new(d, "file", json_string(L->rel));
+        free(abs);
+        free(real);
+    }
+}
+
+static int export_tree(struct vm *vm, const char *tmp, json_t *doc, json_t *files,
+                       const struct export_params *p)
+{
+    struct layers ls = {0};
+    json_t *refs = vm_referenced_files(vm->doc);
+    size_t i;
+    json_t *f;
+    int r = 0;
+    /* Every layer of every chain, then memory states. */
+    json_array_foreach(refs, i, f) {
+        const char *rel = json_string_value(f);
+        if (strncmp(rel, "checkpoints/", 12) == 0)
+            continue;
+        char *abs = vm_path(vm, rel);
+        r = collect_chain(vm, &ls, abs);
+        free(abs);
+        if (r < 0)
+            goto out;
+    }
+    for (size_t k = 0; k < ls.n; k++)
+        if (ls.v[k].parent) {
+            struct layer *P = layers_find(&ls, ls.v[k].parent);
+            free(ls.v[k].parent);
+            ls.v[k].parent = P ? strdup(P->rel) : NULL;
+        }
+    uint64_t total = 0;
+    for (size_t k = 0; k < ls.n; k++)
+        total += allocated_bytes(ls.v[k].abs);
+    json_array_foreach(refs, i, f)
+        if (strncmp(json_string_value(f), "checkpoints/", 12) == 0) {
+            char *abs = vm_path(vm, json_string_value(f));
+            total += allocated_bytes(abs);
+            free(abs);
+        }
+    if ((r = check_space(p->dest, total)) < 0)
+        goto out;
+    struct copy_progress cp = {p->progress, 0, total};
+    for (size_t k = 0; k < ls.n && r == 0; k++) {
+        char *to = path_join(tmp, ls.v[k].rel);
+        char *dir = to ? path_dirname(to) : NULL;
+        if (!to || !dir || (r = path_mkdirs(dir)) < 0 ||
+            (r = file_copy_progress(ls.v[k].abs, to, file_progress, &cp)) < 0) {
+            free(to);
+            free(dir);
+            break;
+        }
+        cp.base += allocated_bytes(ls.v[k].abs);
+        free(to);
+        free(dir);
+    }
+    json_array_foreach(refs, i, f) {
+        const char *rel = json_string_value(f);
+        if (r < 0 || strncmp(rel, "checkpoints/", 12) != 0)
+            continue;
+        char *from = vm_path(vm, rel), *to = path_join(tmp, rel);
+        r = file_copy_progress(from, to, file_progress, &cp);
+        free(from);
+        free(to);
+        if (r == 0)
+            json_array_append_new(files, json_string(rel));
+    }
+    if (r < 0)
+        goto out;
+    /* Layers whose parent lived outside the VM folder now point at the
+     * copy in bases/ (the relative locator is what an importer follows). */
+    for (size_t k = 0; k < ls.n && r == 0; k++) {
+        json_array_append_new(files, json_string(ls.v[k].rel));
+        if (!ls.v[k].parent || strncmp(ls.v[k].parent, "bases/", 6) != 0)
+            continue;
+        char *child = path_join(tmp, ls.v[k].rel), *parent = path_join(tmp, ls.v[k].parent);
+        r = disk_set_parent(child, parent, false);
+        free(child);
+        free(parent);
+    }
+    /* The configuration, with paths into the bundle. */
+    rewrite_config_files(json_object_get(doc, "config"), &ls, vm);
+    json_array_foreach(json_object_get(doc, "checkpoints"), i, f)
+        rewrite_config_files(json_object_get(f, "config"), &ls, vm);
+    if (json_is_string(json_object_get(doc, "base"))) {
+        char *real = realpath(json_string_value(json_object_get(doc, "base")), NULL);
+        struct layer *L = real ? layers_find(&ls, real) : NULL;
+        json_object_set_new(doc, "base", L ? json_string(L->rel) : json_null());
+        free(real);
+    }
+    json_t *graph = json_array();
+    for (size_t k = 0; k < ls.n; k++)
+        json_array_append_new(graph, json_pack("{s:s, s:s?}", "file", ls.v[k].rel, "parent",
+                                               ls.v[k].parent));
+    json_object_set_new(doc, "__chains", graph);
+out:
+    json_decref(refs);
+    layers_free(&ls);
+    return r;
+}
+
+/* Export one moment (a checkpoint, or now) with each chain flattened. */
+static int export_flat(struct vm *vm, const char *tmp, json_t *doc, json_t *files,
+                       const struct export_params *p)
+{
+    json_t *config = json_object_get(doc, "config");
+    const char *memory = json_string_value(json_object_get(doc, "saved_memory"));
+    int r = 0;
+    if (p->checkpoint) {
+        json_t *cp = vm_checkpoint_find(vm, p->checkpoint, &r);
+        if (!cp)
+            return r;
+        json_object_set_new(doc, "config", json_deep_copy(json_object_get(cp, "config")));
+        config = json_object_get(doc, "config");
+        memory = json_string_value(json_object_get(cp, "memory"));
+    }
+    uint64_t total = 0;
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(config, "drives"), i, d) {
+        char *abs = vm_path(vm, json_string_value(json_object_get(d, "file")));
+        struct disk *disk;
+        if (abs && disk_open(abs, DISK_OPEN_READ_ONLY, &disk) == 0) {
+            for (struct disk *l = disk; l; l = l->parent)
+                total += allocated_bytes(l->path);
+            disk_close(disk);
+        }
+        free(abs);
+    }
+    if ((r = check_space(p->dest, total)) < 0)
+        return r;
+    json_t *graph = json_array();
+    json_array_foreach(json_object_get(config, "drives"), i, d) {
+        char *from = vm_path(vm, json_string_value(json_object_get(d, "file")));
+        char *rel = vm_new_disk_name((int)json_integer_value(json_object_get(d, "slot")));
+        char *to = rel ? path_join(tmp, rel) : NULL;
+        struct disk_progress dp = {p->progress ? p->progress->fn : NULL,
+                                   p->progress ? p->progress->opaque : NULL};
+        r = (from && to) ? disk_convert(from, to, DISK_FORMAT_DYNAMIC, 0, &dp)
+                         : hvm_error(ENOMEM, "out of memory");
+        if (r == 0) {
+            json_object_set_new(d, "file", json_string(rel));
+            json_array_append_new(files, json_string(rel));
+            json_array_append_new(graph, json_pack("{s:s, s:n}", "file", rel, "parent"));
+        }
+        free(from);
+        free(rel);
+        free(to);
+        if (r < 0) {
+            json_decref(graph);
+            return r;
+        }
+    }
+    json_object_set_new(doc, "__chains", graph);
+    json_object_set_new(doc, "checkpoints", json_array());
+    json_object_set_new(json_object_get(doc, "now"), "parent", json_null());
+    json_object_del(doc, "base");
+    json_object_set_new(doc, "saved_memory", json_null());
+    json_object_set_new(doc, "state", json_string("Off"));
+    if (memory) {
+        char *from = vm_path(vm, memory), *to = path_join(tmp, "checkpoints/saved.state");
+        r = file_copy(from, to);
+        free(from);
+        free(to);
+        if (r == 0) {
+            json_object_set_new(doc, "saved_memory", json_string("checkpoints/saved.state"));
+            json_object_set_new(doc, "state", json_string("Saved"));
+            json_array_append_new(files, json_string("checkpoints/saved.state"));
+        }
+    }
+    return r;
+}
+
+static int write_json(const char *dir, const char *name, json_t *doc)
+{
+    char *path = path_join(dir, name);
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int r = (path && text) ? file_replace(path, text, strlen(text)) : hvm_error(ENOMEM, "out of memory");
+    free(path);
+    free(text);
+    return r;
+}
+
+int vm_export(struct vm *vm, const struct export_params *p)
+{
+    char *tmp = NULL;
+    int r;
+    if (access(p->dest, F_OK) == 0)
+        return hvm_error(EEXIST, "%s: already exists", p->dest);
+    if (strcmp(vm_state(vm), "Running") == 0 || strcmp(vm_state(vm), "Paused") == 0)
+        return hvm_error(EBUSY, "VM '%s' is running: turn it off or save it first", vm->name);
+    if (asprintf(&tmp, "%s.exporting-%d", p->dest, (int)getpid()) < 0)
+        return hvm_error(ENOMEM, "out of memory");
+    char *disks = path_join(tmp, "disks"), *cps = path_join(tmp, "checkpoints");
+    r = path_mkdirs(disks);
+    if (r == 0)
+        r = path_mkdirs(cps);
+    free(disks);
+    free(cps);
+    json_t *doc = json_deep_copy(vm->doc), *files = json_array();
+    if (r == 0)
+        r = (p->flatten || p->checkpoint) ? export_flat(vm, tmp, doc, files, p)
+                                          : export_tree(vm, tmp, doc, files, p);
+    json_t *chains = json_incref(json_object_get(doc, "__chains"));
+    json_object_del(doc, "__chains");
+    if (r == 0)
+        r = write_json(tmp, "vm.json", doc);
+    if (r == 0) {
+        json_array_append_new(files, json_string("vm.json"));
+        json_t *entries = json_array();
+        size_t i;
+        json_t *f;
+        json_array_foreach(files, i, f) {
+            json_t *e = manifest_entry(tmp, json_string_value(f), &r);
+            if (!e)
+                break;
+            json_array_append_new(entries, e);
+        }
+        char when[32];
+        vm_now_string(when, sizeof when);
+        json_t *manifest = json_pack("{s:i, s:s, s:{s:O, s:O}, s:s, s:o, s:O}", "format",
+                                     BUNDLE_FORMAT, "kind", "hvm-vm-export", "vm", "id",
+                                     json_object_get(doc, "id"), "name", json_object_get(doc, "name"),
+                                     "exported", when, "files", entries, "chains",
+                                     chains ? chains : json_null());
+        if (r == 0)
+            r = write_json(tmp, "manifest.json", manifest);
+        json_decref(manifest);
+    }
+    json_decref(chains);
+    json_decref(doc);
+    json_decref(files);
+    if (r == 0 && rename(tmp, p->dest) < 0)
+        r = hvm_error(errno, "%s: %s", p->dest, strerror(errno));
+    if (r == 0)
+        r = path_sync_dir(p->dest);
+    if (r < 0) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", hvm_error_message());
+        path_remove_tree(tmp);
+        r = hvm_error(-r, "%s", msg);
+    }
+    free(tmp);
+    return r;
+}
+
+/* ---- import ---- */
+
+static void problem(json_t *list, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(json_t *list, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    json_array_append_new(list, json_string(buf));
+}
+
+/* Symlinks and anything but plain files and folders are refused. */
+static void scan_tree(const char *root, const char *rel, json_t *out, json_t *seen)
+{
+    char *dir = rel[0] ? path_join(root, rel) : strdup(root);
+    DIR *d = dir ? opendir(dir) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char sub[PATH_MAX];
+        snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name);
+        char *abs = path_join(root, sub);
+        struct stat st;
+        if (abs && lstat(abs, &st) == 0) {
+            if (S_ISLNK(st.st_mode))
+                problem(out, "%s is a symbolic link: links are never followed out of a bundle", sub);
+            else if (S_ISDIR(st.st_mode))
+                scan_tree(root, sub, out, seen);
+            else if (S_ISREG(st.st_mode))
+                json_array_append_new(seen, json_string(sub));
+            else
+                problem(out, "%s is not a regular file", sub);
+        }
+        free(abs);
+    }
+    if (d)
+        closedir(d);
+    free(dir);
+}
+
+static bool in_list(json_t *list, const char *s)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(list, i, x)
+        if (json_is_string(x) && strcmp(json_string_value(x), s) == 0)
+            return true;
+    return false;
+}
+
+static void check_config_paths(json_t *config, const char *what, json_t *listed, json_t *out)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(config, "drives"), i, d) {
+        const char *f = json_string_value(json_object_get(d, "file"));
+        if (!path_is_safe_relative(f))
+            problem(out, "%s: drive path '%s' leaves the bundle", what, f ? f : "(none)");
+        else if (!in_list(listed, f))
+            problem(out, "%s: drive %s is not in the manifest", what, f);
+    }
+}
+
+/* The chain graph: each differencing layer's parent is the bundle file the
+ * manifest names, proven by unique id and size; nothing else is consulted. */
+static void check_chains(const char *root, json_t *chains, json_t *listed, json_t *out)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(chains, i, c) {
+        const char *f = json_string_value(json_object_get(c, "file"));
+        const char *parent = json_string_value(json_object_get(c, "parent"));
+        if (!path_is_safe_relative(f) || !in_list(listed, f)) {
+            problem(out, "chain entry '%s' is not a file of the bundle", f ? f : "?");
+            continue;
+        }
+        char *abs = path_join(root, f);
+        struct disk *d;
+        if (disk_open(abs, DISK_OPEN_READ_ONLY | DISK_OPEN_NO_PARENT, &d) < 0) {
+            problem(out, "%s", hvm_error_message());
+            free(abs);
+            continue;
+        }
+        struct vhd *v = disk_vhd_image(d);
+        bool diff = v && v->footer.type == VHD_TYPE_DIFF;
+        if (diff && !parent) {
+            char *name = vhd_parent_name(v);
+            problem(out, "%s is a differencing disk whose parent (%s) is not in the bundle", f,
+                    name ? name : "?");
+            free(name);
+        } else if (!diff && parent) {
+            problem(out, "%s: the manifest gives it a parent but it is not a differencing disk", f);
+        } else if (diff) {
+            if (!path_is_safe_relative(parent) || !in_list(listed, parent)) {
+                problem(out, "%s: its parent '%s' is not a file of the bundle", f, parent);
+            } else {
+                char *pabs = path_join(root, parent);
+                struct disk *pd;
+                if (disk_open(pabs, DISK_OPEN_READ_ONLY | DISK_OPEN_NO_PARENT, &pd) < 0) {
+                    problem(out, "%s", hvm_error_message());
+                } else {
+                    struct vhd *pv = disk_vhd_image(pd);
+                    if (!pv || memcmp(pv->footer.unique_id, v->header.parent_id, 16) != 0)
+                        problem(out, "%s: %s is not its parent (unique id differs)", f, parent);
+                    else if (pd->size != d->size)
+                        problem(out, "%s: its parent %s has another size", f, parent);
+                    disk_close(pd);
+                }
+                free(pabs);
+            }
+        }
+        disk_close(d);
+        free(abs);
+    }
+}
+
+static json_t *load_json(const char *root, const char *name, json_t *out)
+{
+    char *path = path_join(root, name);
+    json_error_t err;
+    json_t *doc = path ? json_load_file(path, 0, &err) : NULL;
+    if (!doc)
+        problem(out, "%s: %s", name, access(path, F_OK) == 0 ? err.text : "missing");
+    free(path);
+    return doc;
+}
+
+static bool id_in_store(struct store *s, const char *id)
+{
+    char **names;
+    bool found = false;
+    if (store_list(s, &names) < 0)
+        return false;
+    for (size_t i = 0; names[i] && !found; i++) {
+        char *dir = store_vm_dir(s, names[i]);
+        char *cfg = dir ? path_join(dir, "vm.json") : NULL;
+        json_t *doc = cfg ? json_load_file(cfg, 0, NULL) : NULL;
+        found = doc && strcmp(json_string_value(json_object_get(doc, "id")) ?: "", id) == 0;
+        json_decref(doc);
+        free(cfg);
+        free(dir);
+    }
+    store_names_free(names);
+    return found;
+}
+
+static json_t *validate(struct store *s, const struct import_params *p, json_t **doc_out,
+                        json_t **manifest_out)
+{
+    json_t *out = json_array();
+    struct stat st;
+    *doc_out = *manifest_out = NULL;
+    if (lstat(p->dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        problem(out, "%s is not a folder", p->dir);
+        return out;
+    }
+    json_t *manifest = load_json(p->dir, "manifest.json", out);
+    json_t *doc = load_json(p->dir, "vm.json", out);
+    json_t *seen = json_array();
+    scan_tree(p->dir, "", out, seen);
+    json_t *listed = json_array();
+    if (manifest) {
+        if (json_integer_value(json_object_get(manifest, "format")) != BUNDLE_FORMAT)
+            problem(out, "manifest.json: format %lld is not %d", (long long)json_integer_value(json_object_get(manifest, "format")), BUNDLE_FORMAT);
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(manifest, "files"), i, e) {
+            const char *rel = json_string_value(json_object_get(e, "path"));
+            if (!path_is_safe_relative(rel)) {
+                problem(out, "manifest.json: path '%s' leaves the bundle", rel ? rel : "?");
+                continue;
+            }
+            json_array_append_new(listed, json_string(rel));
+            char *abs = path_join(p->dir, rel);
+            char hex[65];
+            if (lstat(abs, &st) < 0) {
+                problem(out, "%s is missing", rel);
+            } else if (!S_ISREG(st.st_mode)) {
+                /* reported by scan_tree */
+            } else if ((json_int_t)st.st_size != json_integer_value(json_object_get(e, "size"))) {
+                problem(out, "%s is %lld bytes, the manifest says %lld (truncated or changed)", rel,
+                        (long long)st.st_size, (long long)json_integer_value(json_object_get(e, "size")));
+            } else if (sha256_file(abs, hex, NULL, NULL) < 0 ||
+                       strcmp(hex, json_string_value(json_object_get(e, "sha256")) ?: "") != 0) {
+                problem(out, "%s: SHA-256 does not match the manifest (damaged or changed)", rel);
+            }
+            free(abs);
+        }
+        size_t k;
+        json_t *f;
+        json_array_foreach(seen, k, f)
+            if (!in_list(listed, json_string_value(f)) && strcmp(json_string_value(f), "manifest.json") != 0)
+                problem(out, "%s is not in the manifest", json_string_value(f));
+    }
+    if (doc) {
+        if (json_integer_value(json_object_get(doc, "format")) != VM_FORMAT ||
+            !json_is_string(json_object_get(doc, "id")) || !json_is_object(json_object_get(doc, "config")) ||
+            !json_is_array(json_object_get(doc, "checkpoints")))
+            problem(out, "vm.json: not an hvm VM configuration of format %d", VM_FORMAT);
+        check_config_paths(json_object_get(doc, "config"), "vm.json", listed, out);
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(doc, "checkpoints"), i, c) {
+            char what[300];
+            snprintf(what, sizeof what, "checkpoint '%s'", json_string_value(json_object_get(c, "name")) ?: "?");
+            check_config_paths(json_object_get(c, "config"), what, listed, out);
+            const char *mem = json_string_value(json_object_get(c, "memory"));
+            if (mem && (!path_is_safe_relative(mem) || !in_list(listed, mem)))
+                problem(out, "%s: memory state '%s' is not a file of the bundle", what, mem);
+        }
+        const char *mem = json_string_value(json_object_get(doc, "saved_memory"));
+        if (mem && (!path_is_safe_relative(mem) || !in_list(listed, mem)))
+            problem(out, "vm.json: saved memory '%s' is not a file of the bundle", mem);
+        const char *base = json_string_value(json_object_get(doc, "base"));
+        if (base && (!path_is_safe_relative(base) || !in_list(listed, base)))
+            problem(out, "vm.json: base '%s' is not a file of the bundle", base);
+        const char *name = p->name ? p->name : json_string_value(json_object_get(doc, "name"));
+        if (!store_name_valid(name)) {
+            problem(out, "'%s' is not a valid VM name", name ? name : "");
+        } else {
+            char *dir = store_vm_dir(s, name);
+            if (dir && access(dir, F_OK) == 0)
+                problem(out, "a VM named '%s' already exists in the store (import with --name)", name);
+            free(dir);
+        }
+        const char *id = json_string_value(json_object_get(doc, "id"));
+        if (p->mode != IMPORT_COPY && id && id_in_store(s, id))
+            problem(out, "a VM with id %s already exists in the store (import with --mode copy)", id);
+    }
+    if (manifest && json_array_size(out) == 0)
+        check_chains(p->dir, json_object_get(manifest, "chains"), listed, out);
+    json_decref(seen);
+    json_decref(listed);
+    *doc_out = doc;
+    *manifest_out = manifest;
+    return out;
+}
+
+/* Points every differencing layer at its manifest parent, inside root. */
+static int repoint_chains(const char *root, json_t *chains)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(chains, i, c) {
+        const char *parent = json_string_value(json_object_get(c, "parent"));
+        if (!parent)
+            continue;
+        char *child = path_join(root, json_string_value(json_object_get(c, "file")));
+        char *pabs = path_join(root, parent);
+        int r = disk_set_parent(child, pabs, false);
+        free(child);
+        free(pabs);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static void new_identity(json_t *doc)
+{
+    uint8_t raw[16];
+    char id[37];
+    uuid_generate_bytes(raw);
+    uuid_format(raw, id);
+    json_object_set_new(doc, "id", json_string(id));
+    json_t *configs[1] = {json_object_get(doc, "config")};
+    size_t i, k;
+    json_t *n, *c;
+    json_array_foreach(json_object_get(configs[0], "nics"), i, n) {
+        char mac[18];
+        vm_random_mac(mac);
+        json_object_set_new(n, "mac", json_string(mac));
+    }
+    /* Checkpoints keep the adapters of their moment, with the new MACs. */
+    json_array_foreach(json_object_get(doc, "checkpoints"), k, c) {
+        json_t *nics = json_object_get(json_object_get(c, "config"), "nics");
+        json_array_foreach(nics, i, n)
+            if (i < json_array_size(json_object_get(configs[0], "nics")))
+                json_object_set(n, "mac", json_object_get(json_array_get(json_object_get(configs[0], "nics"), i), "mac"));
+    }
+}
+
+int vm_import(struct store *s, const struct import_params *p, json_t **problems)
+{
+    json_t *doc, *manifest;
+    *problems = validate(s, p, &doc, &manifest);
+    int r = 0;
+    if (json_array_size(*problems)) {
+        r = -EINVAL;
+        goto out;
+    }
+    if (p->dry_run)
+        goto out;
+    const char *name = p->name ? p->name : json_string_value(json_object_get(doc, "name"));
+    char *dest = store_vm_dir(s, name);
+    json_object_set_new(doc, "name", json_string(name));
+    json_object_set_new(doc, "generation", json_integer(1));
+    if (strcmp(json_string_value(json_object_get(doc, "state")) ?: "", "Running") == 0)
+        json_object_set_new(doc, "state", json_string("Off"));
+    if (p->mode == IMPORT_COPY)
+        new_identity(doc);
+    if (p->mode == IMPORT_REGISTER) {
+        char *abs = realpath(p->dir, NULL);
+        if ((r = repoint_chains(p->dir, json_object_get(manifest, "chains"))) == 0 &&
+            (r = write_json(p->dir, "vm.json", doc)) == 0 && symlink(abs, dest) < 0)
+            r = hvm_error(errno, "%s: %s", dest, strerror(errno));
+        free(abs);
+    } else {
+        char *tmp = NULL;
+        if (asprintf(&tmp, "%s/.importing-%s-%d", s->vms, name, (int)getpid()) < 0) {
+            free(dest);
+            r = hvm_error(ENOMEM, "out of memory");
+            goto out;
+        }
+        uint64_t total = 0, done = 0;
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(manifest, "files"), i, e)
+            total += (uint64_t)json_integer_value(json_object_get(e, "size"));
+        r = check_space(tmp, total);
+        json_array_foreach(json_object_get(manifest, "files"), i, e) {
+            const char *rel = json_string_value(json_object_get(e, "path"));
+            if (r < 0 || strcmp(rel, "vm.json") == 0)
+                continue;
+            char *from = path_join(p->dir, rel), *to = path_join(tmp, rel);
+            char *dir = to ? path_dirname(to) : NULL;
+            struct copy_progress cp = {p->progress, done, total};
+            if ((r = path_mkdirs(dir)) == 0)
+                r = file_copy_progress(from, to, file_progress, &cp);
+            done += (uint64_t)json_integer_value(json_object_get(e, "size"));
+            free(from);
+            free(to);
+            free(dir);
+        }
+        char *sub = path_join(tmp, "checkpoints");
+        if (r == 0)
+            r = path_mkdirs(sub);
+        free(sub);
+        if (r == 0)
+            r = repoint_chains(tmp, json_object_get(manifest, "chains"));
+        if (r == 0)
+            r = write_json(tmp, "vm.json", doc);
+        if (r == 0 && rename(tmp, dest) < 0)
+            r = hvm_error(errno, "%s: %s", dest, strerror(errno));
+        if (r == 0)
+            r = path_sync_dir(dest);
+        if (r < 0) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", hvm_error_message());
+            path_remove_tree(tmp);
+            r = hvm_error(-r, "%s", msg);
+        }
+        free(tmp);
+    }
+    free(dest);
+out:
+    json_decref(doc);
+    json_decref(manifest);
+    return r;
+}

@@ -1,0 +1,193 @@
+/* Moving a VM's folder onto other storage (a shared volume, another disk):
+ * copy to DEST under a temporary name, verify every file by SHA-256, rename
+ * into place, then switch the store's entry (vms/<name>) to a link to DEST
+ * and remove the old folder. A crash before the switch leaves the VM where
+ * it was (and a temporary copy that the next store_recover removes); after
+ * it, store_recover finishes removing the old folder. */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "disk/ops.h"
+#include "util/error.h"
+#include "util/fileio.h"
+#include "util/sha256.h"
+#include "vm/bundle.h"
+
+static int copy_tree(const char *from, const char *to, json_t *files, const char *rel)
+{
+    char *src = rel[0] ? path_join(from, rel) : strdup(from);
+    DIR *d = src ? opendir(src) : NULL;
+    int r = 0;
+    if (!d) {
+        r = hvm_error(errno ? errno : ENOMEM, "%s: %s", src ? src : from, strerror(errno));
+        free(src);
+        return r;
+    }
+    char *dst = rel[0] ? path_join(to, rel) : strdup(to);
+    if ((r = path_mkdirs(dst)) < 0)
+        goto out;
+    struct dirent *e;
+    while (r == 0 && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+            strcmp(e->d_name, "lock") == 0)
+            continue;
+        char sub[PATH_MAX];
+        snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name);
+        char *abs = path_join(from, sub);
+        struct stat st;
+        if (abs && lstat(abs, &st) == 0 && S_ISDIR(st.st_mode)) {
+            r = copy_tree(from, to, files, sub);
+        } else if (abs && S_ISREG(st.st_mode)) {
+            char *out = path_join(to, sub);
+            r = file_copy(abs, out);
+            json_array_append_new(files, json_string(sub));
+            free(out);
+        }
+        free(abs);
+    }
+out:
+    closedir(d);
+    free(src);
+    free(dst);
+    return r;
+}
+
+static int verify_copy(const char *from, const char *to, json_t *files)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(files, i, f) {
+        char *a = path_join(from, json_string_value(f)), *b = path_join(to, json_string_value(f));
+        char ha[65], hb[65];
+        int r = (a && b) ? sha256_file(a, ha, NULL, NULL) : -ENOMEM;
+        if (r == 0)
+            r = sha256_file(b, hb, NULL, NULL);
+        if (r == 0 && strcmp(ha, hb) != 0)
+            r = hvm_error(EIO, "%s: the copy differs from the original", b);
+        free(a);
+        free(b);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int vm_move(struct store *s, const char *name, const char *dest, bool with_base,
+            const struct bundle_progress *progress)
+{
+    struct vm *vm;
+    char *tmp = NULL, *old_real = NULL, *tomb = NULL;
+    int r;
+    (void)progress;
+    if (access(dest, F_OK) == 0)
+        return hvm_error(EEXIST, "%s: already exists", dest);
+    if ((r = vm_open(s, name, &vm)) < 0)
+        return r;
+    if (strcmp(vm_state(vm), "Running") == 0 || strcmp(vm_state(vm), "Paused") == 0) {
+        r = hvm_error(EBUSY, "VM '%s' is running: turn it off first", name);
+        goto out;
+    }
+    if (with_base && json_is_string(json_object_get(vm->doc, "base"))) {
+        r = hvm_error(ENOTSUP, "--with-base: moving a shared base is not supported yet; the "
+                      "VM's disks keep pointing at %s", json_string_value(json_object_get(vm->doc, "base")));
+        goto out;
+    }
+    old_real = realpath(vm->dir, NULL);
+    if (asprintf(&tmp, "%s.moving-%d", dest, (int)getpid()) < 0 ||
+        asprintf(&tomb, "%s/.moving-%d-%s", s->vms, (int)getpid(), name) < 0) {
+        r = hvm_error(ENOMEM, "out of memory");
+        goto out;
+    }
+    json_t *files = json_array();
+    /* 1. copy and verify */
+    if ((r = copy_tree(vm->dir, tmp, files, "")) == 0)
+        r = verify_copy(vm->dir, tmp, files);
+    json_decref(files);
+    if (r < 0) {
+        path_remove_tree(tmp);
+        goto out;
+    }
+    if (rename(tmp, dest) < 0) {
+        r = hvm_error(errno, "%s: %s", dest, strerror(errno));
+        path_remove_tree(tmp);
+        goto out;
+    }
+    path_sync_dir(dest);
+    char *dest_abs = realpath(dest, NULL);
+    /* 2. switch: the entry moves aside, a link to DEST takes its place. */
+    char *entry = store_vm_dir(s, name);
+    if (rename(entry, tomb) < 0)
+        r = hvm_error(errno, "%s: %s", entry, strerror(errno));
+    else if (symlink(dest_abs, entry) < 0)
+        r = hvm_error(errno, "%s: %s", entry, strerror(errno));
+    if (r == 0)
+        path_sync_dir(entry);
+    free(entry);
+    free(dest_abs);
+    /* 3. remove the old folder (the tomb is the folder itself, or a link to
+     *    it when the VM had been moved or registered before). */
+    if (r == 0) {
+        struct stat st;
+        if (lstat(tomb, &st) == 0 && S_ISLNK(st.st_mode) && old_real)
+            path_remove_tree(old_real);
+        path_remove_tree(tomb);
+    }
+out:
+    vm_close(vm);
+    free(tmp);
+    free(tomb);
+    free(old_real);
+    return r;
+}
+
+static bool pid_alive(const char *name)
+{
+    const char *dash = strrchr(name, '-');
+    int pid = dash ? atoi(dash + 1) : 0;
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+void store_recover(struct store *s)
+{
+    DIR *d = opendir(s->vms);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] != '.')
+            continue;
+        char *abs = path_join(s->vms, e->d_name);
+        if (!abs)
+            continue;
+        if ((strncmp(e->d_name, ".creating-", 10) == 0 || strncmp(e->d_name, ".importing-", 11) == 0 ||
+             strncmp(e->d_name, ".deleting-", 10) == 0) && !pid_alive(e->d_name)) {
+            path_remove_tree(abs);
+        } else if (strncmp(e->d_name, ".moving-", 8) == 0 &&
+                   kill(atoi(e->d_name + 8), 0) != 0 && strchr(e->d_name + 8, '-')) {
+            char *entry = store_vm_dir(s, strchr(e->d_name + 8, '-') + 1);
+            struct stat st;
+            if (entry && lstat(entry, &st) == 0) {
+                /* Switched: finish removing the old folder. */
+                if (lstat(abs, &st) == 0 && S_ISLNK(st.st_mode)) {
+                    char *real = realpath(abs, NULL);
+                    if (real)
+                        path_remove_tree(real);
+                    free(real);
+                }
+                path_remove_tree(abs);
+            } else if (entry) {
+                rename(abs, entry); /* not switched: put it back */
+            }
+            free(entry);
+        }
+        free(abs);
+    }
+    if (d)
+        closedir(d);
+    hvm_error_clear();
+}
