@@ -1,10 +1,12 @@
 /* hvm base list | remove: the store's registry of base images. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "cli/vm_common.h"
+#include "util/fileio.h"
 #include "vm/store.h"
 
 static const char list_usage[] = "usage: hvm base list [--json] [--store DIR]\n"
@@ -39,6 +41,28 @@ static int parse(int argc, char **argv, const char *usage, int want, const char 
     return EXIT_OK;
 }
 
+/* {id: name} of the store's VMs, read without locking (a listing only). */
+static json_t *vm_names_by_id(struct store *s)
+{
+    json_t *map = json_object();
+    char **names;
+    if (store_list(s, &names) < 0)
+        return map;
+    for (size_t i = 0; names[i]; i++) {
+        char *dir = store_vm_dir(s, names[i]);
+        char *cfg = dir ? path_join(dir, "vm.json") : NULL;
+        json_t *doc = cfg ? json_load_file(cfg, 0, NULL) : NULL;
+        const char *id = json_string_value(json_object_get(doc, "id"));
+        if (id)
+            json_object_set_new(map, id, json_string(names[i]));
+        json_decref(doc);
+        free(cfg);
+        free(dir);
+    }
+    store_names_free(names);
+    return map;
+}
+
 static int base_list(int argc, char **argv)
 {
     const char *store_dir = NULL;
@@ -50,15 +74,27 @@ static int base_list(int argc, char **argv)
     if (vm_cli_open_store(store_dir, &s))
         return EXIT_ERROR;
     json_t *reg = store_bases(&s);
+    json_t *names = vm_names_by_id(&s);
     store_close(&s);
-    if (as_json)
+    if (as_json) {
+        json_decref(names);
         return cli_print_json(reg);
-    size_t i;
-    json_t *b;
-    json_array_foreach(json_object_get(reg, "bases"), i, b)
-        printf("%s  (%zu VM%s)\n", json_string_value(json_object_get(b, "file")),
-               json_array_size(json_object_get(b, "children")),
-               json_array_size(json_object_get(b, "children")) == 1 ? "" : "s");
+    }
+    size_t i, k;
+    json_t *b, *c;
+    json_array_foreach(json_object_get(reg, "bases"), i, b) {
+        json_t *children = json_object_get(b, "children");
+        size_t n = json_array_size(children);
+        printf("%s  (%zu VM%s%s", json_string_value(json_object_get(b, "file")), n,
+               n == 1 ? "" : "s", n ? ":" : "");
+        /* By name; an id no VM of the store has any more stays an id. */
+        json_array_foreach(children, k, c) {
+            const char *name = json_string_value(json_object_get(names, json_string_value(c)));
+            printf("%s %s", k ? "," : "", name ? name : json_string_value(c));
+        }
+        printf(")\n");
+    }
+    json_decref(names);
     json_decref(reg);
     return EXIT_OK;
 }

@@ -1,13 +1,16 @@
 /* hvm checkpoint take | list | revert | apply | rename | show | delete */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/vm_common.h"
 #include "util/error.h"
 #include "util/size.h"
+#include "runtime/runtime.h"
 #include "vm/checkpoint.h"
 #include "vm/vm.h"
 
@@ -81,7 +84,8 @@ static int ck_open(const struct ck_args *a, const char *name, struct store *s, s
 
 static int ck_done(struct store *s, struct vm *vm, int r)
 {
-    vm_close(vm);
+    if (vm)
+        vm_close(vm);
     store_close(s);
     return r < 0 ? cli_fail() : EXIT_OK;
 }
@@ -118,10 +122,17 @@ static int ck_take(int argc, char **argv)
 {
     CK_BEGIN(take_usage, 1, 2);
     char *id = NULL;
-    int r = vm_checkpoint_take(vm, n_ == 2 ? argv[optind + 1] : NULL, NULL, &id);
+    const char *name = n_ == 2 ? argv[optind + 1] : NULL;
+    double pause_ms = -1;
+    /* A running VM: the worker pauses it, saves memory, switches leaves. */
+    int r = runtime_alive(vm) ? runtime_checkpoint_take(vm, name, &pause_ms, &id)
+                              : vm_checkpoint_take(vm, name, NULL, &id);
     if (r == 0) {
         json_t *cp = vm_checkpoint_by_id(vm->doc, id);
-        printf("checkpoint '%s' (%.8s) taken\n", json_string_value(json_object_get(cp, "name")), id);
+        printf("checkpoint '%s' (%.8s) taken", json_string_value(json_object_get(cp, "name")), id);
+        if (pause_ms >= 0)
+            printf(" with memory; the VM was paused for %.0f ms", pause_ms);
+        printf("\n");
     }
     free(id);
     return ck_done(&s, vm, r);
@@ -216,10 +227,47 @@ static const char revert_usage[] =
     "its disks (fresh layers on them), its configuration, its memory state (the\n"
     "VM is then Saved and resumes there when started).\n";
 
+/* A running VM is turned off first (its current state is being thrown
+ * away); afterwards a checkpoint with memory is resumed, running exactly
+ * where it was. The VM lock is let go while the worker records Off. */
+static int stop_if_running(struct store *s, struct vm **vm)
+{
+    if (!runtime_alive(*vm))
+        return 0;
+    char name[256];
+    snprintf(name, sizeof name, "%s", (*vm)->name);
+    int r = runtime_request(*vm, json_pack("{s:s}", "op", "quit"), NULL);
+    vm_close(*vm);
+    *vm = NULL;
+    for (int i = 0; r == 0 && i < 300; i++) {
+        if (vm_open(s, name, vm) == 0) {
+            if (!runtime_alive(*vm) && strcmp(vm_state(*vm), "Running") != 0)
+                return 0;
+            vm_close(*vm);
+            *vm = NULL;
+        }
+        usleep(100000);
+    }
+    return r < 0 ? r : hvm_error(ETIMEDOUT, "VM '%s' did not stop", name);
+}
+
+static int resume_if_saved(struct vm *vm, int r)
+{
+    if (r == 0 && strcmp(vm_state(vm), "Saved") == 0) {
+        r = runtime_start(vm, "auto");
+        if (r == 0)
+            printf("VM '%s' resumed at the checkpoint\n", vm->name);
+    }
+    return r;
+}
+
 static int ck_revert(int argc, char **argv)
 {
     CK_BEGIN(revert_usage, 1, 1);
-    return ck_done(&s, vm, vm_checkpoint_revert(vm));
+    int r = stop_if_running(&s, &vm);
+    if (r == 0)
+        r = resume_if_saved(vm, vm_checkpoint_revert(vm));
+    return ck_done(&s, vm, r);
 }
 
 static const char apply_usage[] =
@@ -232,7 +280,25 @@ static int ck_apply(int argc, char **argv)
 {
     CK_BEGIN(apply_usage, 2, 2);
     json_t *cp = find_or_fail(vm, argv[optind + 1]);
-    return ck_done(&s, vm, cp ? vm_checkpoint_apply(vm, cp, a.take_first) : -1);
+    if (!cp)
+        return ck_done(&s, vm, -1);
+    char *id = strdup(json_string_value(json_object_get(cp, "id")));
+    int r = 0;
+    /* --take-first on a running VM keeps its memory too. */
+    if (a.take_first && runtime_alive(vm)) {
+        double pause;
+        r = runtime_checkpoint_take(vm, NULL, &pause, NULL);
+        a.take_first = false;
+    }
+    if (r == 0)
+        r = stop_if_running(&s, &vm);
+    if (r == 0) {
+        cp = vm_checkpoint_by_id(vm->doc, id);
+        r = cp ? resume_if_saved(vm, vm_checkpoint_apply(vm, cp, a.take_first))
+               : hvm_error(ENOENT, "checkpoint %s is gone", id);
+    }
+    free(id);
+    return ck_done(&s, vm, r);
 }
 
 static const char rename_usage[] = "usage: hvm checkpoint rename VM CHECKPOINT NEWNAME [--store DIR]\n";

@@ -41,6 +41,10 @@ void progress_init(struct progress *p, const char *label);
 void progress_update(void *opaque, uint64_t done, uint64_t total);
 void progress_done(struct progress *p);
 
+struct disk;
+/* Serves d over NBD on socket_path until SIGTERM/SIGINT, then flushes it. */
+int cli_serve_disk(struct disk *d, const char *socket_path, bool read_only, const char *label);
+
 int cmd_vhd(int argc, char **argv);
 int cmd_vhd_create(int argc, char **argv);
 int cmd_vhd_diff(int argc, char **argv);

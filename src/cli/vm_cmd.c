@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -13,6 +14,7 @@
 #include "util/size.h"
 #include "vhd/check.h"
 #include "vm/checkpoint.h"
+#include "runtime/runtime.h"
 #include "vm/vm.h"
 
 static const struct command verbs[] = {
@@ -27,6 +29,13 @@ static const struct command verbs[] = {
     {"export", cmd_vm_export, "export a VM with its checkpoints into one folder"},
     {"import", cmd_vm_import, "import an exported VM folder"},
     {"move", cmd_vm_move, "move a VM's folder to other storage"},
+    {"start", cmd_vm_start, "start (boot, or resume a saved state)"},
+    {"stop", cmd_vm_stop, "shut down through ACPI (--force: power off after --timeout)"},
+    {"turn-off", cmd_vm_turn_off, "power off at once"},
+    {"pause", cmd_vm_pause, "pause the running VM"},
+    {"resume", cmd_vm_resume, "resume a paused VM"},
+    {"save", cmd_vm_save, "save memory to the VM folder and stop (state Saved)"},
+    {"console", cmd_vm_console, "attach to the serial console (Ctrl-] detaches)"},
     {NULL, NULL, NULL},
 };
 
@@ -174,12 +183,25 @@ static json_t *vm_summary(struct vm *vm)
     json_t *c;
     json_array_foreach(vm_checkpoints(vm), i, c)
         visible += !json_is_true(json_object_get(c, "hidden"));
-    return json_pack("{s:s, s:s, s:s, s:O, s:O, s:i, s:i, s:i}", "name", vm->name, "id",
-                     json_string_value(json_object_get(vm->doc, "id")), "state", vm_state(vm),
+    /* A running VM's live state (Running or Paused) comes from its worker. */
+    const char *state = vm_state(vm);
+    json_t *live = NULL;
+    if (runtime_alive(vm) && runtime_request(vm, json_pack("{s:s}", "op", "status"), &live) == 0)
+        state = json_string_value(json_object_get(live, "state"));
+    json_t *rt = json_object_get(vm->doc, "runtime");
+    json_t *o = json_pack("{s:s, s:s, s:s, s:O, s:O, s:i, s:i, s:i}", "name", vm->name, "id",
+                     json_string_value(json_object_get(vm->doc, "id")), "state", state,
                      "cpus", json_object_get(cfg, "cpus"), "memory", json_object_get(cfg, "memory"),
                      "drives", (int)json_array_size(json_object_get(cfg, "drives")), "nics",
                      (int)json_array_size(json_object_get(cfg, "nics")), "checkpoints",
                      (int)visible);
+    if (rt) {
+        json_object_set(o, "accel", json_object_get(rt, "accel"));
+        json_object_set_new(o, "uptime", json_integer((json_int_t)(time(NULL) -
+                                          json_integer_value(json_object_get(rt, "started")))));
+    }
+    json_decref(live);
+    return o;
 }
 
 static const char list_usage[] = "usage: hvm vm list [--json] [--store DIR]\n";
@@ -213,19 +235,26 @@ int cmd_vm_list(int argc, char **argv)
     store_close(&s);
     if (as_json)
         return cli_print_json(arr);
-    printf("%-20s %-8s %4s %10s %6s %11s\n", "NAME", "STATE", "CPUS", "MEMORY", "DRIVES",
-           "CHECKPOINTS");
+    printf("%-20s %-8s %4s %10s %6s %11s %5s %8s\n", "NAME", "STATE", "CPUS", "MEMORY", "DRIVES",
+           "CHECKPOINTS", "ACCEL", "UPTIME");
     size_t i;
     json_t *v;
     json_array_foreach(arr, i, v) {
         char mem[32] = "-";
         if (json_object_get(v, "memory"))
             size_format((uint64_t)json_integer_value(json_object_get(v, "memory")), mem, sizeof mem);
-        printf("%-20s %-8s %4lld %10s %6lld %11lld\n", json_string_value(json_object_get(v, "name")),
+        char up[32] = "-";
+        if (json_object_get(v, "uptime")) {
+            long long t = json_integer_value(json_object_get(v, "uptime"));
+            snprintf(up, sizeof up, "%lld:%02lld:%02lld", t / 3600, t / 60 % 60, t % 60);
+        }
+        printf("%-20s %-8s %4lld %10s %6lld %11lld %5s %8s\n", json_string_value(json_object_get(v, "name")),
                json_string_value(json_object_get(v, "state")),
                (long long)json_integer_value(json_object_get(v, "cpus")), mem,
                (long long)json_integer_value(json_object_get(v, "drives")),
-               (long long)json_integer_value(json_object_get(v, "checkpoints")));
+               (long long)json_integer_value(json_object_get(v, "checkpoints")),
+               json_string_value(json_object_get(v, "accel")) ? json_string_value(json_object_get(v, "accel")) : "-",
+               up);
     }
     json_decref(arr);
     return EXIT_OK;
@@ -299,6 +328,9 @@ int cmd_vm_show(int argc, char **argv)
            json_string_value(json_object_get(o, "name")), json_string_value(json_object_get(o, "id")),
            json_string_value(json_object_get(o, "state")), json_string_value(json_object_get(o, "folder")),
            json_string_value(json_object_get(o, "created")));
+    if (json_object_get(o, "accel"))
+        printf("Accelerator: %s\nUptime:      %lld s\n", json_string_value(json_object_get(o, "accel")),
+               (long long)json_integer_value(json_object_get(o, "uptime")));
     printf("CPUs:        %lld\nMemory:      %s\n", (long long)json_integer_value(json_object_get(o, "cpus")),
            size_format((uint64_t)json_integer_value(json_object_get(o, "memory")), mem, sizeof mem));
     if (json_object_get(o, "base"))

@@ -16,6 +16,13 @@ int cmd_vm_serve(int argc, char **argv);
 int cmd_vm_export(int argc, char **argv);
 int cmd_vm_import(int argc, char **argv);
 int cmd_vm_move(int argc, char **argv);
+int cmd_vm_start(int argc, char **argv);
+int cmd_vm_stop(int argc, char **argv);
+int cmd_vm_turn_off(int argc, char **argv);
+int cmd_vm_pause(int argc, char **argv);
+int cmd_vm_resume(int argc, char **argv);
+int cmd_vm_save(int argc, char **argv);
+int cmd_vm_console(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
 int cmd_base(int argc, char **argv);
 

@@ -161,10 +161,3 @@ int cmd_vm_move(int argc, char **argv)
     store_close(&s);
     return r < 0 ? cli_fail() : EXIT_OK;
 }
-
-int cmd_vm_serve(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    return cli_failf("vm serve: not built yet");
-}

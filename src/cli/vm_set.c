@@ -16,16 +16,19 @@ static const char set_usage[] =
     "usage: hvm vm set NAME [--cpus N] [--memory SIZE]\n"
     "                   [--add-disk FILE [--slot N] | --new-disk SIZE [--slot N]]\n"
     "                   [--remove-disk SLOT] [--add-nic SWITCH] [--remove-nic MAC]\n"
+    "                   [--kernel FILE] [--initrd FILE] [--cmdline TEXT]\n"
     "                   [--store DIR]\n"
     "\n"
     "Changes the VM's current configuration (checkpoints keep theirs). The VM\n"
     "must be off. --add-disk copies FILE into the VM folder; a removed disk's\n"
-    "current layer is deleted unless a checkpoint still uses it.\n";
+    "current layer is deleted unless a checkpoint still uses it. --kernel,\n"
+    "--initrd and --cmdline set up direct kernel boot (an empty value clears).\n";
 
 struct set_args {
     int cpus;
     uint64_t memory, new_disk;
     const char *add_disk, *add_nic, *remove_nic;
+    const char *kernel, *initrd, *cmdline; /* direct kernel boot; "" clears */
     int slot, remove_slot;
 };
 
@@ -104,6 +107,30 @@ static int apply(struct vm *vm, const struct set_args *a)
         json_array_append_new(drives, json_pack("{s:i, s:s}", "slot", slot, "file", rel));
         free(rel);
     }
+    if (a->kernel || a->initrd || a->cmdline) {
+        json_t *boot = json_object_get(cfg, "boot");
+        if (!boot) {
+            boot = json_object();
+            json_object_set_new(cfg, "boot", boot);
+        }
+        const char *keys[3] = {"kernel", "initrd", "cmdline"};
+        const char *vals[3] = {a->kernel, a->initrd, a->cmdline};
+        for (int k = 0; k < 3; k++) {
+            if (!vals[k])
+                continue;
+            if (!vals[k][0]) {
+                json_object_del(boot, keys[k]);
+                continue;
+            }
+            char *abs = k < 2 ? realpath(vals[k], NULL) : NULL;
+            if (k < 2 && !abs) {
+                r = hvm_error(errno, "%s: %s", vals[k], strerror(errno));
+                goto out;
+            }
+            json_object_set_new(boot, keys[k], json_string(abs ? abs : vals[k]));
+            free(abs);
+        }
+    }
     if (a->add_nic) {
         char mac[18];
         vm_random_mac(mac);
@@ -145,6 +172,9 @@ int cmd_vm_set(int argc, char **argv)
         {"remove-disk", required_argument, NULL, 'r'},
         {"add-nic", required_argument, NULL, 'N'},
         {"remove-nic", required_argument, NULL, 'R'},
+        {"kernel", required_argument, NULL, 'K'},
+        {"initrd", required_argument, NULL, 'I'},
+        {"cmdline", required_argument, NULL, 'L'},
         {"store", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -173,6 +203,9 @@ int cmd_vm_set(int argc, char **argv)
         case 'r': a.remove_slot = atoi(optarg); break;
         case 'N': a.add_nic = optarg; break;
         case 'R': a.remove_nic = optarg; break;
+        case 'K': a.kernel = optarg; break;
+        case 'I': a.initrd = optarg; break;
+        case 'L': a.cmdline = optarg; break;
         case 'S': store_dir = optarg; break;
         case 'h': return cli_help(set_usage);
         default: return cli_usage_error(set_usage, "bad option");

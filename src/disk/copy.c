@@ -81,7 +81,10 @@ int disk_convert(const char *src_path, const char *dst_path, enum disk_format fo
             .size = size,
             .block_size = block_size,
         };
-        r = vhd_create(tmp, &p);
+        /* Refuse an impossible size or block size under DST's name, not the
+         * temporary one. */
+        if ((r = vhd_create_check(dst_path, &p)) == 0)
+            r = vhd_create(tmp, &p);
     }
     if (r == 0 && (r = disk_open(tmp, format == DISK_FORMAT_RAW ? DISK_OPEN_RAW : 0, &dst)) == 0) {
         r = disk_copy(src, dst, pr);

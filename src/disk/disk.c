@@ -4,13 +4,33 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include "util/error.h"
+
+/* Named like a VHD? Such a file that does not probe as one is a damaged VHD
+ * (an empty file, a fixed disk cut short), not a raw disk to read as is. */
+static bool vhd_named(const char *path)
+{
+    size_t n = strlen(path);
+    return (n >= 4 && strcasecmp(path + n - 4, ".vhd") == 0) ||
+           (n >= 5 && strcasecmp(path + n - 5, ".avhd") == 0);
+}
 
 int disk_open(const char *path, unsigned flags, struct disk **out)
 {
     if (!(flags & DISK_OPEN_RAW) && disk_is_vhd(path))
         return disk_vhd_open(path, flags, out);
+    if (!(flags & DISK_OPEN_RAW) && vhd_named(path)) {
+        struct stat st;
+        if (stat(path, &st) < 0)
+            return hvm_error(errno, "%s: %s", path, strerror(errno));
+        if (S_ISREG(st.st_mode))
+            return hvm_error(EINVAL, "%s: not a VHD file (%llu bytes, no 'conectix' footer "
+                             "at the end and no copy at the start)", path,
+                             (unsigned long long)st.st_size);
+    }
     return disk_raw_open(path, flags, out);
 }
 

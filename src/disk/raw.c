@@ -108,8 +108,13 @@ int disk_raw_open(const char *path, unsigned flags, struct disk **out)
     if (S_ISBLK(st.st_mode)) {
         if (ioctl(fd, BLKGETSIZE64, &size) < 0)
             size = 0;
-    } else {
+    } else if (S_ISREG(st.st_mode)) {
         size = (uint64_t)st.st_size;
+    } else {
+        /* A folder opens read-only and then fails every read; a FIFO or a
+         * terminal has no size at all. */
+        close(fd);
+        return hvm_error(EINVAL, "%s: not a regular file or block device", path);
     }
     struct disk *d = calloc(1, sizeof *d);
     struct raw *r = calloc(1, sizeof *r);

@@ -54,19 +54,42 @@ static void check_footer_copy(struct vhd *v, struct vhd_check_report *rep)
     }
 }
 
+/* Does [start, end) overlap an allocated block? */
+static bool overlaps_block(struct vhd *v, uint64_t start, uint64_t end)
+{
+    for (uint32_t b = 0; b < v->bat_entries; b++) {
+        if (v->bat[b] == VHD_BAT_UNUSED)
+            continue;
+        uint64_t s = vhd_block_offset(v, b);
+        if (start < s + vhd_block_span(v) && s < end)
+            return true;
+    }
+    return false;
+}
+
 static void check_locators(struct vhd *v, struct vhd_check_report *rep)
 {
+    uint64_t bat_end = v->header.table_offset + (uint64_t)v->bat_entries * 4;
     for (int i = 0; i < VHD_LOCATOR_COUNT; i++) {
         const struct vhd_locator *l = &v->header.loc[i];
         char code[5];
         if (l->code == VHD_PLAT_NONE)
             continue;
         vhd_code_string(l->code, code);
+        /* The data a locator describes must be its own: set-parent and
+         * compact keep clear of it, and a write there would change it. */
+        uint64_t len = l->data_length, end = l->data_offset + len;
         if (l->data_offset > v->file_size || v->file_size - l->data_offset < l->data_length)
             PROBLEM(rep, "parent locator %d (%s) points past the end of the file", i, code);
         else if (l->data_length > vhd_locator_space_bytes(l))
             PROBLEM(rep, "parent locator %d (%s) is longer (%u) than its space (%llu)", i,
                     code, l->data_length, (unsigned long long)vhd_locator_space_bytes(l));
+        else if (len && ((l->data_offset < v->footer.data_offset + VHD_HEADER_SIZE &&
+                          end > VHD_FOOTER_SIZE) ||
+                         (l->data_offset < bat_end && end > v->header.table_offset)))
+            PROBLEM(rep, "parent locator %d (%s) overlaps the header or the BAT", i, code);
+        else if (len && overlaps_block(v, l->data_offset, end))
+            PROBLEM(rep, "parent locator %d (%s) overlaps a data block", i, code);
         else if (v->footer.type == VHD_TYPE_DIFF && l->code != VHD_PLAT_MAC) {
             char *text = vhd_locator_read(v, i);
             if (!text)

@@ -61,6 +61,12 @@ static int validate(const char *path, const struct vhd_create_params *p, uint32_
     return 0;
 }
 
+int vhd_create_check(const char *path, const struct vhd_create_params *p)
+{
+    uint32_t bs;
+    return validate(path, p, &bs);
+}
+
 static int write_fixed(int fd, const char *tmp, const struct vhd_create_params *p)
 {
     struct vhd_footer f;

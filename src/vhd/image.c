@@ -225,6 +225,10 @@ static int read_bat(struct vhd *v)
                     last = e;
             }
         last = align_up(last, VHD_SECTOR);
+        /* Never past the end of the file: a block beyond it means the file
+         * was cut short, which check_bat must see and refuse. */
+        if (last > v->file_size)
+            last = v->file_size;
         if (last > v->end)
             v->end = last;
     }

@@ -110,6 +110,8 @@ struct vhd_create_params {
     const struct vhd_parent_link *parent; /* differencing only */
 };
 int vhd_create(const char *path, const struct vhd_create_params *p);
+/* The checks vhd_create makes first, with messages naming path. */
+int vhd_create_check(const char *path, const struct vhd_create_params *p);
 
 
 /* Space management (space.c). */

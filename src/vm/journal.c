@@ -204,20 +204,110 @@ static int execute(struct vm *vm, json_t *journal)
     return finish(vm, journal);
 }
 
-int vm_commit(struct vm *vm, const char *op, json_t *next, json_t *steps, json_t *remove)
+int vm_journal_begin(struct vm *vm, const char *op, json_t *next, json_t *steps, json_t *remove,
+                     json_t *guard, json_t **journal_out)
 {
     json_int_t gen = json_integer_value(json_object_get(vm->doc, "generation"));
     json_object_set_new(next, "generation", json_integer(gen + 1));
     json_t *journal = json_pack("{s:s, s:I, s:o, s:o, s:o}", "op", op, "generation",
                                 gen + 1, "next", next, "steps", steps ? steps : json_array(),
                                 "remove", remove ? remove : json_array());
-    if (!journal)
+    if (!journal) {
+        json_decref(guard);
         return hvm_error(ENOMEM, "out of memory");
+    }
+    if (guard)
+        json_object_set_new(journal, "guard", guard);
     int r = save_doc(vm, journal, "journal");
-    if (r == 0)
-        r = execute(vm, journal);
+    if (r < 0)
+        json_decref(journal);
+    else
+        *journal_out = journal;
+    return r;
+}
+
+int vm_journal_commit(struct vm *vm, json_t *journal)
+{
+    int r = execute(vm, journal);
     json_decref(journal);
     return r;
+}
+
+/* Gives up a journal whose guard failed: files its steps may have made are
+ * removed (none is referenced by the committed document). */
+static int abandon(struct vm *vm, json_t *journal)
+{
+    size_t i;
+    json_t *st;
+    json_t *refs = vm_referenced_files(vm->doc);
+    json_array_foreach(json_object_get(journal, "steps"), i, st) {
+        const char *made = json_string_value(json_object_get(st, "child"));
+        if (!made || strcmp(json_string_value(json_object_get(st, "do")), "diff") != 0)
+            continue;
+        bool used = false;
+        size_t k;
+        json_t *f;
+        json_array_foreach(refs, k, f)
+            used |= strcmp(json_string_value(f), made) == 0;
+        char *path = used ? NULL : vm_path(vm, made);
+        if (path)
+            unlink(path);
+        free(path);
+    }
+    /* Memory states the abandoned change would have brought in. */
+    json_array_foreach(json_object_get(json_object_get(journal, "next"), "checkpoints"), i, st) {
+        const char *mem = json_string_value(json_object_get(st, "memory"));
+        bool used = false;
+        size_t k;
+        json_t *f;
+        json_array_foreach(refs, k, f)
+            used |= mem && strcmp(json_string_value(f), mem) == 0;
+        char *path = mem && !used ? vm_path(vm, mem) : NULL;
+        if (path)
+            unlink(path);
+        free(path);
+    }
+    json_decref(refs);
+    char *path = vm_path(vm, "journal");
+    if (path)
+        unlink(path);
+    free(path);
+    return 0;
+}
+
+void vm_journal_abandon(struct vm *vm, json_t *journal)
+{
+    abandon(vm, journal);
+    json_decref(journal);
+}
+
+/* An online step (a leaf switched inside the running VM's worker) has
+ * happened if the worker's record run/drives.json lists every new leaf. */
+static bool guard_holds(struct vm *vm, json_t *guard)
+{
+    char *path = vm_path(vm, "run/drives.json");
+    json_t *rec = path ? json_load_file(path, 0, NULL) : NULL;
+    free(path);
+    bool all = true;
+    size_t i;
+    json_t *want;
+    json_array_foreach(json_object_get(guard, "leaves"), i, want) {
+        bool found = false;
+        size_t k;
+        json_t *have;
+        json_array_foreach(json_object_get(rec, "drives"), k, have)
+            found |= strcmp(json_string_value(have), json_string_value(want)) == 0;
+        all &= found;
+    }
+    json_decref(rec);
+    return all;
+}
+
+int vm_commit(struct vm *vm, const char *op, json_t *next, json_t *steps, json_t *remove)
+{
+    json_t *journal;
+    int r = vm_journal_begin(vm, op, next, steps, remove, NULL, &journal);
+    return r < 0 ? r : vm_journal_commit(vm, journal);
 }
 
 int vm_journal_recover(struct vm *vm)
@@ -241,8 +331,11 @@ int vm_journal_recover(struct vm *vm)
     }
     json_int_t gen = json_integer_value(json_object_get(journal, "generation"));
     json_int_t have = json_integer_value(json_object_get(vm->doc, "generation"));
+    json_t *guard = json_object_get(journal, "guard");
     if (have >= gen)
         r = finish(vm, journal);   /* committed: only the clean-up was left */
+    else if (guard && !guard_holds(vm, guard))
+        r = abandon(vm, journal);  /* the online part never happened: roll back */
     else
         r = execute(vm, journal);  /* not committed: redo the steps, commit */
     json_decref(journal);

@@ -1,6 +1,7 @@
 /* Opening, creating, renaming and deleting VMs. */
 #include "vm/vm.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -150,7 +151,84 @@ static int load_doc(struct vm *vm)
     return r < 0 ? r : validate_doc(vm);
 }
 
-int vm_open(struct store *s, const char *name, struct vm **out)
+/* Memory states a dead worker was writing (*.saving) or had finished for a
+ * save it never recorded (saved-*.state): nothing refers to them. */
+static void remove_dead_memory_files(struct vm *vm)
+{
+    json_t *refs = vm_referenced_files(vm->doc);
+    char *dir = vm_path(vm, "checkpoints");
+    DIR *d = dir ? opendir(dir) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        bool partial = len > 7 && strcmp(e->d_name + len - 7, ".saving") == 0;
+        bool saved = strncmp(e->d_name, "saved-", 6) == 0;
+        if (!partial && !saved)
+            continue;
+        char rel[512];
+        snprintf(rel, sizeof rel, "checkpoints/%s", e->d_name);
+        bool used = false;
+        size_t i;
+        json_t *f;
+        json_array_foreach(refs, i, f)
+            used |= strcmp(json_string_value(f), rel) == 0;
+        char *path = used ? NULL : vm_path(vm, rel);
+        if (path)
+            unlink(path);
+        free(path);
+    }
+    if (d)
+        closedir(d);
+    free(dir);
+    json_decref(refs);
+}
+
+/* A VM marked Running whose worker no longer holds <vm>/run/lock died
+ * (killed, or its QEMU crashed and took it down): it is Off now. Its disks
+ * are consistent: unflushed writes are simply not there (see vhd/image.c). */
+static int detect_dead_worker(struct vm *vm)
+{
+    const char *state = vm_state(vm);
+    if (strcmp(state, "Running") != 0 && strcmp(state, "Paused") != 0)
+        return 0;
+    char *lock = vm_path(vm, "run/lock");
+    int fd = lock ? open(lock, O_RDWR | O_CLOEXEC) : -1;
+    free(lock);
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        return 0; /* alive */
+    }
+    if (fd >= 0)
+        close(fd);
+    json_t *next = json_deep_copy(vm->doc);
+    bool saved = json_is_string(json_object_get(next, "saved_memory")) &&
+                 json_is_true(json_object_get(json_object_get(next, "runtime"), "resume_pending"));
+    json_object_set_new(next, "state", json_string(saved ? "Saved" : "Off"));
+    json_object_del(next, "runtime");
+    json_t *remove = json_array();
+    if (!saved && json_is_string(json_object_get(next, "saved_memory"))) {
+        json_array_append(remove, json_object_get(next, "saved_memory"));
+        json_object_set_new(next, "saved_memory", json_null());
+    }
+    snprintf(vm->notice, sizeof vm->notice,
+             "VM '%s' was %s but its worker process is gone (killed or crashed): it is %s now",
+             vm->name, state, saved ? "Saved" : "Off");
+    /* Its sockets are dead; its log (run/worker.log) stays for a post-mortem. */
+    static const char *const sockets[] = {"run/ctl.sock", "run/qmp.sock", "run/console.sock"};
+    for (size_t i = 0; i < sizeof sockets / sizeof *sockets; i++) {
+        char *p = vm_path(vm, sockets[i]);
+        if (p)
+            unlink(p);
+        free(p);
+    }
+    int r = vm_commit(vm, "worker-died", next, NULL, remove);
+    if (r == 0)
+        remove_dead_memory_files(vm);
+    return r;
+}
+
+static int open_dir(struct store *s, const char *dir, const char *name, bool wait,
+                    struct vm **out)
 {
     struct vm *vm = calloc(1, sizeof *vm);
     int r;
@@ -159,11 +237,12 @@ int vm_open(struct store *s, const char *name, struct vm **out)
     vm->store = s;
     vm->lock_fd = -1;
     vm->name = strdup(name);
-    vm->dir = store_vm_dir(s, name);
+    vm->dir = strdup(dir);
     char *cfg = vm->dir ? path_join(vm->dir, "vm.json") : NULL;
-    if (!cfg || !store_name_valid(name) || access(cfg, F_OK) != 0) {
+    if (!cfg || access(cfg, F_OK) != 0) {
         free(cfg);
-        r = hvm_error(ENOENT, "no VM named '%s' in %s (see 'hvm vm list')", name, s->root);
+        r = hvm_error(ENOENT, "no VM named '%s'%s%s (see 'hvm vm list')", name,
+                      s ? " in " : "", s ? s->root : "");
         goto fail;
     }
     free(cfg);
@@ -174,17 +253,35 @@ int vm_open(struct store *s, const char *name, struct vm **out)
         r = hvm_error(errno, "%s/lock: %s", vm->dir, strerror(errno));
         goto fail;
     }
-    if (flock(vm->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+    if (flock(vm->lock_fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
         r = hvm_error(EBUSY, "VM '%s' is busy: another hvm command is working on it", name);
         goto fail;
     }
-    if ((r = load_doc(vm)) < 0 || (r = vm_journal_recover(vm)) < 0)
+    if ((r = load_doc(vm)) < 0 || (r = vm_journal_recover(vm)) < 0 ||
+        (r = detect_dead_worker(vm)) < 0)
         goto fail;
     *out = vm;
     return 0;
 fail:
     vm_close(vm);
     return r;
+}
+
+int vm_open(struct store *s, const char *name, struct vm **out)
+{
+    if (!store_name_valid(name))
+        return hvm_error(ENOENT, "no VM named '%s' in %s (see 'hvm vm list')", name, s->root);
+    char *dir = store_vm_dir(s, name);
+    if (!dir)
+        return hvm_error(ENOMEM, "out of memory");
+    int r = open_dir(s, dir, name, false, out);
+    free(dir);
+    return r;
+}
+
+int vm_open_dir(const char *dir, bool wait, struct vm **out)
+{
+    return open_dir(NULL, dir, path_basename(dir), wait, out);
 }
 
 void vm_close(struct vm *vm)

@@ -19,6 +19,7 @@ struct vm {
     char *name;
     json_t *doc; /* vm.json */
     int lock_fd;
+    char notice[512]; /* something the user should hear (a dead worker) */
 };
 
 /* Opens a VM by name: takes its lock (a second hvm on the same VM fails
@@ -26,6 +27,9 @@ struct vm {
  * and validates vm.json. */
 int vm_open(struct store *s, const char *name, struct vm **out);
 void vm_close(struct vm *vm);
+/* Opens a VM by folder (the worker, which has no store); wait: block on the
+ * lock instead of failing with "busy". */
+int vm_open_dir(const char *dir, bool wait, struct vm **out);
 
 /* Absolute path of a path stored in vm.json (relative to the VM folder). */
 char *vm_path(const struct vm *vm, const char *rel);
@@ -41,6 +45,16 @@ const char *vm_state(const struct vm *vm);
  * committed, files to delete after. See journal.c. Steals next, steps and
  * remove. */
 int vm_commit(struct vm *vm, const char *op, json_t *next, json_t *steps, json_t *remove);
+/* The same in two halves, for a change with a part done elsewhere (the
+ * running VM's worker switching leaves): the journal is written first; if
+ * the command dies before vm_journal_commit, recovery commits only when
+ * guard ({"leaves": [absolute paths]}) is met by the worker's record
+ * run/drives.json, and otherwise rolls back. Steals next, steps, remove,
+ * guard. */
+int vm_journal_begin(struct vm *vm, const char *op, json_t *next, json_t *steps, json_t *remove,
+                     json_t *guard, json_t **journal);
+int vm_journal_commit(struct vm *vm, json_t *journal);
+void vm_journal_abandon(struct vm *vm, json_t *journal);
 
 /* Journal steps. */
 json_t *vm_step_diff(const char *parent, const char *child);

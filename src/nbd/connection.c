@@ -1,0 +1,693 @@
+/* One NBD client: the fixed newstyle handshake, then the transmission phase.
+ * Protocol reference: doc/proto.md of github.com/NetworkBlockDevice/nbd
+ * (sections "Fixed newstyle negotiation", "Transmission", "Metadata
+ * querying", "Values").
+ *
+ * Requests on one connection are processed in order, one at a time. The
+ * socket is non-blocking and every wait is a poll() that also watches the
+ * server's stop pipe, so that no client (however slow or hostile) can keep
+ * the server from stopping. Any framing error (bad magic, oversized option
+ * or write payload, unknown client flags) drops the connection; a request
+ * that is well framed but invalid gets an error reply and the connection
+ * goes on. */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "disk/disk.h"
+#include "nbd/internal.h"
+#include "nbd/protocol.h"
+#include "util/endian.h"
+#include "util/error.h"
+
+/* Option payloads larger than this end the connection: the longest legal
+ * one (SET_META_CONTEXT with a few 4 KiB strings) is far smaller. */
+#define OPTION_MAX 65536
+/* Extents in one BLOCK_STATUS reply; the client asks again for the rest. */
+#define EXTENTS_MAX 4096
+/* WRITE_ZEROES writes at most this much per call into the disk. */
+#define ZERO_CHUNK (1u << 20)
+#define META_CONTEXT_ID 1
+static const char base_allocation[] = "base:allocation";
+
+struct conn {
+    struct nbd_server *s;
+    int fd;
+    bool structured;     /* NBD_OPT_STRUCTURED_REPLY negotiated */
+    bool base_alloc;     /* base:allocation selected */
+    uint64_t size;       /* as advertised */
+    uint16_t tflags;     /* transmission flags */
+    uint8_t *buf;        /* READ/WRITE payloads and option data */
+    size_t buf_size;
+    uint8_t *zeros;      /* ZERO_CHUNK bytes, allocated on first use */
+};
+
+/* ---- Socket I/O ---------------------------------------------------------- */
+
+/* Waits until fd is ready for events; -ESHUTDOWN when the server stops. */
+static int conn_wait(struct conn *c, short events)
+{
+    for (;;) {
+        struct pollfd p[2] = {
+            {.fd = c->fd, .events = events},
+            {.fd = c->s->stop_pipe[0], .events = POLLIN},
+        };
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (p[1].revents)
+            return -ESHUTDOWN;
+        if (p[0].revents)
+            return 0; /* ready, or an error the next call will report */
+    }
+}
+
+static int conn_recv(struct conn *c, void *buf, size_t n)
+{
+    uint8_t *p = buf;
+    while (n > 0) {
+        ssize_t r = recv(c->fd, p, n, 0);
+        if (r > 0) {
+            p += r;
+            n -= (size_t)r;
+        } else if (r == 0) {
+            return -ECONNRESET;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            int w = conn_wait(c, POLLIN);
+            if (w < 0)
+                return w;
+        } else if (errno != EINTR) {
+            return -errno;
+        }
+    }
+    return 0;
+}
+
+/* Reads and drops n bytes (the payload of a request we refuse). */
+static int conn_skip(struct conn *c, size_t n)
+{
+    uint8_t tmp[4096];
+    while (n > 0) {
+        size_t k = n < sizeof tmp ? n : sizeof tmp;
+        int r = conn_recv(c, tmp, k);
+        if (r < 0)
+            return r;
+        n -= k;
+    }
+    return 0;
+}
+
+static int conn_sendv(struct conn *c, struct iovec *iov, int cnt)
+{
+    while (cnt > 0) {
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+        ssize_t r = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return -errno;
+            int w = conn_wait(c, POLLOUT);
+            if (w < 0)
+                return w;
+            continue;
+        }
+        size_t done = (size_t)r;
+        while (cnt > 0 && done >= iov->iov_len) {
+            done -= iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + done;
+            iov->iov_len -= done;
+        }
+    }
+    return 0;
+}
+
+static int conn_send(struct conn *c, const void *buf, size_t n)
+{
+    struct iovec iov = {(void *)buf, n};
+    return conn_sendv(c, &iov, 1);
+}
+
+/* Makes c->buf at least n bytes (n <= NBD_SERVER_MAX_PAYLOAD). */
+static int conn_reserve(struct conn *c, size_t n)
+{
+    if (n <= c->buf_size)
+        return 0;
+    size_t want = n < 65536 ? 65536 : n;
+    uint8_t *p = realloc(c->buf, want);
+    if (!p)
+        return -ENOMEM;
+    c->buf = p;
+    c->buf_size = want;
+    return 0;
+}
+
+/* ---- Handshake ----------------------------------------------------------- */
+
+static int option_reply(struct conn *c, uint32_t option, uint32_t type, const void *data,
+                        uint32_t len)
+{
+    uint8_t h[20];
+    be64_put(h, NBD_REP_MAGIC);
+    be32_put(h + 8, option);
+    be32_put(h + 12, type);
+    be32_put(h + 16, len);
+    struct iovec iov[2] = {{h, sizeof h}, {(void *)data, len}};
+    return conn_sendv(c, iov, len ? 2 : 1);
+}
+
+static int option_error(struct conn *c, uint32_t option, uint32_t type, const char *msg)
+{
+    return option_reply(c, option, type, msg, (uint32_t)strlen(msg));
+}
+
+static uint16_t transmission_flags(const struct nbd_server *s)
+{
+    /* CAN_MULTI_CONN is safe: all connections share one struct disk under
+     * one lock and nothing is cached per connection, so a FLUSH on any of
+     * them covers writes completed on all of them. */
+    uint16_t f = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_CAN_MULTI_CONN;
+    if (s->read_only)
+        f |= NBD_FLAG_READ_ONLY;
+    else
+        f |= NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES;
+    return f;
+}
+
+static void conn_choose_export(struct conn *c)
+{
+    pthread_mutex_lock(&c->s->disk_lock);
+    c->size = c->s->disk->size;
+    pthread_mutex_unlock(&c->s->disk_lock);
+    c->tflags = transmission_flags(c->s);
+}
+
+/* NBD_OPT_INFO / NBD_OPT_GO. Data: name length 4, name, request count 2,
+ * requests 2 each. Returns 1 when GO succeeded (enter transmission). */
+static int option_info(struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
+{
+    if (len < 6)
+        return option_error(c, opt, NBD_REP_ERR_INVALID, "truncated option");
+    uint32_t nlen = be32_get(d);
+    if (nlen > len - 6)
+        return option_error(c, opt, NBD_REP_ERR_INVALID, "bad export name length");
+    const uint8_t *name = d + 4;
+    uint16_t nreq = be16_get(d + 4 + nlen);
+    if ((uint64_t)4 + nlen + 2 + 2 * (uint64_t)nreq != len)
+        return option_error(c, opt, NBD_REP_ERR_INVALID, "bad information request count");
+    bool want_name = false;
+    for (uint16_t i = 0; i < nreq; i++)
+        if (be16_get(d + 4 + nlen + 2 + 2 * i) == NBD_INFO_NAME)
+            want_name = true;
+
+    conn_choose_export(c);
+    uint8_t info[14];
+    int r;
+    be16_put(info, NBD_INFO_EXPORT);
+    be64_put(info + 2, c->size);
+    be16_put(info + 10, c->tflags);
+    if ((r = option_reply(c, opt, NBD_REP_INFO, info, 12)) < 0)
+        return r;
+    /* Any alignment works (the disk layer is byte-granular); 4 KiB is what
+     * avoids read-modify-write in VHD bitmaps and host pages. */
+    be16_put(info, NBD_INFO_BLOCK_SIZE);
+    be32_put(info + 2, 1);
+    be32_put(info + 6, 4096);
+    be32_put(info + 10, NBD_SERVER_MAX_PAYLOAD);
+    if ((r = option_reply(c, opt, NBD_REP_INFO, info, 14)) < 0)
+        return r;
+    if (want_name) {
+        uint8_t reply[2 + 4096];
+        uint32_t n = nlen < 4096 ? nlen : 4096;
+        be16_put(reply, NBD_INFO_NAME);
+        memcpy(reply + 2, name, n);
+        if ((r = option_reply(c, opt, NBD_REP_INFO, reply, 2 + n)) < 0)
+            return r;
+    }
+    if ((r = option_reply(c, opt, NBD_REP_ACK, NULL, 0)) < 0)
+        return r;
+    return opt == NBD_OPT_GO ? 1 : 0;
+}
+
+/* NBD_OPT_LIST_META_CONTEXT / NBD_OPT_SET_META_CONTEXT. Data: export name
+ * length 4, name, query count 4, then queries (length 4, string). */
+static int option_meta(struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
+{
+    bool list = opt == NBD_OPT_LIST_META_CONTEXT;
+    if (!c->structured)
+        return option_error(c, opt, NBD_REP_ERR_INVALID, "structured replies not negotiated");
+    if (len < 8)
+        return option_error(c, opt, NBD_REP_ERR_INVALID, "truncated option");
+    uint32_t nlen = be32_get(d);
+    if (nlen > len - 8)
+        return option_error(c, opt, NBD_REP_ERR_INVALID, "bad export name length");
+    uint32_t nq = be32_get(d + 4 + nlen);
+    uint32_t pos = 8 + nlen;
+    bool found = list && nq == 0; /* an empty list query lists everything */
+    for (uint32_t i = 0; i < nq; i++) {
+        if (len - pos < 4)
+            return option_error(c, opt, NBD_REP_ERR_INVALID, "truncated query");
+        uint32_t qlen = be32_get(d + pos);
+        pos += 4;
+        if (qlen > len - pos)
+            return option_error(c, opt, NBD_REP_ERR_INVALID, "bad query length");
+        const char *q = (const char *)d + pos;
+        pos += qlen;
+        if (qlen == strlen(base_allocation) && memcmp(q, base_allocation, qlen) == 0)
+            found = true;
+        /* In a list query, a bare namespace means all of its contexts. */
+        else if (list && qlen == 5 && memcmp(q, "base:", 5) == 0)
+            found = true;
+    }
+    if (pos != len)
+        return option_error(c, opt, NBD_REP_ERR_INVALID, "trailing data");
+    if (!list)
+        c->base_alloc = found;
+    int r;
+    if (found) {
+        uint8_t reply[4 + sizeof base_allocation];
+        be32_put(reply, list ? 0 : META_CONTEXT_ID);
+        memcpy(reply + 4, base_allocation, strlen(base_allocation));
+        r = option_reply(c, opt, NBD_REP_META_CONTEXT, reply,
+                         (uint32_t)(4 + strlen(base_allocation)));
+        if (r < 0)
+            return r;
+    }
+    return option_reply(c, opt, NBD_REP_ACK, NULL, 0);
+}
+
+/* Returns 0 to enter transmission, negative to drop the connection. */
+static int conn_handshake(struct conn *c)
+{
+    uint8_t h[18];
+    int r;
+    be64_put(h, NBD_MAGIC);
+    be64_put(h + 8, NBD_OPTS_MAGIC);
+    be16_put(h + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+    if ((r = conn_send(c, h, sizeof h)) < 0)
+        return r;
+    uint8_t cf[4];
+    if ((r = conn_recv(c, cf, 4)) < 0)
+        return r;
+    uint32_t cflags = be32_get(cf);
+    if (cflags & ~(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES))
+        return -EPROTO; /* the spec says: drop a client with unknown flags */
+    bool no_zeroes = cflags & NBD_FLAG_C_NO_ZEROES;
+
+    for (;;) {
+        uint8_t oh[16];
+        if (atomic_load(&c->s->stopping))
+            return -ESHUTDOWN;
+        if ((r = conn_recv(c, oh, sizeof oh)) < 0)
+            return r;
+        if (be64_get(oh) != NBD_OPTS_MAGIC)
+            return -EPROTO;
+        uint32_t opt = be32_get(oh + 8), len = be32_get(oh + 12);
+        if (len > OPTION_MAX)
+            return -EPROTO;
+        if ((r = conn_reserve(c, len)) < 0 || (r = conn_recv(c, c->buf, len)) < 0)
+            return r;
+        const uint8_t *d = c->buf;
+
+        switch (opt) {
+        case NBD_OPT_EXPORT_NAME: {
+            /* No way to report an error here; any name is our one export. */
+            uint8_t reply[10 + 124] = {0};
+            conn_choose_export(c);
+            be64_put(reply, c->size);
+            be16_put(reply + 8, c->tflags);
+            return conn_send(c, reply, no_zeroes ? 10 : sizeof reply);
+        }
+        case NBD_OPT_ABORT:
+            option_reply(c, opt, NBD_REP_ACK, NULL, 0);
+            return -ECONNRESET;
+        case NBD_OPT_LIST: {
+            if (len != 0) {
+                r = option_error(c, opt, NBD_REP_ERR_INVALID, "LIST takes no data");
+                break;
+            }
+            uint8_t server[4] = {0}; /* one export, the default (empty) name */
+            if ((r = option_reply(c, opt, NBD_REP_SERVER, server, 4)) < 0)
+                return r;
+            r = option_reply(c, opt, NBD_REP_ACK, NULL, 0);
+            break;
+        }
+        case NBD_OPT_INFO:
+        case NBD_OPT_GO:
+            r = option_info(c, opt, d, len);
+            if (r == 1)
+                return 0;
+            break;
+        case NBD_OPT_STRUCTURED_REPLY:
+            if (len != 0) {
+                r = option_error(c, opt, NBD_REP_ERR_INVALID, "takes no data");
+                break;
+            }
+            c->structured = true;
+            r = option_reply(c, opt, NBD_REP_ACK, NULL, 0);
+            break;
+        case NBD_OPT_LIST_META_CONTEXT:
+        case NBD_OPT_SET_META_CONTEXT:
+            r = option_meta(c, opt, d, len);
+            break;
+        default: /* STARTTLS included: this server has no TLS (local sockets) */
+            r = option_error(c, opt, NBD_REP_ERR_UNSUP, "option not supported");
+            break;
+        }
+        if (r < 0)
+            return r;
+    }
+}
+
+/* ---- Transmission -------------------------------------------------------- */
+
+struct request {
+    uint16_t flags, type;
+    uint64_t handle, offset;
+    uint32_t length;
+};
+
+static uint32_t nbd_errno(int err)
+{
+    switch (err < 0 ? -err : err) {
+    case 0: return 0;
+    case EPERM: case EROFS: case EACCES: return NBD_EPERM;
+    case ENOMEM: return NBD_ENOMEM;
+    case EINVAL: return NBD_EINVAL;
+    case ENOSPC: case EFBIG: case EDQUOT: return NBD_ENOSPC;
+    case EOVERFLOW: return NBD_EOVERFLOW;
+    case ENOTSUP: return NBD_ENOTSUP;
+    case ESHUTDOWN: return NBD_ESHUTDOWN;
+    default: return NBD_EIO;
+    }
+}
+
+static int reply_simple(struct conn *c, const struct request *q, int err, const void *data,
+                        size_t len)
+{
+    uint8_t h[NBD_SIMPLE_REPLY_SIZE];
+    be32_put(h, NBD_SIMPLE_REPLY_MAGIC);
+    be32_put(h + 4, nbd_errno(err));
+    be64_put(h + 8, q->handle);
+    struct iovec iov[2] = {{h, sizeof h}, {(void *)data, len}};
+    return conn_sendv(c, iov, len ? 2 : 1);
+}
+
+static void chunk_header(uint8_t *h, const struct request *q, uint16_t type, uint32_t len)
+{
+    be32_put(h, NBD_STRUCTURED_REPLY_MAGIC);
+    be16_put(h + 4, NBD_REPLY_FLAG_DONE);
+    be16_put(h + 6, type);
+    be64_put(h + 8, q->handle);
+    be32_put(h + 16, len);
+}
+
+/* An error reply; with structured replies it carries msg for the user. */
+static int reply_error(struct conn *c, const struct request *q, int err, const char *msg)
+{
+    if (!c->structured)
+        return reply_simple(c, q, err, NULL, 0);
+    uint8_t h[NBD_STRUCTURED_REPLY_SIZE + 6];
+    size_t n = msg ? strnlen(msg, 4096) : 0;
+    chunk_header(h, q, NBD_REPLY_TYPE_ERROR, (uint32_t)(6 + n));
+    be32_put(h + 20, nbd_errno(err));
+    be16_put(h + 24, (uint16_t)n);
+    struct iovec iov[2] = {{h, sizeof h}, {(void *)msg, n}};
+    return conn_sendv(c, iov, n ? 2 : 1);
+}
+
+/* Replies to a request that reached the disk: success or its error. */
+static int reply_status(struct conn *c, const struct request *q, int err)
+{
+    if (err < 0)
+        return reply_error(c, q, err, hvm_error_message());
+    return reply_simple(c, q, 0, NULL, 0);
+}
+
+static bool in_range(const struct conn *c, const struct request *q)
+{
+    return q->offset <= c->size && q->length <= c->size - q->offset;
+}
+
+static int do_read(struct conn *c, const struct request *q)
+{
+    if (q->length == 0 || q->length > NBD_SERVER_MAX_PAYLOAD)
+        return reply_error(c, q, EINVAL, "read length is 0 or above the maximum block size");
+    if (!in_range(c, q))
+        return reply_error(c, q, EINVAL, "read past the end of the disk");
+    if (conn_reserve(c, q->length) < 0)
+        return reply_error(c, q, ENOMEM, "out of memory");
+
+    struct nbd_server *s = c->s;
+    pthread_mutex_lock(&s->disk_lock);
+    int r = disk_pread(s->disk, c->buf, q->length, q->offset);
+    pthread_mutex_unlock(&s->disk_lock);
+    if (r < 0)
+        return reply_error(c, q, r, hvm_error_message());
+
+    if (!c->structured)
+        return reply_simple(c, q, 0, c->buf, q->length);
+    /* One OFFSET_DATA chunk, marked final: header and data in one sendmsg. */
+    uint8_t h[NBD_STRUCTURED_REPLY_SIZE + 8];
+    chunk_header(h, q, NBD_REPLY_TYPE_OFFSET_DATA, 8 + q->length);
+    be64_put(h + 20, q->offset);
+    struct iovec iov[2] = {{h, sizeof h}, {c->buf, q->length}};
+    return conn_sendv(c, iov, 2);
+}
+
+/* Checks common to the commands that change the disk. */
+static int check_write(struct conn *c, const struct request *q)
+{
+    if (c->s->read_only)
+        return reply_error(c, q, EPERM, "the export is read-only");
+    if (!in_range(c, q))
+        return reply_error(c, q, ENOSPC, "write past the end of the disk");
+    return 1;
+}
+
+static int do_write(struct conn *c, const struct request *q)
+{
+    int r;
+    /* The payload follows the request whatever we think of it. */
+    if (q->length > NBD_SERVER_MAX_PAYLOAD)
+        return -EPROTO;
+    if (conn_reserve(c, q->length) < 0) {
+        if ((r = conn_skip(c, q->length)) < 0)
+            return r;
+        return reply_error(c, q, ENOMEM, "out of memory");
+    }
+    if ((r = conn_recv(c, c->buf, q->length)) < 0)
+        return r;
+    if ((r = check_write(c, q)) <= 0)
+        return r;
+    if (q->length == 0)
+        return reply_simple(c, q, 0, NULL, 0);
+
+    struct nbd_server *s = c->s;
+    pthread_mutex_lock(&s->disk_lock);
+    r = disk_pwrite(s->disk, c->buf, q->length, q->offset);
+    if (r == 0 && (q->flags & NBD_CMD_FLAG_FUA))
+        r = disk_flush(s->disk);
+    pthread_mutex_unlock(&s->disk_lock);
+    return reply_status(c, q, r);
+}
+
+static int do_flush(struct conn *c, const struct request *q)
+{
+    struct nbd_server *s = c->s;
+    pthread_mutex_lock(&s->disk_lock);
+    int r = disk_flush(s->disk);
+    pthread_mutex_unlock(&s->disk_lock);
+    return reply_status(c, q, r);
+}
+
+static int do_trim(struct conn *c, const struct request *q)
+{
+    int r;
+    if ((r = check_write(c, q)) <= 0)
+        return r;
+    struct nbd_server *s = c->s;
+    pthread_mutex_lock(&s->disk_lock);
+    r = q->length ? disk_discard(s->disk, q->length, q->offset) : 0;
+    if (r == 0 && (q->flags & NBD_CMD_FLAG_FUA))
+        r = disk_flush(s->disk);
+    pthread_mutex_unlock(&s->disk_lock);
+    return reply_status(c, q, r);
+}
+
+/* Writes zeros over [offset, offset+count) of d in bounded chunks. A run
+ * that already reads as zeros through the whole chain is left alone: that
+ * keeps dynamic and differencing disks sparse. Discarding instead would be
+ * wrong for a differencing layer, where discarded sectors show the parent. */
+static int write_zeroes(struct conn *c, struct disk *d, uint64_t offset, uint64_t count)
+{
+    while (count > 0) {
+        uint64_t run;
+        bool data;
+        int r = disk_chain_status(d, offset, count, &run, &data);
+        if (r < 0)
+            return r;
+        if (run == 0 || run > count)
+            run = count;
+        if (data) {
+            uint64_t n = run < ZERO_CHUNK ? run : ZERO_CHUNK;
+            if ((r = disk_pwrite(d, c->zeros, n, offset)) < 0)
+                return r;
+            run = n;
+        }
+        offset += run;
+        count -= run;
+    }
+    return 0;
+}
+
+static int do_write_zeroes(struct conn *c, const struct request *q)
+{
+    int r;
+    if ((r = check_write(c, q)) <= 0)
+        return r;
+    if (!c->zeros && !(c->zeros = calloc(1, ZERO_CHUNK)))
+        return reply_error(c, q, ENOMEM, "out of memory");
+    struct nbd_server *s = c->s;
+    pthread_mutex_lock(&s->disk_lock);
+    r = write_zeroes(c, s->disk, q->offset, q->length);
+    if (r == 0 && (q->flags & NBD_CMD_FLAG_FUA))
+        r = disk_flush(s->disk);
+    pthread_mutex_unlock(&s->disk_lock);
+    return reply_status(c, q, r);
+}
+
+/* base:allocation through the chain: data in any layer is "allocated" (0);
+ * a run no layer holds reads as zeros and is reported HOLE|ZERO. */
+static int do_block_status(struct conn *c, const struct request *q)
+{
+    if (!c->structured || !c->base_alloc)
+        return reply_error(c, q, EINVAL, "no metadata context was negotiated");
+    if (q->length == 0 || !in_range(c, q))
+        return reply_error(c, q, EINVAL, "block status range is empty or past the end");
+    if (conn_reserve(c, 4 + 8 * EXTENTS_MAX) < 0)
+        return reply_error(c, q, ENOMEM, "out of memory");
+
+    uint8_t *ext = c->buf + 4;
+    unsigned n = 0;
+    uint32_t last_len = 0, last_flags = 0;
+    uint64_t pos = q->offset, end = q->offset + q->length;
+    unsigned max = (q->flags & NBD_CMD_FLAG_REQ_ONE) ? 1 : EXTENTS_MAX;
+    int r = 0;
+
+    struct nbd_server *s = c->s;
+    pthread_mutex_lock(&s->disk_lock);
+    while (pos < end) {
+        uint64_t run;
+        bool data;
+        if ((r = disk_chain_status(s->disk, pos, end - pos, &run, &data)) < 0)
+            break;
+        if (run == 0 || run > end - pos)
+            run = end - pos; /* never loop forever on a confused layer */
+        uint32_t flags = data ? 0 : NBD_STATE_HOLE | NBD_STATE_ZERO;
+        /* run <= end - pos <= UINT32_MAX: lengths always fit. */
+        if (n > 0 && flags == last_flags) {
+            last_len += (uint32_t)run;
+        } else {
+            if (n == max)
+                break;
+            if (n > 0)
+                be32_put(ext + 8 * (n - 1), last_len);
+            n++;
+            last_len = (uint32_t)run;
+            last_flags = flags;
+            be32_put(ext + 8 * (n - 1) + 4, flags);
+        }
+        pos += run;
+    }
+    pthread_mutex_unlock(&s->disk_lock);
+    if (r < 0)
+        return reply_error(c, q, r, hvm_error_message());
+    be32_put(ext + 8 * (n - 1), last_len);
+
+    uint8_t h[NBD_STRUCTURED_REPLY_SIZE];
+    be32_put(c->buf, META_CONTEXT_ID);
+    chunk_header(h, q, NBD_REPLY_TYPE_BLOCK_STATUS, 4 + 8 * n);
+    struct iovec iov[2] = {{h, sizeof h}, {c->buf, 4 + 8 * (size_t)n}};
+    return conn_sendv(c, iov, 2);
+}
+
+/* Flags each command may carry (the others are refused with EINVAL). DF is
+ * harmless on READ: a read is always one chunk. */
+static uint16_t allowed_flags(uint16_t type)
+{
+    switch (type) {
+    case NBD_CMD_READ: return NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_DF;
+    case NBD_CMD_WRITE: case NBD_CMD_TRIM: return NBD_CMD_FLAG_FUA;
+    case NBD_CMD_WRITE_ZEROES: return NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE;
+    case NBD_CMD_BLOCK_STATUS: return NBD_CMD_FLAG_REQ_ONE;
+    default: return 0;
+    }
+}
+
+static int conn_transmission(struct conn *c)
+{
+    for (;;) {
+        uint8_t h[NBD_REQUEST_SIZE];
+        int r;
+        if (atomic_load(&c->s->stopping))
+            return -ESHUTDOWN;
+        if ((r = conn_recv(c, h, sizeof h)) < 0)
+            return r;
+        if (be32_get(h) != NBD_REQUEST_MAGIC)
+            return -EPROTO;
+        struct request q = {
+            .flags = be16_get(h + 4),
+            .type = be16_get(h + 6),
+            .handle = be64_get(h + 8),
+            .offset = be64_get(h + 16),
+            .length = be32_get(h + 24),
+        };
+        hvm_error_clear();
+        if (q.flags & ~allowed_flags(q.type)) {
+            if (q.type == NBD_CMD_WRITE) {
+                if (q.length > NBD_SERVER_MAX_PAYLOAD)
+                    return -EPROTO;
+                if ((r = conn_skip(c, q.length)) < 0)
+                    return r;
+            }
+            r = reply_error(c, &q, EINVAL, "unsupported command flags");
+        } else {
+            switch (q.type) {
+            case NBD_CMD_READ: r = do_read(c, &q); break;
+            case NBD_CMD_WRITE: r = do_write(c, &q); break;
+            case NBD_CMD_DISC: return 0;
+            case NBD_CMD_FLUSH: r = do_flush(c, &q); break;
+            case NBD_CMD_TRIM: r = do_trim(c, &q); break;
+            case NBD_CMD_WRITE_ZEROES: r = do_write_zeroes(c, &q); break;
+            case NBD_CMD_BLOCK_STATUS: r = do_block_status(c, &q); break;
+            default: r = reply_error(c, &q, EINVAL, "unknown command"); break;
+            }
+        }
+        if (r < 0)
+            return r;
+    }
+}
+
+void *nbd_client_thread(void *arg)
+{
+    struct nbd_client *client = arg;
+    struct conn c = {.s = client->server, .fd = client->fd};
+    if (conn_handshake(&c) == 0)
+        conn_transmission(&c);
+    close(c.fd);
+    free(c.buf);
+    free(c.zeros);
+    atomic_store(&client->done, true);
+    return NULL;
+}

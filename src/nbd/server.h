@@ -1,0 +1,70 @@
+/* A small NBD server over one struct disk, on a Unix socket.
+ *
+ * It speaks the fixed newstyle handshake (EXPORT_NAME, GO, INFO, LIST, ABORT,
+ * STRUCTURED_REPLY, LIST/SET_META_CONTEXT with base:allocation) and the
+ * commands READ, WRITE, FLUSH, TRIM, WRITE_ZEROES, BLOCK_STATUS and DISC.
+ * There is one export; any export name selects it.
+ *
+ * Each client connection runs in its own thread; every call into the disk
+ * layer (which is not thread-safe) is made under one lock, so a request is
+ * never interleaved with another's disk I/O, and the served disk can be
+ * swapped between requests (nbd_server_replace_disk).
+ *
+ * The server never owns or closes the disk: the caller opens it before
+ * nbd_server_new and flushes and closes it after nbd_server_free. */
+#ifndef HVM_NBD_SERVER_H
+#define HVM_NBD_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct disk;
+struct nbd_server;
+
+/* The largest READ or WRITE payload accepted (advertised as the maximum
+ * block size). Larger READs get EINVAL; a larger WRITE closes the
+ * connection, since its payload cannot be skipped cheaply. */
+#define NBD_SERVER_MAX_PAYLOAD (32u << 20)
+/* Connections served at once; further clients are closed at once. */
+#define NBD_SERVER_MAX_CLIENTS 64
+
+struct nbd_server_options {
+    bool read_only; /* refuse writes (EPERM) and advertise READ_ONLY */
+};
+
+/* Creates a server for disk (which must stay open until nbd_server_free).
+ * A read-write server needs a disk opened read-write. */
+int nbd_server_new(struct disk *disk, const struct nbd_server_options *opts,
+                   struct nbd_server **out);
+
+/* Listens on a new Unix socket at path, mode 0600. A stale socket file (no
+ * server answers on it) is replaced; any other existing file is an error.
+ * The socket file is removed by nbd_server_free. */
+int nbd_server_listen_path(struct nbd_server *s, const char *path);
+
+/* Serves on fd, a Unix stream socket already listening (for instance one
+ * passed by a parent process). The server closes it in nbd_server_free. */
+int nbd_server_listen_fd(struct nbd_server *s, int fd);
+
+/* Accepts and serves clients until nbd_server_stop; then ends every
+ * connection (a request being processed completes first) and returns 0.
+ * Call once, after a listen function. */
+int nbd_server_run(struct nbd_server *s);
+
+/* Asks nbd_server_run to return. Async-signal-safe: may be called from a
+ * signal handler or another thread, any number of times. */
+void nbd_server_stop(struct nbd_server *s);
+
+/* Serves new_disk instead of the current disk from the next request on;
+ * *old receives the disk served until now (the caller closes it). The sizes
+ * must match (clients keep the size they were told), and a read-write
+ * server needs a read-write disk. In-flight requests finish on the old disk
+ * first. The caller should flush the old disk if it wants its writes
+ * durable before switching. */
+int nbd_server_replace_disk(struct nbd_server *s, struct disk *new_disk, struct disk **old);
+
+/* Stops (if running), closes the listening socket, removes the socket file
+ * it created, frees the server. Does not touch the disk. NULL is allowed. */
+void nbd_server_free(struct nbd_server *s);
+
+#endif

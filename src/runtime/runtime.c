@@ -1,0 +1,398 @@
+/* The CLI's side of the runtime: starting a worker, talking to it, and the
+ * online checkpoint, which is a journalled VM change whose disk step the
+ * worker performs. */
+#include "runtime/runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/error.h"
+#include "util/fileio.h"
+#include "util/uuid.h"
+#include "vm/checkpoint.h"
+
+static int connect_ctl(struct vm *vm)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    char *path = vm_path(vm, "run/ctl.sock");
+    if (!path || strlen(path) >= sizeof a.sun_path) {
+        free(path);
+        return hvm_error(ENAMETOOLONG, "VM folder path too long for a socket");
+    }
+    strcpy(a.sun_path, path);
+    free(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return hvm_error(e, "VM '%s' is not running (no worker answers)", vm->name);
+    }
+    return fd;
+}
+
+int runtime_request(struct vm *vm, json_t *request, json_t **reply)
+{
+    int fd = connect_ctl(vm);
+    if (fd < 0) {
+        json_decref(request);
+        return fd;
+    }
+    char *text = json_dumps(request, JSON_COMPACT);
+    json_decref(request);
+    int r = 0;
+    if (!text || write(fd, text, strlen(text)) < 0 || write(fd, "\n", 1) < 0)
+        r = hvm_error(EPIPE, "VM '%s': the worker did not take the request", vm->name);
+    free(text);
+    char buf[8192];
+    size_t len = 0;
+    while (r == 0 && len < sizeof buf) {
+        ssize_t n = read(fd, buf + len, sizeof buf - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    if (r < 0)
+        return r;
+    json_t *rep = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, NULL);
+    if (!rep)
+        return hvm_error(EPROTO, "VM '%s': no answer from the worker", vm->name);
+    if (!json_is_true(json_object_get(rep, "ok"))) {
+        r = hvm_error(EIO, "VM '%s': %s", vm->name, json_string_value(json_object_get(rep, "error")));
+        json_decref(rep);
+        return r;
+    }
+    if (reply)
+        *reply = rep;
+    else
+        json_decref(rep);
+    return 0;
+}
+
+bool runtime_alive(struct vm *vm)
+{
+    char *lock = vm_path(vm, "run/lock");
+    int fd = lock ? open(lock, O_RDWR | O_CLOEXEC) : -1;
+    free(lock);
+    if (fd < 0)
+        return false;
+    bool alive = flock(fd, LOCK_SH | LOCK_NB) < 0;
+    close(fd);
+    return alive;
+}
+
+int runtime_wait_exit(struct vm *vm, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        if (!runtime_alive(vm))
+            return 0;
+        usleep(50000);
+    }
+    return -ETIMEDOUT;
+}
+
+static json_t *build_plan(struct vm *vm, const char *accel)
+{
+    json_t *cfg = vm_config(vm);
+    json_t *drives = json_array();
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(cfg, "drives"), i, d) {
+        char *p = vm_path(vm, json_string_value(json_object_get(d, "file")));
+        char *abs = p ? realpath(p, NULL) : NULL;
+        json_array_append_new(drives, json_pack("{s:O, s:s}", "slot", json_object_get(d, "slot"),
+                                                "path", abs ? abs : (p ? p : "")));
+        free(p);
+        free(abs);
+    }
+    json_t *plan = json_pack("{s:s, s:O, s:O, s:s, s:o, s:O}", "name", vm->name, "cpus",
+                             json_object_get(cfg, "cpus"), "memory", json_object_get(cfg, "memory"),
+                             "accel", accel, "drives", drives, "nics", json_object_get(cfg, "nics"));
+    const char *keys[] = {"kernel", "initrd", "cmdline"};
+    for (int k = 0; k < 3; k++) {
+        json_t *v = json_object_get(json_object_get(cfg, "boot"), keys[k]);
+        if (json_is_string(v)) {
+            char *abs = k < 2 ? realpath(json_string_value(v), NULL) : NULL;
+            json_object_set_new(plan, keys[k], json_string(abs ? abs : json_string_value(v)));
+            free(abs);
+        }
+    }
+    const char *mem = json_string_value(json_object_get(vm->doc, "saved_memory"));
+    if (strcmp(vm_state(vm), "Saved") == 0 && mem) {
+        char *p = vm_path(vm, mem);
+        json_object_set_new(plan, "incoming", json_string(p));
+        free(p);
+    }
+    return plan;
+}
+
+int runtime_start(struct vm *vm, const char *accel_wanted)
+{
+    const char *state = vm_state(vm);
+    if (strcmp(state, "Off") != 0 && strcmp(state, "Saved") != 0)
+        return hvm_error(EBUSY, "VM '%s' is already %s", vm->name, state);
+    if (json_array_size(json_object_get(vm_config(vm), "drives")) == 0 &&
+        !json_object_get(json_object_get(vm_config(vm), "boot"), "kernel"))
+        return hvm_error(EINVAL, "VM '%s' has nothing to boot: give it a disk or a kernel "
+                         "('hvm vm set %s --kernel F')", vm->name, vm->name);
+    char accel[8];
+    int r = runtime_accel_choose(vm->store ? vm->store->root : vm->dir, accel_wanted, accel);
+    if (r < 0)
+        return r;
+    char *run = vm_path(vm, "run");
+    r = run ? path_mkdirs(run) : hvm_error(ENOMEM, "out of memory");
+    if (r == 0)
+        chmod(run, 0700);
+    free(run);
+    if (r < 0)
+        return r;
+    json_t *plan = build_plan(vm, accel);
+    bool resuming = json_is_string(json_object_get(plan, "incoming"));
+    /* Running from now on; the worker records Off or Saved when QEMU exits. */
+    json_t *next = json_deep_copy(vm->doc);
+    json_object_set_new(next, "state", json_string("Running"));
+    json_object_set_new(next, "runtime", json_pack("{s:s, s:I, s:b}", "accel", accel, "started",
+                                                   (json_int_t)time(NULL), "resume_pending",
+                                                   resuming));
+    if ((r = vm_commit(vm, "start", next, NULL, NULL)) < 0) {
+        json_decref(plan);
+        return r;
+    }
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        json_decref(plan);
+        return hvm_error(errno, "pipe: %s", strerror(errno));
+    }
+    char *log = vm_path(vm, "run/worker.log");
+    pid_t child = fork();
+    if (child == 0) {
+        /* Detach twice so the worker is nobody's zombie; drop the CLI's VM
+         * lock (the worker takes <vm>/run/lock instead). */
+        close(pipefd[0]);
+        close(vm->lock_fd);
+        setsid();
+        if (fork() != 0)
+            _exit(0);
+        int devnull = open("/dev/null", O_RDWR);
+        int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        dup2(devnull, 0);
+        dup2(logfd >= 0 ? logfd : devnull, 1);
+        dup2(logfd >= 0 ? logfd : devnull, 2);
+        if (chdir("/") < 0)
+            _exit(1);
+        runtime_worker_main(vm->dir, plan, pipefd[1]);
+    }
+    free(log);
+    close(pipefd[1]);
+    json_decref(plan);
+    if (child < 0) {
+        close(pipefd[0]);
+        r = hvm_error(errno, "fork: %s", strerror(errno));
+    } else {
+        waitpid(child, NULL, 0);
+        char msg[1024];
+        ssize_t n = read(pipefd[0], msg, sizeof msg - 1);
+        close(pipefd[0]);
+        msg[n > 0 ? n : 0] = 0;
+        if (n != 2 || strncmp(msg, "OK", 2) != 0)
+            r = hvm_error(EIO, "VM '%s' did not start: %s", vm->name,
+                          n > 0 ? msg : "the worker died (see run/worker.log)");
+    }
+    if (r < 0) {
+        char keep[1100];
+        snprintf(keep, sizeof keep, "%s", hvm_error_message());
+        json_t *back = json_deep_copy(vm->doc);
+        json_object_set_new(back, "state", json_string(resuming ? "Saved" : "Off"));
+        json_object_del(back, "runtime");
+        vm_commit(vm, "start-failed", back, NULL, NULL);
+        r = hvm_error(EIO, "%s", keep);
+    }
+    return r;
+}
+
+int runtime_checkpoint_take(struct vm *vm, const char *name, double *pause_ms, char **id_out)
+{
+    uint8_t raw[16];
+    char id[37], when[32], defname[300], *mem = NULL;
+    uuid_generate_bytes(raw);
+    uuid_format(raw, id);
+    vm_now_string(when, sizeof when);
+    if (!name) {
+        snprintf(defname, sizeof defname, "%s - (%s)", vm->name, when);
+        name = defname;
+    }
+    if (asprintf(&mem, "checkpoints/%s.state", id) < 0)
+        return hvm_error(ENOMEM, "out of memory");
+    json_t *next = json_deep_copy(vm->doc);
+    json_t *config = json_object_get(next, "config");
+    json_t *cp = json_pack("{s:s, s:s, s:s, s:O, s:b, s:o, s:s}", "id", id, "name", name,
+                           "created", when, "parent", json_object_get(json_object_get(next, "now"), "parent"),
+                           "hidden", 0, "config", json_deep_copy(config), "memory", mem);
+    json_array_append_new(json_object_get(next, "checkpoints"), cp);
+    json_t *leaves = json_array(), *steps = json_array();
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(config, "drives"), i, d) {
+        const char *frozen = json_string_value(json_object_get(d, "file"));
+        char *leaf = vm_new_disk_name((int)json_integer_value(json_object_get(d, "slot")));
+        char *abs = vm_path(vm, leaf);
+        json_array_append_new(leaves, json_pack("{s:O, s:s}", "slot", json_object_get(d, "slot"),
+                                                "file", abs));
+        /* If this command dies after the worker switched, recovery finds
+         * the leaf made and commits; if before, it makes it (unused by the
+         * running guest until the next start) and commits as well. */
+        json_array_append_new(steps, vm_step_diff(frozen, leaf));
+        json_object_set_new(d, "file", json_string(leaf));
+        free(leaf);
+        free(abs);
+    }
+    json_object_set_new(json_object_get(next, "now"), "parent", json_string(id));
+    char *mem_abs = vm_path(vm, mem);
+    free(mem);
+    json_t *guard = json_pack("{s:[]}", "leaves");
+    size_t k;
+    json_t *l;
+    json_array_foreach(leaves, k, l)
+        json_array_append(json_object_get(guard, "leaves"), json_object_get(l, "file"));
+    /* The journal first: whatever happens next, recovery can tell from the
+     * worker's record whether the leaves were switched. */
+    json_t *journal;
+    int r = vm_journal_begin(vm, "take-online", next, steps, NULL, guard, &journal);
+    if (r < 0) {
+        json_decref(leaves);
+        free(mem_abs);
+        return r;
+    }
+    json_t *reply = NULL;
+    r = runtime_request(vm, json_pack("{s:s, s:s, s:o}", "op", "checkpoint", "memory", mem_abs,
+                                      "leaves", leaves), &reply);
+    free(mem_abs);
+    if (r < 0) {
+        vm_journal_abandon(vm, journal);
+        return r;
+    }
+    if (pause_ms)
+        *pause_ms = json_real_value(json_object_get(reply, "pause_ms"));
+    json_decref(reply);
+    r = vm_journal_commit(vm, journal);
+    if (r == 0 && id_out)
+        *id_out = strdup(id);
+    return r;
+}
+
+/* ---- accelerator ---- */
+
+/* A 512-byte boot sector that prints "OK" on the first serial port and
+ * powers off is not enough to prove KVM runs an ordinary guest (our hosts'
+ * paravirtual KVM runs it but fails Linux); QEMU with -cpu host has to come
+ * up and run it, which is where those hosts fail. */
+static int probe_kvm(bool *ok)
+{
+    *ok = false;
+    if (access("/dev/kvm", R_OK | W_OK) != 0)
+        return 0;
+    char dir[] = "/tmp/hvm-kvm-probe.XXXXXX";
+    if (!mkdtemp(dir))
+        return 0;
+    char img[PATH_MAX], out[PATH_MAX];
+    snprintf(img, sizeof img, "%s/boot.img", dir);
+    snprintf(out, sizeof out, "%s/serial.txt", dir);
+    static const uint8_t code[] = {
+        0xBA, 0xF8, 0x03,       /* mov dx, 0x3f8 */
+        0xB0, 'O', 0xEE,        /* mov al, 'O'; out dx, al */
+        0xB0, 'K', 0xEE,        /* mov al, 'K'; out dx, al */
+        0xB0, '\n', 0xEE,       /* mov al, '\n'; out dx, al */
+        0xF4, 0xEB, 0xFD,       /* hlt; jmp $-1 */
+    };
+    uint8_t sector[512] = {0};
+    memcpy(sector, code, sizeof code);
+    sector[510] = 0x55;
+    sector[511] = 0xAA;
+    int fd = open(img, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd >= 0) {
+        ssize_t w = write(fd, sector, sizeof sector);
+        (void)w;
+        close(fd);
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        char serial[PATH_MAX + 8];
+        snprintf(serial, sizeof serial, "file:%s", out);
+        int devnull = open("/dev/null", O_RDWR);
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        execlp("qemu-system-x86_64", "qemu-system-x86_64", "-accel", "kvm", "-cpu", "host",
+               "-m", "64", "-display", "none", "-nodefaults", "-serial", serial, "-drive",
+               img, (char *)NULL);
+        _exit(127);
+    }
+    /* Never a hang: a few seconds at most, then it is killed. */
+    for (int i = 0; i < 100 && pid > 0; i++) {
+        char buf[16] = "";
+        int f = open(out, O_RDONLY);
+        if (f >= 0) {
+            ssize_t n = read(f, buf, sizeof buf - 1);
+            close(f);
+            if (n >= 2 && strncmp(buf, "OK", 2) == 0) {
+                *ok = true;
+                break;
+            }
+        }
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            pid = 0;
+            break;
+        }
+        usleep(50000);
+    }
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    path_remove_tree(dir);
+    return 0;
+}
+
+int runtime_accel_choose(const char *store_root, const char *wanted, char out[8])
+{
+    if (!wanted || strcmp(wanted, "auto") == 0) {
+        char *cache = path_join(store_root, "accel-probe.json");
+        char host[256] = "";
+        gethostname(host, sizeof host - 1);
+        json_t *c = cache ? json_load_file(cache, 0, NULL) : NULL;
+        bool ok;
+        if (c && strcmp(json_string_value(json_object_get(c, "host")) ?: "", host) == 0) {
+            ok = json_is_true(json_object_get(c, "kvm"));
+        } else {
+            probe_kvm(&ok);
+            json_t *rec = json_pack("{s:s, s:b, s:I}", "host", host, "kvm", ok, "probed",
+                                    (json_int_t)time(NULL));
+            char *text = json_dumps(rec, JSON_INDENT(2));
+            if (cache && text)
+                file_replace(cache, text, strlen(text));
+            free(text);
+            json_decref(rec);
+        }
+        json_decref(c);
+        free(cache);
+        snprintf(out, 8, "%s", ok ? "kvm" : "tcg");
+        return 0;
+    }
+    if (strcmp(wanted, "kvm") != 0 && strcmp(wanted, "tcg") != 0)
+        return hvm_error(EINVAL, "--accel must be kvm, tcg or auto");
+    snprintf(out, 8, "%s", wanted);
+    return 0;
+}

@@ -1,0 +1,588 @@
+/* The per-VM worker process (see runtime.h).
+ *
+ * It is forked by `hvm vm start` and lives as long as QEMU does. Threads:
+ * the main loop (control socket, QMP events, QEMU's exit) and one NBD
+ * server thread per drive. The disks are touched by the NBD threads only,
+ * except while the guest is stopped (checkpoint), when QEMU sends no
+ * requests; nbd_server_replace_disk switches a leaf between requests. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "disk/ops.h"
+#include "nbd/server.h"
+#include "runtime/qmp.h"
+#include "runtime/runtime.h"
+#include "util/error.h"
+#include "util/fileio.h"
+
+#define MAX_DRIVES 16
+
+struct drive {
+    int slot;
+    char *path;
+    struct disk *disk;
+    struct nbd_server *server;
+    pthread_t thread;
+    bool running;
+};
+
+struct worker {
+    char *dir;
+    json_t *plan;
+    struct drive drives[MAX_DRIVES];
+    int n_drives;
+    pid_t qemu;
+    struct qmp qmp;
+    int ctl_fd;
+    int lock_fd;
+    bool paused;
+    time_t started;
+    char *saved_memory; /* set when QEMU exits because of a save */
+    bool quitting;
+};
+
+static void wlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void wlog(const char *fmt, ...)
+{
+    char when[32];
+    time_t t = time(NULL);
+    strftime(when, sizeof when, "%H:%M:%S", localtime(&t));
+    fprintf(stderr, "%s worker[%d]: ", when, (int)getpid());
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static char *run_path(struct worker *w, const char *name)
+{
+    char *p;
+    return asprintf(&p, "%s/run/%s", w->dir, name) < 0 ? NULL : p;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void *serve_thread(void *arg)
+{
+    struct drive *d = arg;
+    nbd_server_run(d->server);
+    return NULL;
+}
+
+/* run/drives.json: the leaves the worker serves, replaced atomically after
+ * every switch; journal recovery reads it (see vm_journal_begin). */
+static void record_drives(struct worker *w)
+{
+    json_t *list = json_array();
+    for (int i = 0; i < w->n_drives; i++)
+        json_array_append_new(list, json_string(w->drives[i].path));
+    json_t *rec = json_pack("{s:o}", "drives", list);
+    char *text = json_dumps(rec, JSON_COMPACT);
+    char *path = run_path(w, "drives.json");
+    if (text && path)
+        file_replace(path, text, strlen(text));
+    free(text);
+    free(path);
+    json_decref(rec);
+}
+
+static int open_drives(struct worker *w)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(w->plan, "drives"), i, d) {
+        if (w->n_drives == MAX_DRIVES)
+            return hvm_error(E2BIG, "at most %d drives", MAX_DRIVES);
+        struct drive *dr = &w->drives[w->n_drives];
+        dr->slot = (int)json_integer_value(json_object_get(d, "slot"));
+        dr->path = strdup(json_string_value(json_object_get(d, "path")));
+        char name[32];
+        snprintf(name, sizeof name, "drive%d.sock", dr->slot);
+        char *sock = run_path(w, name);
+        int r = disk_open(dr->path, 0, &dr->disk);
+        if (r == 0)
+            r = nbd_server_new(dr->disk, NULL, &dr->server);
+        if (r == 0)
+            r = nbd_server_listen_path(dr->server, sock);
+        free(sock);
+        if (r < 0)
+            return r;
+        w->n_drives++;
+        if (pthread_create(&dr->thread, NULL, serve_thread, dr) != 0)
+            return hvm_error(EAGAIN, "cannot start a thread");
+        dr->running = true;
+    }
+    record_drives(w);
+    return 0;
+}
+
+static void close_drives(struct worker *w)
+{
+    for (int i = 0; i < w->n_drives; i++) {
+        struct drive *d = &w->drives[i];
+        if (d->running) {
+            nbd_server_stop(d->server);
+            pthread_join(d->thread, NULL);
+        }
+        nbd_server_free(d->server);
+        if (d->disk && disk_flush(d->disk) < 0)
+            wlog("flush of %s failed: %s", d->path, hvm_error_message());
+        disk_close(d->disk);
+        free(d->path);
+    }
+    w->n_drives = 0;
+}
+
+static void add(char **argv, int *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void add(char **argv, int *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&argv[*n], fmt, ap) >= 0)
+        (*n)++;
+    va_end(ap);
+}
+
+static int spawn_qemu(struct worker *w)
+{
+    json_t *p = w->plan;
+    char *argv[128];
+    int n = 0;
+    char *qmp = run_path(w, "qmp.sock"), *console = run_path(w, "console.sock"),
+         *log = run_path(w, "console.log");
+    const char *accel = json_string_value(json_object_get(p, "accel"));
+    add(argv, &n, "qemu-system-x86_64");
+    add(argv, &n, "-name");
+    add(argv, &n, "%s", json_string_value(json_object_get(p, "name")));
+    add(argv, &n, "-nodefaults");
+    add(argv, &n, "-no-user-config");
+    add(argv, &n, "-accel");
+    add(argv, &n, "%s", accel);
+    if (strcmp(accel, "kvm") == 0) {
+        add(argv, &n, "-cpu");
+        add(argv, &n, "host");
+    }
+    add(argv, &n, "-m");
+    add(argv, &n, "%lldM", (long long)(json_integer_value(json_object_get(p, "memory")) >> 20));
+    add(argv, &n, "-smp");
+    add(argv, &n, "%lld", (long long)json_integer_value(json_object_get(p, "cpus")));
+    add(argv, &n, "-display");
+    add(argv, &n, "none");
+    add(argv, &n, "-chardev");
+    add(argv, &n, "socket,id=ser0,path=%s,server=on,wait=off,logfile=%s,logappend=on", console, log);
+    add(argv, &n, "-serial");
+    add(argv, &n, "chardev:ser0");
+    add(argv, &n, "-qmp");
+    add(argv, &n, "unix:%s,server=on,wait=off", qmp);
+    for (int i = 0; i < w->n_drives; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "drive%d.sock", w->drives[i].slot);
+        char *sock = run_path(w, name);
+        add(argv, &n, "-drive");
+        add(argv, &n, "driver=raw,file.driver=nbd,file.server.type=unix,file.server.path=%s,"
+                      "if=virtio,cache=writeback,discard=unmap", sock);
+        free(sock);
+    }
+    size_t i;
+    json_t *nic;
+    json_array_foreach(json_object_get(p, "nics"), i, nic) {
+        add(argv, &n, "-nic");
+        add(argv, &n, "user,model=virtio-net-pci,mac=%s", json_string_value(json_object_get(nic, "mac")));
+    }
+    const char *kernel = json_string_value(json_object_get(p, "kernel"));
+    if (kernel) {
+        add(argv, &n, "-kernel");
+        add(argv, &n, "%s", kernel);
+        const char *initrd = json_string_value(json_object_get(p, "initrd"));
+        if (initrd) {
+            add(argv, &n, "-initrd");
+            add(argv, &n, "%s", initrd);
+        }
+        const char *cmdline = json_string_value(json_object_get(p, "cmdline"));
+        add(argv, &n, "-append");
+        add(argv, &n, "%s", cmdline ? cmdline : "console=ttyS0");
+    }
+    if (json_is_string(json_object_get(p, "incoming"))) {
+        add(argv, &n, "-incoming");
+        add(argv, &n, "defer");
+    }
+    argv[n] = NULL;
+    free(qmp);
+    free(console);
+    free(log);
+    pid_t parent = getpid();
+    w->qemu = fork();
+    if (w->qemu < 0)
+        return hvm_error(errno, "fork: %s", strerror(errno));
+    if (w->qemu == 0) {
+        /* QEMU dies with its worker: nothing may run without the process
+         * that owns its disks. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        execvp(argv[0], argv);
+        fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    for (int k = 0; k < n; k++)
+        free(argv[k]);
+    return 0;
+}
+
+static char *shell_quote(const char *s)
+{
+    size_t len = strlen(s);
+    char *out = malloc(len * 4 + 3), *o = out;
+    if (!out)
+        return NULL;
+    *o++ = '\'';
+    for (; *s; s++) {
+        if (*s == '\'') {
+            memcpy(o, "'\\''", 4);
+            o += 4;
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o++ = '\'';
+    *o = 0;
+    return out;
+}
+
+/* Waits for a migration (to or from a file) to finish. */
+static int wait_migration(struct worker *w, const char *what)
+{
+    for (int i = 0; i < 6000; i++) {
+        json_t *st;
+        int r = qmp_execute(&w->qmp, "query-migrate", NULL, &st);
+        if (r < 0)
+            return r;
+        const char *status = json_string_value(json_object_get(st, "status"));
+        bool done = status && strcmp(status, "completed") == 0;
+        bool failed = status && (strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0);
+        char err[256] = "";
+        if (failed && json_string_value(json_object_get(st, "error-desc")))
+            snprintf(err, sizeof err, ": %s", json_string_value(json_object_get(st, "error-desc")));
+        json_decref(st);
+        if (done)
+            return 0;
+        if (failed)
+            return hvm_error(EIO, "%s failed%s", what, err);
+        usleep(5000);
+    }
+    return hvm_error(ETIMEDOUT, "%s did not finish", what);
+}
+
+/* Saves the (stopped) guest's memory to file, through a temporary name. */
+static int save_memory(struct worker *w, const char *file)
+{
+    char *tmp = NULL, *quoted = NULL, *uri = NULL;
+    int r;
+    if (asprintf(&tmp, "%s.saving", file) < 0 || !(quoted = shell_quote(tmp)) ||
+        asprintf(&uri, "exec:cat > %s", quoted) < 0) {
+        r = hvm_error(ENOMEM, "out of memory");
+        goto out;
+    }
+    /* The default bandwidth limit throttles even a save to a file. */
+    qmp_execute(&w->qmp, "migrate-set-parameters",
+                json_pack("{s:I}", "max-bandwidth", (json_int_t)100 << 30), NULL);
+    if ((r = qmp_execute(&w->qmp, "migrate", json_pack("{s:s}", "uri", uri), NULL)) < 0 ||
+        (r = wait_migration(w, "saving the memory state")) < 0)
+        goto out;
+    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    if (rename(tmp, file) < 0)
+        r = hvm_error(errno, "%s: %s", file, strerror(errno));
+    else
+        r = path_sync_dir(file);
+out:
+    if (r < 0 && tmp)
+        unlink(tmp);
+    free(tmp);
+    free(quoted);
+    free(uri);
+    return r;
+}
+
+static int restore_memory(struct worker *w, const char *file)
+{
+    char *quoted = shell_quote(file), *uri = NULL;
+    int r;
+    if (!quoted || asprintf(&uri, "exec:cat %s", quoted) < 0) {
+        free(quoted);
+        return hvm_error(ENOMEM, "out of memory");
+    }
+    r = qmp_execute(&w->qmp, "migrate-incoming", json_pack("{s:s}", "uri", uri), NULL);
+    free(quoted);
+    free(uri);
+    if (r < 0)
+        return r;
+    if ((r = wait_migration(w, "restoring the memory state")) < 0)
+        return r;
+    return qmp_execute(&w->qmp, "cont", NULL, NULL);
+}
+
+/* The online checkpoint: the guest is stopped for as short as possible. */
+static json_t *do_checkpoint(struct worker *w, json_t *req)
+{
+    double t0 = now_ms();
+    int r = qmp_execute(&w->qmp, "stop", NULL, NULL);
+    for (int i = 0; r == 0 && i < w->n_drives; i++)
+        r = disk_flush(w->drives[i].disk);
+    if (r == 0)
+        r = save_memory(w, json_string_value(json_object_get(req, "memory")));
+    size_t i;
+    json_t *leaf;
+    json_array_foreach(json_object_get(req, "leaves"), i, leaf) {
+        if (r < 0)
+            break;
+        int slot = (int)json_integer_value(json_object_get(leaf, "slot"));
+        const char *file = json_string_value(json_object_get(leaf, "file"));
+        struct drive *d = NULL;
+        for (int k = 0; k < w->n_drives; k++)
+            if (w->drives[k].slot == slot)
+                d = &w->drives[k];
+        if (!d) {
+            r = hvm_error(ENOENT, "no drive %d", slot);
+            break;
+        }
+        struct disk *fresh, *old;
+        if (access(file, F_OK) != 0 && (r = disk_diff_create(d->path, file, false)) < 0)
+            break;
+        if ((r = disk_open(file, 0, &fresh)) < 0)
+            break;
+        if ((r = nbd_server_replace_disk(d->server, fresh, &old)) < 0) {
+            disk_close(fresh);
+            break;
+        }
+        disk_flush(old);
+        disk_close(old);
+        d->disk = fresh;
+        free(d->path);
+        d->path = strdup(file);
+    }
+    record_drives(w);
+    int c = w->paused ? 0 : qmp_execute(&w->qmp, "cont", NULL, NULL);
+    double pause = now_ms() - t0;
+    if (r < 0 || c < 0)
+        return json_pack("{s:b, s:s}", "ok", 0, "error", hvm_error_message());
+    return json_pack("{s:b, s:f}", "ok", 1, "pause_ms", pause);
+}
+
+static json_t *handle(struct worker *w, json_t *req)
+{
+    const char *op = json_string_value(json_object_get(req, "op"));
+    int r = 0;
+    if (!op)
+        return json_pack("{s:b, s:s}", "ok", 0, "error", "no op");
+    if (strcmp(op, "status") == 0) {
+        return json_pack("{s:b, s:s, s:s, s:I, s:i, s:i}", "ok", 1, "state",
+                         w->paused ? "Paused" : "Running", "accel",
+                         json_string_value(json_object_get(w->plan, "accel")), "uptime",
+                         (json_int_t)(time(NULL) - w->started), "worker", (int)getpid(), "qemu",
+                         (int)w->qemu);
+    } else if (strcmp(op, "powerdown") == 0) {
+        r = qmp_execute(&w->qmp, "system_powerdown", NULL, NULL);
+    } else if (strcmp(op, "quit") == 0) {
+        w->quitting = true;
+        r = qmp_execute(&w->qmp, "quit", NULL, NULL);
+        if (r < 0 && w->qemu > 0)
+            kill(w->qemu, SIGKILL), r = 0;
+    } else if (strcmp(op, "pause") == 0) {
+        if ((r = qmp_execute(&w->qmp, "stop", NULL, NULL)) == 0)
+            w->paused = true;
+    } else if (strcmp(op, "resume") == 0) {
+        if ((r = qmp_execute(&w->qmp, "cont", NULL, NULL)) == 0)
+            w->paused = false;
+    } else if (strcmp(op, "save") == 0) {
+        const char *file = json_string_value(json_object_get(req, "memory"));
+        r = qmp_execute(&w->qmp, "stop", NULL, NULL);
+        if (r == 0)
+            r = save_memory(w, file);
+        if (r == 0) {
+            w->saved_memory = strdup(json_string_value(json_object_get(req, "relative")));
+            w->quitting = true;
+            qmp_execute(&w->qmp, "quit", NULL, NULL);
+        } else if (!w->paused) {
+            qmp_execute(&w->qmp, "cont", NULL, NULL);
+        }
+    } else if (strcmp(op, "checkpoint") == 0) {
+        return do_checkpoint(w, req);
+    } else {
+        return json_pack("{s:b, s:s}", "ok", 0, "error", "unknown op");
+    }
+    if (r < 0)
+        return json_pack("{s:b, s:s}", "ok", 0, "error", hvm_error_message());
+    return json_pack("{s:b}", "ok", 1);
+}
+
+static void serve_control(struct worker *w)
+{
+    int c = accept4(w->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0)
+        return;
+    struct timeval tv = {5, 0};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[8192];
+    size_t len = 0;
+    while (len < sizeof buf - 1) {
+        ssize_t n = read(c, buf + len, sizeof buf - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (memchr(buf, '\n', len))
+            break;
+    }
+    json_t *req = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, NULL);
+    json_t *reply = req ? handle(w, req) : json_pack("{s:b, s:s}", "ok", 0, "error", "bad request");
+    char *text = json_dumps(reply, JSON_COMPACT);
+    if (text) {
+        ssize_t ignored = write(c, text, strlen(text));
+        ignored = write(c, "\n", 1);
+        (void)ignored;
+    }
+    free(text);
+    json_decref(req);
+    json_decref(reply);
+    close(c);
+}
+
+static int listen_control(struct worker *w)
+{
+    char *path = run_path(w, "ctl.sock");
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int r = 0;
+    if (!path || strlen(path) >= sizeof a.sun_path) {
+        free(path);
+        return hvm_error(ENAMETOOLONG, "VM folder path too long for a socket");
+    }
+    strcpy(a.sun_path, path);
+    unlink(path);
+    w->ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    mode_t old = umask(0077);
+    if (w->ctl_fd < 0 || bind(w->ctl_fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+        listen(w->ctl_fd, 8) < 0)
+        r = hvm_error(errno, "%s: %s", path, strerror(errno));
+    umask(old);
+    free(path);
+    return r;
+}
+
+/* After QEMU is gone: disks flushed and closed, vm.json says Off or Saved. */
+static void finish(struct worker *w, int status)
+{
+    close_drives(w);
+    qmp_close(&w->qmp);
+    struct vm *vm;
+    if (vm_open_dir(w->dir, true, &vm) == 0) {
+        json_t *next = json_deep_copy(vm->doc);
+        json_t *remove = json_array();
+        const char *old = json_string_value(json_object_get(next, "saved_memory"));
+        if (old && (!w->saved_memory || strcmp(old, w->saved_memory) != 0))
+            json_array_append_new(remove, json_string(old));
+        json_object_set_new(next, "state", json_string(w->saved_memory ? "Saved" : "Off"));
+        json_object_set_new(next, "saved_memory",
+                            w->saved_memory ? json_string(w->saved_memory) : json_null());
+        json_object_del(next, "runtime");
+        /* Leaves switched by online checkpoints were committed by the CLI. */
+        if (vm_commit(vm, "stopped", next, NULL, remove) < 0)
+            wlog("could not record the new state: %s", hvm_error_message());
+        vm_close(vm);
+    } else {
+        wlog("could not open the VM to record its state: %s", hvm_error_message());
+    }
+    wlog("QEMU exited (status %d); VM is %s", status, w->saved_memory ? "Saved" : "Off");
+    char *run = run_path(w, "");
+    for (const char *f = "ctl.sock"; f; f = NULL) {
+        char *p = run_path(w, f);
+        unlink(p);
+        free(p);
+    }
+    free(run);
+}
+
+void runtime_worker_main(const char *vm_dir, json_t *plan, int ready_fd)
+{
+    struct worker w = {.dir = strdup(vm_dir), .plan = plan, .ctl_fd = -1, .started = time(NULL)};
+    int r;
+    signal(SIGPIPE, SIG_IGN);
+    char *lock = run_path(&w, "lock");
+    w.lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(lock);
+    if (w.lock_fd < 0 || flock(w.lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        r = hvm_error(EBUSY, "the VM already has a worker");
+        goto failed;
+    }
+    if ((r = open_drives(&w)) < 0 || (r = listen_control(&w)) < 0 || (r = spawn_qemu(&w)) < 0)
+        goto failed;
+    char *qmp = run_path(&w, "qmp.sock");
+    r = qmp_connect(&w.qmp, qmp, 10000);
+    free(qmp);
+    if (r < 0)
+        goto failed;
+    const char *incoming = json_string_value(json_object_get(plan, "incoming"));
+    if (incoming && (r = restore_memory(&w, incoming)) < 0)
+        goto failed;
+    wlog("QEMU %d running (%s)", (int)w.qemu, json_string_value(json_object_get(plan, "accel")));
+    ssize_t ignored = write(ready_fd, "OK", 2);
+    (void)ignored;
+    close(ready_fd);
+
+    int status = 0;
+    for (;;) {
+        pid_t done = waitpid(w.qemu, &status, WNOHANG);
+        if (done == w.qemu)
+            break;
+        struct pollfd p[2] = {{w.ctl_fd, POLLIN, 0}, {w.qmp.fd, POLLIN, 0}};
+        int n = poll(p, 2, 200);
+        if (n > 0 && (p[0].revents & POLLIN))
+            serve_control(&w);
+        if (n > 0 && (p[1].revents & (POLLIN | POLLHUP))) {
+            /* Drain events (SHUTDOWN, STOP, RESUME...); EOF means QEMU is going. */
+            if (qmp_poll_events(&w.qmp) == -EPIPE) {
+                close(w.qmp.fd);
+                w.qmp.fd = -1;
+            }
+        }
+    }
+    finish(&w, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    _exit(0);
+
+failed:
+    {
+        const char *m = hvm_error_message();
+        ssize_t ign = write(ready_fd, m, strlen(m));
+        (void)ign;
+        if (w.qemu > 0) {
+            kill(w.qemu, SIGKILL);
+            waitpid(w.qemu, NULL, 0);
+        }
+        close_drives(&w);
+        _exit(1);
+    }
+}
