@@ -23,11 +23,15 @@ static const char serve_usage[] =
     "  --read-only    open FILE read-only and refuse writes\n"
     "  --raw          serve FILE as raw bytes (needed for a file that is not a VHD)\n";
 
+/* A signal that arrives before the server runs is remembered in
+ * stop_requested and acted on once running is set, whatever the order. */
+static volatile sig_atomic_t stop_requested;
 static struct nbd_server *volatile running;
 
 static void on_signal(int sig)
 {
     (void)sig;
+    stop_requested = 1;
     if (running)
         nbd_server_stop(running);
 }
@@ -70,6 +74,13 @@ int cmd_vhd_serve(int argc, char **argv)
                              "it as raw bytes", path);
     }
 
+    /* The handler only sets a flag and writes the server's stop pipe
+     * (async-signal-safe), so it does not matter which thread takes it. */
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
     struct disk *d;
     unsigned flags = (read_only ? DISK_OPEN_READ_ONLY : 0) | (raw ? DISK_OPEN_RAW : 0);
     if (disk_open(path, flags, &d) < 0)
@@ -84,13 +95,9 @@ int cmd_vhd_serve(int argc, char **argv)
         return rc;
     }
 
-    /* The handler only writes the server's stop pipe (async-signal-safe),
-     * so it does not matter which thread takes the signal. */
     running = s;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    if (stop_requested)
+        nbd_server_stop(s);
 
     if (isatty(STDERR_FILENO))
         fprintf(stderr, "hvm: serving %s%s on %s; Ctrl-C to stop\n", path,

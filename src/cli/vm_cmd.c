@@ -195,6 +195,10 @@ static json_t *vm_summary(struct vm *vm)
                      "drives", (int)json_array_size(json_object_get(cfg, "drives")), "nics",
                      (int)json_array_size(json_object_get(cfg, "nics")), "checkpoints",
                      (int)visible);
+    if (live) {
+        json_object_set(o, "worker_pid", json_object_get(live, "worker"));
+        json_object_set(o, "qemu_pid", json_object_get(live, "qemu"));
+    }
     if (rt) {
         json_object_set(o, "accel", json_object_get(rt, "accel"));
         json_object_set_new(o, "uptime", json_integer((json_int_t)(time(NULL) -

@@ -193,6 +193,8 @@ int cmd_vm_set(int argc, char **argv)
         case 'm':
             if (cli_size("--memory", optarg, &a.memory))
                 return EXIT_ERROR;
+            if (a.memory < (16u << 20))
+                return cli_failf("--memory: at least 16M");
             break;
         case 'a': a.add_disk = optarg; break;
         case 'n':

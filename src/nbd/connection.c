@@ -465,13 +465,16 @@ static int do_read(struct conn *c, const struct request *q)
     return conn_sendv(c, iov, 2);
 }
 
-/* Checks common to the commands that change the disk. */
+/* Checks common to the commands that change the disk; 1 when they pass.
+ * The spec asks for ENOSPC on a write past the end; a TRIM there is just
+ * an invalid request. */
 static int check_write(struct conn *c, const struct request *q)
 {
     if (c->s->read_only)
         return reply_error(c, q, EPERM, "the export is read-only");
     if (!in_range(c, q))
-        return reply_error(c, q, ENOSPC, "write past the end of the disk");
+        return reply_error(c, q, q->type == NBD_CMD_TRIM ? EINVAL : ENOSPC,
+                           "request past the end of the disk");
     return 1;
 }
 
@@ -622,16 +625,16 @@ static int do_block_status(struct conn *c, const struct request *q)
     return conn_sendv(c, iov, 2);
 }
 
-/* Flags each command may carry (the others are refused with EINVAL). DF is
- * harmless on READ: a read is always one chunk. */
+/* Flags each command may carry (the others are refused with EINVAL). FUA
+ * is valid on every command (proto.md, "Command flags"). DF is harmless on
+ * READ: a read is always one chunk. */
 static uint16_t allowed_flags(uint16_t type)
 {
     switch (type) {
     case NBD_CMD_READ: return NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_DF;
-    case NBD_CMD_WRITE: case NBD_CMD_TRIM: return NBD_CMD_FLAG_FUA;
     case NBD_CMD_WRITE_ZEROES: return NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE;
-    case NBD_CMD_BLOCK_STATUS: return NBD_CMD_FLAG_REQ_ONE;
-    default: return 0;
+    case NBD_CMD_BLOCK_STATUS: return NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_REQ_ONE;
+    default: return NBD_CMD_FLAG_FUA;
     }
 }
 

@@ -92,19 +92,22 @@ int nbd_server_listen_path(struct nbd_server *s, const char *path)
                              strerror(errno));
     }
 
-    /* Bind a temporary name, chmod, listen, then rename it into place: a
+    /* Bind a temporary name, chmod, listen, then link it into place: a
      * client that sees the path can connect at once (no ECONNREFUSED
-     * window), and nobody can connect before the mode is 0600 (permissions
-     * are checked at connect(), and connect() needs listen()). */
+     * window); nobody can connect before the mode is 0600 (permissions are
+     * checked at connect(), and connect() needs listen()); and link(), unlike
+     * rename(), fails if another server took the path since our check. */
     struct sockaddr_un tmp = addr;
     int n = snprintf(tmp.sun_path, sizeof tmp.sun_path, "%s.%ld.tmp", path, (long)getpid());
-    bool renamed = n > 0 && (size_t)n < sizeof tmp.sun_path;
-    if (!renamed)
+    bool linked = n > 0 && (size_t)n < sizeof tmp.sun_path;
+    if (!linked)
         tmp = addr; /* no room for a temporary name: bind the path itself */
     else
         unlink(tmp.sun_path); /* left by a crashed run with our pid */
 
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* Non-blocking: a client that goes away between poll() and accept()
+     * must not block the accept loop. */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return hvm_error(errno, "nbd: socket: %s", strerror(errno));
     if (bind(fd, (struct sockaddr *)&tmp, sizeof tmp) < 0) {
@@ -113,12 +116,16 @@ int nbd_server_listen_path(struct nbd_server *s, const char *path)
         return hvm_error(e, "%s: cannot create socket: %s", path, strerror(e));
     }
     if (chmod(tmp.sun_path, 0600) < 0 || listen(fd, 16) < 0 ||
-        (renamed && rename(tmp.sun_path, path) < 0) || stat(path, &st) < 0) {
+        (linked && link(tmp.sun_path, path) < 0) || stat(path, &st) < 0) {
         e = errno;
         close(fd);
         unlink(tmp.sun_path);
+        if (e == EEXIST)
+            return hvm_error(EADDRINUSE, "%s: another server took this socket path", path);
         return hvm_error(e, "%s: cannot listen: %s", path, strerror(e));
     }
+    if (linked)
+        unlink(tmp.sun_path);
     s->socket_path = strdup(path);
     if (!s->socket_path) {
         close(fd);
@@ -137,6 +144,9 @@ int nbd_server_listen_fd(struct nbd_server *s, int fd)
         return hvm_error(EBUSY, "nbd: already listening");
     if (fd < 0)
         return hvm_error(EBADF, "nbd: bad listening socket");
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return hvm_error(errno, "nbd: listening socket: %s", strerror(errno));
     s->listen_fd = fd;
     return 0;
 }

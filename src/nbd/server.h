@@ -25,8 +25,9 @@ struct nbd_server;
  * block size). Larger READs get EINVAL; a larger WRITE closes the
  * connection, since its payload cannot be skipped cheaply. */
 #define NBD_SERVER_MAX_PAYLOAD (32u << 20)
-/* Connections served at once; further clients are closed at once. */
-#define NBD_SERVER_MAX_CLIENTS 64
+/* Connections served at once; further clients are closed at once. With
+ * the payload limit this bounds the memory clients can make us hold. */
+#define NBD_SERVER_MAX_CLIENTS 16
 
 struct nbd_server_options {
     bool read_only; /* refuse writes (EPERM) and advertise READ_ONLY */
@@ -63,8 +64,10 @@ void nbd_server_stop(struct nbd_server *s);
  * durable before switching. */
 int nbd_server_replace_disk(struct nbd_server *s, struct disk *new_disk, struct disk **old);
 
-/* Stops (if running), closes the listening socket, removes the socket file
- * it created, frees the server. Does not touch the disk. NULL is allowed. */
+/* Closes the listening socket, removes the socket file it created, frees
+ * the server. Call it after nbd_server_run has returned (or if it was never
+ * called), not concurrently with it. Does not touch the disk. NULL is
+ * allowed. */
 void nbd_server_free(struct nbd_server *s);
 
 #endif

@@ -232,6 +232,18 @@ static int spawn_qemu(struct worker *w)
     free(qmp);
     free(console);
     free(log);
+    /* A line in the console log between two runs, for humans and tests. */
+    char *logpath = run_path(w, "console.log");
+    FILE *lf = logpath ? fopen(logpath, "a") : NULL;
+    if (lf) {
+        char when[32];
+        time_t t = time(NULL);
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
+        fprintf(lf, "\n[hvm] %s %s (%s)\n", json_is_string(json_object_get(p, "incoming")) ?
+                "resuming" : "starting", when, accel);
+        fclose(lf);
+    }
+    free(logpath);
     pid_t parent = getpid();
     w->qemu = fork();
     if (w->qemu < 0)

@@ -142,6 +142,14 @@ static int read_header(struct vhd *v)
         return hvm_error(EINVAL, "%s: BAT has %u entries, a %llu-byte disk needs %llu",
                          v->path, v->header.max_table_entries,
                          (unsigned long long)v->size, (unsigned long long)needed);
+    /* The table may have more entries than the size needs (spec), but never
+     * more than a 2 TiB disk of this block size would: a damaged count must
+     * not make us read and hold gigabytes of table. */
+    uint64_t most = ((2048ull << 30) + bs - 1) / bs;
+    if (v->header.max_table_entries > (needed > most ? needed : most))
+        return hvm_error(EINVAL, "%s: BAT has %u entries, more than any disk of %u-byte "
+                         "blocks can use (%llu)", v->path, v->header.max_table_entries, bs,
+                         (unsigned long long)most);
     uint64_t bat_bytes = (uint64_t)v->header.max_table_entries * 4;
     if (v->header.table_offset > v->file_size || v->file_size - v->header.table_offset < bat_bytes)
         return hvm_error(EINVAL, "%s: BAT (%llu bytes at offset %llu) extends past the end "
@@ -197,9 +205,10 @@ static int check_bat(struct vhd *v)
 
 static int read_bat(struct vhd *v)
 {
+    enum { CHUNK_ENTRIES = 65536 };
     uint64_t bytes = (uint64_t)v->header.max_table_entries * 4;
-    uint8_t *raw = malloc(bytes ? bytes : 1);
-    int r;
+    uint8_t *raw = malloc(CHUNK_ENTRIES * 4);
+    int r = 0;
 
     v->bat_entries = v->header.max_table_entries;
     v->bat = malloc((v->bat_entries ? v->bat_entries : 1) * sizeof *v->bat);
@@ -208,10 +217,13 @@ static int read_bat(struct vhd *v)
         return hvm_error(ENOMEM, "%s: out of memory for a BAT of %u entries", v->path,
                          v->bat_entries);
     }
-    r = file_pread(v->fd, v->path, raw, bytes, v->header.table_offset);
-    if (r == 0)
-        for (uint32_t i = 0; i < v->bat_entries; i++)
-            v->bat[i] = be32_get(raw + 4 * (uint64_t)i);
+    /* In pieces: no second copy of a large table. */
+    for (uint64_t i = 0; i < v->bat_entries && r == 0; i += CHUNK_ENTRIES) {
+        uint64_t n = v->bat_entries - i < CHUNK_ENTRIES ? v->bat_entries - i : CHUNK_ENTRIES;
+        r = file_pread(v->fd, v->path, raw, n * 4, v->header.table_offset + i * 4);
+        for (uint64_t k = 0; r == 0 && k < n; k++)
+            v->bat[i + k] = be32_get(raw + 4 * k);
+    }
     free(raw);
     if (r < 0)
         return r;

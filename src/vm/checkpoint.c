@@ -175,6 +175,17 @@ static json_t *drive_in_slot(json_t *config, json_int_t slot)
     return NULL;
 }
 
+/* Linked clones of other VMs build on a layer of this node: it must stay. */
+static bool node_cloned(struct vm *vm, json_t *cp)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(json_object_get(cp, "config"), "drives"), i, d)
+        if (vm_layer_cloned(vm, json_string_value(json_object_get(d, "file"))))
+            return true;
+    return false;
+}
+
 /* One fold of a hidden node, or 0 when none can be folded. */
 static int fold_one(struct vm *vm, bool *changed)
 {
@@ -196,7 +207,7 @@ static int fold_one(struct vm *vm, bool *changed)
             }
         bool now_child = now_parent(doc) && strcmp(now_parent(doc), hid) == 0;
         n_children += now_child;
-        if (n_children >= 2)
+        if (n_children >= 2 || node_cloned(vm, h))
             continue;
 
         json_t *next = json_deep_copy(doc);
@@ -236,7 +247,13 @@ static int fold_one(struct vm *vm, bool *changed)
                 break;
             }
         *changed = true;
-        return vm_commit(vm, "fold", next, steps, remove);
+        json_t *layers = json_array();
+        add_drive_files(layers, json_object_get(h, "config"));
+        int r = vm_commit(vm, "fold", next, steps, remove);
+        if (r == 0)
+            vm_forget_layers(vm, layers);
+        json_decref(layers);
+        return r;
     }
     return 0;
 }

@@ -55,9 +55,18 @@ int vm_clone(struct store *s, const struct vm_create_params *p)
     const char *id = json_string_value(json_object_get(vm->doc, "id"));
     json_t *next = json_deep_copy(vm->doc);
     json_t *drives = json_object_get(json_object_get(next, "config"), "drives");
-    json_t *steps = json_array();
+    /* The checkpoint's adapters, with new MAC addresses (unless --nic). */
     size_t i;
     json_t *d;
+    if (p->n_nics == 0)
+        json_array_foreach(json_object_get(cfg, "nics"), i, d) {
+            char mac[18];
+            vm_random_mac(mac);
+            json_t *nic = json_deep_copy(d);
+            json_object_set_new(nic, "mac", json_string(mac));
+            json_array_append_new(json_object_get(json_object_get(next, "config"), "nics"), nic);
+        }
+    json_t *steps = json_array();
     json_array_foreach(json_object_get(cfg, "drives"), i, d) {
         char *layer = vm_path(src, json_string_value(json_object_get(d, "file")));
         int slot = (int)json_integer_value(json_object_get(d, "slot"));

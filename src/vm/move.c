@@ -94,6 +94,9 @@ int vm_move(struct store *s, const char *name, const char *dest, bool with_base,
         r = hvm_error(EBUSY, "VM '%s' is running: turn it off first", name);
         goto out;
     }
+    /* Linked clones record where its layers are (the base registry). */
+    if ((r = vm_refuse_if_cloned(vm, "moved")) < 0)
+        goto out;
     if (with_base && json_is_string(json_object_get(vm->doc, "base"))) {
         r = hvm_error(ENOTSUP, "--with-base: moving a shared base is not supported yet; the "
                       "VM's disks keep pointing at %s", json_string_value(json_object_get(vm->doc, "base")));
@@ -166,6 +169,15 @@ void store_recover(struct store *s)
             continue;
         if ((strncmp(e->d_name, ".creating-", 10) == 0 || strncmp(e->d_name, ".importing-", 11) == 0 ||
              strncmp(e->d_name, ".deleting-", 10) == 0) && !pid_alive(e->d_name)) {
+            /* A deleted VM's entry may be a link to its (moved) folder. */
+            struct stat st;
+            char *real = strncmp(e->d_name, ".deleting-", 10) == 0 && lstat(abs, &st) == 0 &&
+                                 S_ISLNK(st.st_mode)
+                             ? realpath(abs, NULL)
+                             : NULL;
+            if (real)
+                path_remove_tree(real);
+            free(real);
             path_remove_tree(abs);
         } else if (strncmp(e->d_name, ".moving-", 8) == 0 &&
                    kill(atoi(e->d_name + 8), 0) != 0 && strchr(e->d_name + 8, '-')) {

@@ -273,3 +273,23 @@ int store_base_remove(struct store *s, const char *path)
     close(lock);
     return r;
 }
+
+void store_base_forget(struct store *s, const char *abs)
+{
+    int lock = registry_lock(s);
+    if (lock < 0)
+        return;
+    json_t *doc = registry_load(s);
+    json_t *bases = json_object_get(doc, "bases");
+    for (size_t i = 0; i < json_array_size(bases); i++) {
+        json_t *b = json_array_get(bases, i);
+        if (strcmp(json_string_value(json_object_get(b, "file")), abs) == 0 &&
+            json_array_size(json_object_get(b, "children")) == 0) {
+            json_array_remove(bases, i);
+            registry_save(s, doc);
+            break;
+        }
+    }
+    json_decref(doc);
+    close(lock);
+}

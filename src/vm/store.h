@@ -34,5 +34,8 @@ json_t *store_base_find(struct store *s, const char *path);
 json_t *store_bases(struct store *s);
 /* Unregisters a base without children and lifts its read-only protection. */
 int store_base_remove(struct store *s, const char *path);
+/* Drops the entry of abs (a real path, the file may be gone already) if it
+ * has no children; the file is not touched. */
+void store_base_forget(struct store *s, const char *abs);
 
 #endif

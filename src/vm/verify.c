@@ -42,6 +42,25 @@ static json_t *slot_file(json_t *config, json_int_t slot)
     return NULL;
 }
 
+/* A drive that is not on its parent node's layer is wrong only if it was
+ * meant to be: its chain holds that layer further down, or it sits on
+ * another layer of the VM. A disk that replaced the slot's disk ('vm set
+ * --remove-disk' then '--new-disk'/'--add-disk') shares nothing with it. */
+static bool links_into_vm(struct vm *vm, struct disk *disk, const char *ppath)
+{
+    for (struct disk *l = disk->parent; l; l = l->parent)
+        if (same_file(l->path, ppath))
+            return true;
+    if (!disk->parent)
+        return false;
+    char *real = realpath(disk->parent->path, NULL), *dir = realpath(vm->dir, NULL);
+    size_t n = dir ? strlen(dir) : 0;
+    bool inside = real && dir && strncmp(real, dir, n) == 0 && real[n] == '/';
+    free(real);
+    free(dir);
+    return inside;
+}
+
 /* Every drive of config opens as a whole chain, is structurally clean and,
  * where the parent node has a layer in the same slot, sits right on it. */
 static void check_config(struct vm *vm, json_t *config, json_t *parent_config, const char *what,
@@ -71,7 +90,8 @@ static void check_config(struct vm *vm, json_t *config, json_t *parent_config, c
             json_t *pf = parent_config ? slot_file(parent_config, slot) : NULL;
             char *ppath = pf ? vm_path(vm, json_string_value(pf)) : NULL;
             if (ppath && strcmp(json_string_value(pf), rel) != 0 &&
-                (!disk->parent || !same_file(disk->parent->path, ppath)))
+                (!disk->parent || !same_file(disk->parent->path, ppath)) &&
+                links_into_vm(vm, disk, ppath))
                 problem(out, "%s: drive %lld: %s is not a differencing child of %s", what,
                         (long long)slot, rel, json_string_value(pf));
             free(ppath);

@@ -406,6 +406,11 @@ int vm_create(struct store *s, const struct vm_create_params *p)
         return r;
     if (p->disk && (r = refuse_base_or_parent(s, p->disk)) < 0)
         goto out;
+    const char *src = p->from ? p->from : p->disk;
+    if (src && access(src, F_OK) != 0) {
+        r = hvm_error(errno, "%s: %s", src, strerror(errno));
+        goto out;
+    }
     if (p->from && !disk_is_vhd(p->from)) {
         r = hvm_error(EINVAL, "%s: a base must be a VHD", p->from);
         goto out;
@@ -467,6 +472,55 @@ out:
     return r;
 }
 
+bool vm_layer_cloned(struct vm *vm, const char *rel)
+{
+    char *path = vm->store ? vm_path(vm, rel) : NULL;
+    json_t *e = path ? store_base_find(vm->store, path) : NULL;
+    bool yes = json_array_size(json_object_get(e, "children")) > 0;
+    json_decref(e);
+    free(path);
+    return yes;
+}
+
+int vm_refuse_if_cloned(struct vm *vm, const char *what)
+{
+    json_t *files = vm_referenced_files(vm->doc);
+    size_t i;
+    json_t *f;
+    int r = 0;
+    json_array_foreach(files, i, f)
+        if (vm_layer_cloned(vm, json_string_value(f))) {
+            r = hvm_error(EBUSY, "VM '%s' cannot be %s: linked clones are built on its layer %s "
+                          "(see 'hvm base list'); delete those clones first", vm->name, what,
+                          json_string_value(f));
+            break;
+        }
+    json_decref(files);
+    return r;
+}
+
+void vm_forget_layers(struct vm *vm, json_t *files)
+{
+    size_t i;
+    json_t *f;
+    if (!vm->store)
+        return;
+    json_array_foreach(files, i, f) {
+        /* The file may be gone already: its folder's real path then. */
+        char *path = vm_path(vm, json_string_value(f));
+        char *dir = path ? path_dirname(path) : NULL;
+        char *rdir = dir ? realpath(dir, NULL) : NULL;
+        char *abs = rdir ? path_join(rdir, path_basename(path)) : NULL;
+        if (abs)
+            store_base_forget(vm->store, abs);
+        free(abs);
+        free(rdir);
+        free(dir);
+        free(path);
+    }
+    hvm_error_clear();
+}
+
 int vm_delete(struct store *s, const char *name)
 {
     struct vm *vm;
@@ -477,6 +531,13 @@ int vm_delete(struct store *s, const char *name)
         vm_close(vm);
         return hvm_error(EBUSY, "VM '%s' is running: turn it off first", name);
     }
+    if ((r = vm_refuse_if_cloned(vm, "deleted")) < 0) {
+        vm_close(vm);
+        return r;
+    }
+    json_t *files = vm_referenced_files(vm->doc);
+    vm_forget_layers(vm, files);
+    json_decref(files);
     char *tomb = NULL;
     char id[64];
     snprintf(id, sizeof id, "%s", json_string_value(json_object_get(vm->doc, "id")));
@@ -484,6 +545,10 @@ int vm_delete(struct store *s, const char *name)
         vm_close(vm);
         return hvm_error(ENOMEM, "out of memory");
     }
+    /* A moved or registered VM's entry is a link to its folder, which goes
+     * too (the link last: store_recover follows a left-over one). */
+    struct stat st;
+    char *real = lstat(vm->dir, &st) == 0 && S_ISLNK(st.st_mode) ? realpath(vm->dir, NULL) : NULL;
     /* The rename makes the VM disappear at once; the files go after. */
     if (rename(vm->dir, tomb) < 0)
         r = hvm_error(errno, "%s: %s", vm->dir, strerror(errno));
@@ -493,8 +558,11 @@ int vm_delete(struct store *s, const char *name)
         store_base_remove_child(s, id);
         chmod(tomb, 0755);
         /* Frozen layers are read-only files; rm works regardless as owner. */
+        if (real)
+            path_remove_tree(real);
         path_remove_tree(tomb);
     }
+    free(real);
     free(tomb);
     return r;
 }
@@ -510,10 +578,12 @@ int vm_rename(struct store *s, const char *name, const char *new_name)
         free(dir);
         return r;
     }
-    /* The folder name is the VM's name; vm.json's copy follows it. */
-    if (rename(vm->dir, dir) < 0) {
+    /* The folder name is the VM's name; vm.json's copy follows it. Linked
+     * clones point at layers inside the folder: it cannot move under them. */
+    r = vm_refuse_if_cloned(vm, "renamed");
+    if (r == 0 && rename(vm->dir, dir) < 0) {
         r = hvm_error(errno, "%s: %s", dir, strerror(errno));
-    } else {
+    } else if (r == 0) {
         free(vm->dir);
         vm->dir = dir;
         dir = NULL;

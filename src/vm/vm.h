@@ -94,4 +94,13 @@ void vm_now_string(char *buf, size_t len); /* local "YYYY-MM-DD HH:MM:SS" */
 /* Every layer file the VM references (now and checkpoints), relative. */
 json_t *vm_referenced_files(json_t *doc);
 
+/* Does a linked clone (another VM) build on this layer of the VM (relative
+ * path)? Such layers are in the base registry with the clone as a child. */
+bool vm_layer_cloned(struct vm *vm, const char *rel);
+/* Refuses (EBUSY) to 'what' a VM that linked clones build on. */
+int vm_refuse_if_cloned(struct vm *vm, const char *what);
+/* Drops the registry entries (without children) of these layers (relative
+ * paths), which are going away. */
+void vm_forget_layers(struct vm *vm, json_t *files);
+
 #endif
