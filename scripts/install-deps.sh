@@ -1,9 +1,10 @@
 #!/bin/sh
-# Installs the Debian packages that hvm's build, tests, demo and benchmarks need,
+# Installs the Debian packages that hvm's build, tests, demo, benchmarks and test guest need,
 # only those that are missing; prints nothing when everything is present.
 set -e
 PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libjansson-dev uuid-dev
-libcmocka-dev libssl-dev qemu-utils libvhdi-utils python3-libvhdi libnbd-bin python3"
+libcmocka-dev libssl-dev qemu-utils libvhdi-utils python3-libvhdi libnbd-bin python3
+qemu-system-x86 busybox-static cpio"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

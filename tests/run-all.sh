@@ -15,7 +15,7 @@ logdir="$BUILD/test-logs"
 mkdir -p "$logdir"
 
 # Unit tests: one meson test per C file in tests/unit.
-for t in $(meson test -C "$BUILD" --list 2>/dev/null | grep -v '^ninja'); do
+for t in $(meson test -C "$BUILD" --list --no-rebuild 2>/dev/null | grep -v "^ninja"); do
     name=$(echo "$t" | sed 's/.* \/ //')
     if meson test -C "$BUILD" --no-rebuild "$name" >"$logdir/unit-$name.log" 2>&1; then
         passed=$((passed + 1)); echo "PASS unit/$name"

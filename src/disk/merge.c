@@ -110,7 +110,9 @@ int disk_merge(const char *child_path, bool force, const struct disk_progress *p
 {
     struct disk *child, *parent = NULL;
     struct vhd *cv, *pv;
-    int r = disk_open(child_path, DISK_OPEN_READ_ONLY, &child);
+    /* Writable (its header is re-linked below), even if protected: its own
+     * content does not change. */
+    int r = disk_open(child_path, DISK_OPEN_FORCE, &child);
     if (r < 0)
         return r;
     if ((r = need_diff(child, &cv)) < 0)
@@ -124,22 +126,30 @@ int disk_merge(const char *child_path, bool force, const struct disk_progress *p
     }
     if ((r = disk_open(ppath, DISK_OPEN_FORCE, &parent)) < 0 || (r = need_vhd(parent, &pv)) < 0)
         goto out;
-    /* 1. Copy the child's own sectors into the parent. The child still owns
+    /* 1. The parent's content is about to change: a new identity first, so
+     *    that any other child of it fails the identity check instead of
+     *    reading a half-merged or merged parent, whenever a crash comes;
+     *    and the child re-linked to that identity (one header write). The
+     *    two writes go out back to back and are flushed together: a crash
+     *    that keeps only one of them leaves the child failing the check
+     *    too, its data intact (set-parent --ignore-id-mismatch). */
+    uuid_generate_bytes(pv->footer.unique_id);
+    memcpy(cv->header.parent_id, pv->footer.unique_id, 16);
+    if ((r = vhd_footer_write(pv)) < 0 || (r = vhd_header_write(cv)) < 0 ||
+        (r = file_sync(pv->fd, pv->path)) < 0 || (r = file_sync(cv->fd, cv->path)) < 0)
+        goto out;
+    /* 2. Copy the child's own sectors into the parent. The child still owns
      *    them, so it reads the same throughout; a crash here leaves the
      *    child intact and the merge can simply be run again. */
     if ((r = copy_runs(child, parent, child, pick_own, NULL, pr)) < 0 ||
         (r = disk_flush(parent)) < 0)
         goto out;
-    /* 2. Retire the child: from here on the parent holds the merged data. */
+    /* 3. Retire the child: from here on the parent holds the merged data. */
     if (unlink(child_path) < 0) {
         r = hvm_error(errno, "%s: %s", child_path, strerror(errno));
         goto out;
     }
-    if ((r = path_sync_dir(child_path)) < 0)
-        goto out;
-    /* 3. The parent's content changed: a new identity, so that any other
-     *    child of it fails the identity check instead of reading wrong data. */
-    r = vhd_new_identity(pv);
+    r = path_sync_dir(child_path);
 out:
     disk_close(parent);
     disk_close(child);

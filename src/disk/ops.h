@@ -41,9 +41,10 @@ int disk_convert(const char *src, const char *dst, enum disk_format format,
  * parent read-only on disk. */
 int disk_diff_create(const char *parent, const char *child, bool no_protect);
 
-/* Merges child's own sectors into its parent, then removes the child and
- * gives the parent a new unique id (its content changed, so any other child
- * of it now fails the identity check instead of reading wrong data).
+/* Gives the parent a new unique id (its content is about to change, so any
+ * other child of it fails the identity check instead of reading wrong data,
+ * even after a crash) and re-links the child to it, merges the child's own
+ * sectors into the parent, then removes the child.
  * A parent protected read-only may have other children: refused unless
  * force. The child reads the same throughout the copy. */
 int disk_merge(const char *child, bool force, const struct disk_progress *pr);

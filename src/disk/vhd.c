@@ -224,7 +224,7 @@ static int open_layer(const char *path, unsigned flags, unsigned depth, struct s
     seen[depth] = (struct seen){st.st_dev, st.st_ino, path};
     if (!(flags & (DISK_OPEN_READ_ONLY | DISK_OPEN_FORCE)) && !(st.st_mode & 0222))
         return hvm_error(EROFS, "%s: protected read-only as the parent of differencing "
-                         "disks; writing it would break them (use --force to override)",
+                         "disks; writing it would break them",
                          path);
 
     unsigned vflags = (flags & DISK_OPEN_READ_ONLY ? VHD_OPEN_READ_ONLY : 0) |

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -366,6 +367,31 @@ static int write_json(const char *dir, const char *name, json_t *doc)
     return r;
 }
 
+/* An export killed before its rename leaves DEST.exporting-PID: remove
+ * those of dead processes. */
+static void remove_stale_exports(const char *dest)
+{
+    char *dir = path_dirname(dest);
+    const char *base = path_basename(dest);
+    size_t n = strlen(base);
+    DIR *d = dir ? opendir(dir) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, base, n) != 0 || strncmp(e->d_name + n, ".exporting-", 11) != 0)
+            continue;
+        int pid = atoi(e->d_name + n + 11);
+        if (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH) {
+            char *abs = path_join(dir, e->d_name);
+            if (abs)
+                path_remove_tree(abs);
+            free(abs);
+        }
+    }
+    if (d)
+        closedir(d);
+    free(dir);
+}
+
 int vm_export(struct vm *vm, const struct export_params *p)
 {
     char *tmp = NULL;
@@ -374,6 +400,7 @@ int vm_export(struct vm *vm, const struct export_params *p)
         return hvm_error(EEXIST, "%s: already exists", p->dest);
     if (strcmp(vm_state(vm), "Running") == 0 || strcmp(vm_state(vm), "Paused") == 0)
         return hvm_error(EBUSY, "VM '%s' is running: turn it off or save it first", vm->name);
+    remove_stale_exports(p->dest);
     if (asprintf(&tmp, "%s.exporting-%d", p->dest, (int)getpid()) < 0)
         return hvm_error(ENOMEM, "out of memory");
     char *disks = path_join(tmp, "disks"), *cps = path_join(tmp, "checkpoints");
@@ -727,7 +754,8 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
         goto out;
     const char *name = p->name ? p->name : json_string_value(json_object_get(doc, "name"));
     char *dest = store_vm_dir(s, name);
-    json_object_set_new(doc, "name", json_string(name));
+    if (p->name) /* (else name is the document's own string: keep it alive) */
+        json_object_set_new(doc, "name", json_string(name));
     json_object_set_new(doc, "generation", json_integer(1));
     if (strcmp(json_string_value(json_object_get(doc, "state")) ?: "", "Running") == 0)
         json_object_set_new(doc, "state", json_string("Off"));

@@ -267,6 +267,12 @@ static int fold_hidden(struct vm *vm)
     return r;
 }
 
+int vm_checkpoint_fold(struct vm *vm)
+{
+    int r = refuse_running(vm);
+    return r < 0 ? r : fold_hidden(vm);
+}
+
 static int apply_to(struct vm *vm, const char *target_id)
 {
     json_t *next = json_deep_copy(vm->doc);

@@ -24,6 +24,10 @@ int vm_checkpoint_apply(struct vm *vm, json_t *cp, bool take_first);
 int vm_checkpoint_rename(struct vm *vm, json_t *cp, const char *name);
 int vm_checkpoint_delete(struct vm *vm, json_t *cp, bool subtree);
 
+/* Folds hidden nodes that no longer need to stay (a deletion interrupted
+ * between its commits); for a VM that is not running. */
+int vm_checkpoint_fold(struct vm *vm);
+
 /* The visible parent of a node: its parent, skipping hidden nodes. */
 const char *vm_checkpoint_visible_parent(json_t *doc, const char *id);
 /* Bytes the checkpoint's own layers take on disk. */

@@ -12,6 +12,7 @@
  * otherwise run the steps again and commit. A reader never sees a vm.json
  * that refers to a file that does not exist yet, and no file is deleted
  * while the committed vm.json refers to it. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,11 +52,40 @@ static int save_doc(struct vm *vm, json_t *doc, const char *file)
     return r;
 }
 
+/* A step killed half-way leaves its output under a temporary name beside it
+ * (FILE.creating.PID, FILE.copying.PID, FILE.tmp): remove those before the
+ * step runs again, or they would stay as orphans. */
+static void remove_partials(struct vm *vm, const char *rel)
+{
+    char *path = rel ? vm_path(vm, rel) : NULL;
+    char *dir = path ? path_dirname(path) : NULL;
+    const char *base = path ? path_basename(path) : NULL;
+    DIR *d = dir ? opendir(dir) : NULL;
+    struct dirent *e;
+    size_t n = base ? strlen(base) : 0;
+    while (d && (e = readdir(d))) {
+        const char *rest = e->d_name + n;
+        if (strncmp(e->d_name, base, n) != 0 ||
+            (strncmp(rest, ".creating.", 10) != 0 && strncmp(rest, ".copying.", 9) != 0 &&
+             strcmp(rest, ".tmp") != 0))
+            continue;
+        char *abs = path_join(dir, e->d_name);
+        if (abs)
+            unlink(abs);
+        free(abs);
+    }
+    if (d)
+        closedir(d);
+    free(dir);
+    free(path);
+}
+
 static int step_diff(struct vm *vm, json_t *st)
 {
     char *parent = vm_path(vm, json_string_value(json_object_get(st, "parent")));
     char *child = vm_path(vm, json_string_value(json_object_get(st, "child")));
     int r = 0;
+    remove_partials(vm, json_string_value(json_object_get(st, "child")));
     if (!parent || !child)
         r = hvm_error(ENOMEM, "out of memory");
     else if (access(child, F_OK) == 0) {
@@ -100,6 +130,7 @@ static int step_copy(struct vm *vm, json_t *st)
     char *from = vm_path(vm, json_string_value(json_object_get(st, "from")));
     char *to = vm_path(vm, json_string_value(json_object_get(st, "to")));
     int r = 0;
+    remove_partials(vm, json_string_value(json_object_get(st, "to")));
     if (!from || !to)
         r = hvm_error(ENOMEM, "out of memory");
     else if (access(to, F_OK) != 0) /* file_copy renames a complete copy in */
@@ -115,6 +146,7 @@ static int step_create(struct vm *vm, json_t *st)
     int r = 0;
     if (!file)
         return hvm_error(ENOMEM, "out of memory");
+    remove_partials(vm, json_string_value(json_object_get(st, "file")));
     if (access(file, F_OK) != 0) {
         struct vhd_create_params p = {
             .type = VHD_TYPE_DYNAMIC,

@@ -83,7 +83,7 @@ int vm_move(struct store *s, const char *name, const char *dest, bool with_base,
             const struct bundle_progress *progress)
 {
     struct vm *vm;
-    char *tmp = NULL, *old_real = NULL, *tomb = NULL;
+    char *tmp = NULL, *old_real = NULL, *tomb = NULL, *mark = NULL, *target = NULL;
     int r;
     (void)progress;
     if (access(dest, F_OK) == 0)
@@ -103,11 +103,31 @@ int vm_move(struct store *s, const char *name, const char *dest, bool with_base,
         goto out;
     }
     old_real = realpath(vm->dir, NULL);
-    if (asprintf(&tmp, "%s.moving-%d", dest, (int)getpid()) < 0 ||
-        asprintf(&tomb, "%s/.moving-%d-%s", s->vms, (int)getpid(), name) < 0) {
+    /* DEST as an absolute path, for the store's record of the move. */
+    char *parent = path_dirname(dest);
+    char *parent_real = parent && path_mkdirs(parent) == 0 ? realpath(parent, NULL) : NULL;
+    target = parent_real ? path_join(parent_real, path_basename(dest)) : NULL;
+    free(parent);
+    free(parent_real);
+    if (!target) {
+        r = hvm_error(errno ? errno : ENOMEM, "%s: %s", dest, strerror(errno ? errno : ENOMEM));
+        goto out;
+    }
+    if (asprintf(&tmp, "%s.moving-%d", target, (int)getpid()) < 0 ||
+        asprintf(&tomb, "%s/.moving-%d-%s", s->vms, (int)getpid(), name) < 0 ||
+        asprintf(&mark, "%s/.movedest-%d-%s", s->vms, (int)getpid(), name) < 0) {
         r = hvm_error(ENOMEM, "out of memory");
         goto out;
     }
+    /* The record lets store_recover undo a move killed before its switch:
+     * the copy (under its temporary name or already DEST) goes. */
+    if (symlink(target, mark) < 0) {
+        r = hvm_error(errno, "%s: %s", mark, strerror(errno));
+        free(mark);
+        mark = NULL;
+        goto out;
+    }
+    path_sync_dir(mark);
     json_t *files = json_array();
     /* 1. copy and verify */
     if ((r = copy_tree(vm->dir, tmp, files, "")) == 0)
@@ -126,12 +146,16 @@ int vm_move(struct store *s, const char *name, const char *dest, bool with_base,
     char *dest_abs = realpath(dest, NULL);
     /* 2. switch: the entry moves aside, a link to DEST takes its place. */
     char *entry = store_vm_dir(s, name);
-    if (rename(entry, tomb) < 0)
+    if (!dest_abs || rename(entry, tomb) < 0) {
         r = hvm_error(errno, "%s: %s", entry, strerror(errno));
-    else if (symlink(dest_abs, entry) < 0)
+    } else if (symlink(dest_abs, entry) < 0) {
         r = hvm_error(errno, "%s: %s", entry, strerror(errno));
+        rename(tomb, entry);
+    }
     if (r == 0)
         path_sync_dir(entry);
+    else
+        path_remove_tree(dest); /* not switched: the copy goes */
     free(entry);
     free(dest_abs);
     /* 3. remove the old folder (the tomb is the folder itself, or a link to
@@ -143,9 +167,15 @@ int vm_move(struct store *s, const char *name, const char *dest, bool with_base,
         path_remove_tree(tomb);
     }
 out:
+    if (mark) {
+        unlink(mark);
+        path_sync_dir(mark);
+    }
     vm_close(vm);
     free(tmp);
     free(tomb);
+    free(mark);
+    free(target);
     free(old_real);
     return r;
 }
@@ -197,6 +227,42 @@ void store_recover(struct store *s)
             }
             free(entry);
         }
+        free(abs);
+    }
+    if (d)
+        closedir(d);
+    /* Then the records of moves (after the entries were put back above): a
+     * move whose switch did not happen leaves a copy at DEST (or under its
+     * temporary name), which goes. */
+    d = opendir(s->vms);
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, ".movedest-", 10) != 0 || !strchr(e->d_name + 10, '-'))
+            continue;
+        int pid = atoi(e->d_name + 10);
+        if (pid <= 0 || kill(pid, 0) == 0 || errno == EPERM)
+            continue;
+        char *abs = path_join(s->vms, e->d_name);
+        char target[PATH_MAX];
+        ssize_t n = abs ? readlink(abs, target, sizeof target - 1) : -1;
+        if (n > 0) {
+            target[n] = 0;
+            char *entry = store_vm_dir(s, strchr(e->d_name + 10, '-') + 1);
+            char *at = entry ? realpath(entry, NULL) : NULL;
+            char *copy = realpath(target, NULL);
+            if (!at || !copy || strcmp(at, copy) != 0) {
+                char *tmp = NULL;
+                if (asprintf(&tmp, "%s.moving-%d", target, pid) > 0)
+                    path_remove_tree(tmp);
+                free(tmp);
+                if (copy && at)
+                    path_remove_tree(target);
+            }
+            free(at);
+            free(copy);
+            free(entry);
+        }
+        if (abs)
+            unlink(abs);
         free(abs);
     }
     if (d)

@@ -3,6 +3,15 @@
 # Gives: $HVM, a scratch folder $T (removed on exit), and helpers.
 set -eu
 : "${HVM:?}"
+# Run alone (sh tests/cli/tNN-x.sh) as well as from run-all.sh: TESTS is the
+# tests folder, SHARED the shared/ folder beside the repository (CI: a clean
+# clone with shared/ next to it; here /work/shared).
+TESTS=${TESTS:-$(cd "$(dirname "$0")/.." && pwd)}
+if [ -z "${SHARED:-}" ]; then
+    SHARED=$(cd "$TESTS/../.." && pwd)/shared
+    [ -d "$SHARED" ] || SHARED=/work/shared
+fi
+export TESTS SHARED
 T=$(mktemp -d "${TMPDIR:-/tmp}/hvm-test.XXXXXX")
 cleanup() { rc=$?; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"; exit $rc; }
 trap cleanup EXIT INT TERM
@@ -37,3 +46,74 @@ same_content() { # VHD_OR_CHAIN RAW: hvm's view (flattened) equals the raw file
     rm -f "$T/.flat"
 }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+# mkraw FILE MIB [SEED]: a raw disk image with a mix of random data, zero
+# areas (holes), short runs and single odd sectors, deterministic per seed.
+mkraw() {
+    $PY - "$1" "$2" "${3:-1}" <<'PYEOF'
+import random, sys
+path, mib, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(seed)
+size = mib << 20
+with open(path, "wb") as f:
+    f.truncate(size)
+    pos = 0
+    while pos < size:
+        kind = rng.random()
+        n = rng.choice([512, 4096, 65536, 1 << 20, 3 << 19, 2 << 20]) * rng.randint(1, 2)
+        n = min(n, size - pos)
+        if kind < 0.45:
+            f.seek(pos); f.write(rng.randbytes(n))
+        elif kind < 0.55:
+            # a run that ends in zeros inside a block
+            f.seek(pos); f.write(rng.randbytes(n // 2))
+        pos += n
+    # some single sectors and odd bytes
+    for _ in range(16):
+        at = rng.randrange(0, size // 512) * 512
+        f.seek(at); f.write(rng.randbytes(512))
+        f.seek(rng.randrange(0, size - 8)); f.write(b"\x01\x02\x03")
+PYEOF
+}
+# jget FILE KEY...: a value from a JSON document (jq is not installed).
+jget() {
+    f=$1; shift
+    $PY -c 'import json,sys
+v=json.load(open(sys.argv[1]))
+for k in sys.argv[2:]:
+    v=v[int(k)] if isinstance(v,list) else v[k]
+print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)' "$f" "$@"
+}
+# check_clean FILE: hvm vhd check exits 0 and prints no sanitizer report.
+check_clean() {
+    set +e
+    "$HVM" vhd check "$1" >"$T/.chk" 2>&1
+    rc=$?
+    set -e
+    [ $rc = 0 ] || { cat "$T/.chk" >&2; fail "check $1 exited $rc"; }
+    grep -q "AddressSanitizer\|runtime error" "$T/.chk" && { cat "$T/.chk" >&2; fail "check $1: sanitizer report"; }
+    return 0
+}
+# vhdi_read VHD OUT [PARENT...]: libvhdi's view of a VHD (the whole media),
+# parents attached innermost first, into the raw file OUT.
+vhdi_read() {
+    $PY - "$@" <<'PYEOF'
+import sys, pyvhdi
+path, out, parents = sys.argv[1], sys.argv[2], sys.argv[3:]
+files = [pyvhdi.file() for _ in range(len(parents) + 1)]
+files[0].open(path)
+for i, p in enumerate(parents):
+    files[i + 1].open(p)
+for i in range(len(parents) - 1, -1, -1):
+    files[i].set_parent(files[i + 1])
+f = files[0]
+size = f.get_media_size()
+with open(out, "wb") as o:
+    pos = 0
+    while pos < size:
+        n = min(1 << 20, size - pos)
+        f.seek(pos)
+        o.write(f.read(n))
+        pos += n
+PYEOF
+}
+have() { command -v "$1" >/dev/null 2>&1; }

@@ -1,0 +1,149 @@
+#!/bin/sh
+# kill -9 at random moments during convert, merge, rebase and compact; then
+# check passes (leaked space allowed) and every disk reads as before or as
+# after, never anything else.
+. "$TESTS/cli/lib.sh"
+DISKIO=${BUILD:-}/tests/diskio
+[ -x "$DISKIO" ] || skip "diskio helper not built (set BUILD)"
+ITER=${CRASH_ITERATIONS:-8}   # per operation; 4 operations
+
+# kill_at_random CMD...: runs CMD in the background and kills it with
+# SIGKILL after a random delay of 0-160 ms (these operations take 50-100 ms
+# under ASan; some finish first). Prints "killed" or "finished".
+seed=$(od -An -tu4 -N4 /dev/urandom | tr -d ' ')
+echo "random seed $seed (CRASH_SEED=$seed to repeat)"
+seed=${CRASH_SEED:-$seed}
+rand() { seed=$(( (seed * 1103515245 + 12345) % 2147483648 )); echo $(( seed % $1 )); }
+kill_at_random() {
+    "$@" >/dev/null 2>&1 &
+    p=$!
+    sleep "0.$(printf %03d "$(rand 160)")"
+    # A process that already exited is a zombie until waited for, and kill
+    # succeeds on it: look at its state first.
+    if grep -q '^[^)]*) [^Z]' /proc/$p/stat 2>/dev/null && kill -9 $p 2>/dev/null; then
+        echo killed
+    else
+        echo finished
+    fi
+    wait $p 2>/dev/null || true
+}
+check_ok() { # check passes (notes such as leaked space are fine)
+    set +e
+    "$HVM" vhd check "$1" >"$T/.chk" 2>&1
+    rc=$?
+    set -e
+    [ $rc = 0 ] || { cat "$T/.chk" >&2; fail "$2: check $1 exited $rc after the crash"; }
+}
+reads_as() { # DISK RAW [RAW2]: the disk reads as RAW (or RAW2)
+    rm -f "$T/.flat"
+    "$HVM" vhd convert "$1" "$T/.flat" --type raw 2>"$T/.cerr" || { cat "$T/.cerr" >&2; return 1; }
+    cmp -s "$T/.flat" "$2" && return 0
+    [ -n "${3:-}" ] && cmp -s "$T/.flat" "$3" && return 0
+    return 1
+}
+killed=0
+
+# Templates, made once.
+mkdir tmpl
+mkraw tmpl/base.raw 8 51
+"$HVM" vhd convert tmpl/base.raw tmpl/base.vhd --block-size 512K
+"$HVM" vhd diff tmpl/base.vhd tmpl/mid.vhd --no-protect
+cp tmpl/base.raw tmpl/mid.raw
+"$DISKIO" random tmpl/mid.vhd tmpl/mid.raw 1 80 200000
+"$HVM" vhd diff tmpl/mid.vhd tmpl/top.vhd --no-protect
+cp tmpl/mid.raw tmpl/top.raw
+"$DISKIO" random tmpl/top.vhd tmpl/top.raw 2 150 30000
+# For compact: a dynamic disk with many zero blocks among data.
+"$HVM" vhd convert tmpl/base.raw tmpl/cmp.vhd --block-size 64K
+cp tmpl/base.raw tmpl/cmp.raw
+i=0
+while [ $i -lt 30 ]; do
+    off=$(( $(rand 128) * 65536 ))
+    "$DISKIO" fill tmpl/cmp.vhd $off 65536 0
+    dd if=/dev/zero of=tmpl/cmp.raw bs=64k seek=$((off / 65536)) count=1 conv=notrunc 2>/dev/null
+    i=$((i + 1))
+done
+same_content tmpl/cmp.vhd tmpl/cmp.raw
+
+# 1. convert: DST is absent or complete.
+i=0
+while [ $i -lt "$ITER" ]; do
+    d=conv$i; mkdir $d
+    r=$(kill_at_random "$HVM" vhd convert tmpl/top.vhd $d/out.vhd)
+    [ "$r" = killed ] && killed=$((killed + 1))
+    if [ -e $d/out.vhd ]; then
+        check_ok $d/out.vhd "convert #$i ($r)"
+        reads_as $d/out.vhd tmpl/top.raw || fail "convert #$i ($r): incomplete output"
+    fi
+    # A temporary file may be left behind; it never has DST's name.
+    rm -rf $d
+    i=$((i + 1))
+done
+
+# 2. merge (top into mid): the child, while it exists, reads as before; the
+#    parent then reads as the merged result once the merge is run again.
+i=0
+while [ $i -lt "$ITER" ]; do
+    d=merge$i; mkdir $d
+    cp tmpl/base.vhd tmpl/mid.vhd tmpl/top.vhd $d/
+    r=$(kill_at_random "$HVM" vhd merge $d/top.vhd)
+    [ "$r" = killed ] && killed=$((killed + 1))
+    check_ok $d/mid.vhd "merge #$i ($r)"
+    if [ -e $d/top.vhd ] && ! "$HVM" vhd info --chain $d/top.vhd >/dev/null 2>$d/err; then
+        # Killed between the parent's new identity and the child's re-link
+        # (two back-to-back writes): the child's data is intact; re-link it.
+        grep -q "unique id" $d/err || { cat $d/err; fail "merge #$i ($r): child broken"; }
+        echo "merge #$i: killed between the identity writes; re-linking"
+        "$HVM" vhd set-parent $d/top.vhd $d/mid.vhd --ignore-id-mismatch
+    fi
+    if [ -e $d/top.vhd ]; then
+        check_ok $d/top.vhd "merge #$i ($r)"
+        reads_as $d/top.vhd tmpl/top.raw || fail "merge #$i ($r): the child reads differently"
+        "$HVM" vhd merge $d/top.vhd
+    fi
+    reads_as $d/mid.vhd tmpl/top.raw || fail "merge #$i ($r): the parent is not the merged result"
+    check_ok $d/mid.vhd "merge #$i ($r), completed"
+    rm -rf $d
+    i=$((i + 1))
+done
+
+# 3. rebase (onto the base, or standalone): the child always reads the same.
+i=0
+while [ $i -lt "$ITER" ]; do
+    d=rebase$i; mkdir $d
+    cp tmpl/base.vhd tmpl/mid.vhd tmpl/top.vhd $d/
+    if [ $((i % 2)) = 0 ]; then
+        r=$(kill_at_random "$HVM" vhd rebase $d/top.vhd --onto $d/base.vhd)
+    else
+        r=$(kill_at_random "$HVM" vhd rebase $d/top.vhd --standalone)
+    fi
+    [ "$r" = killed ] && killed=$((killed + 1))
+    check_ok $d/top.vhd "rebase #$i ($r)"
+    reads_as $d/top.vhd tmpl/top.raw || fail "rebase #$i ($r): the child reads differently"
+    # Without the middle layer, it still reads right if the rebase finished.
+    if [ "$r" = finished ]; then
+        mv $d/mid.vhd $d/mid.away
+        reads_as $d/top.vhd tmpl/top.raw || fail "rebase #$i: still needs the middle layer"
+    fi
+    rm -rf $d
+    i=$((i + 1))
+done
+
+# 4. compact: the content never changes; space leaked by the crash is
+#    reclaimed by repair.
+i=0
+while [ $i -lt "$ITER" ]; do
+    d=compact$i; mkdir $d
+    cp tmpl/cmp.vhd $d/
+    r=$(kill_at_random "$HVM" vhd compact $d/cmp.vhd)
+    [ "$r" = killed ] && killed=$((killed + 1))
+    check_ok $d/cmp.vhd "compact #$i ($r)"
+    reads_as $d/cmp.vhd tmpl/cmp.raw || fail "compact #$i ($r): content changed"
+    "$HVM" vhd repair $d/cmp.vhd >/dev/null
+    check_ok $d/cmp.vhd "compact #$i ($r), repaired"
+    reads_as $d/cmp.vhd tmpl/cmp.raw || fail "compact #$i ($r): content changed by repair"
+    rm -rf $d
+    i=$((i + 1))
+done
+echo "$killed of $((4 * ITER)) operations were killed before they finished"
+echo ok
