@@ -42,7 +42,10 @@ void progress_update(void *opaque, uint64_t done, uint64_t total);
 void progress_done(struct progress *p);
 
 struct disk;
-/* Serves d over NBD on socket_path until SIGTERM/SIGINT, then flushes it. */
+/* Serves d over NBD on socket_path until SIGTERM/SIGINT, then flushes it.
+ * Call cli_serve_signals first, before any slow set-up, so that a signal
+ * arriving early is not lost. */
+void cli_serve_signals(void);
 int cli_serve_disk(struct disk *d, const char *socket_path, bool read_only, const char *label);
 
 int cmd_vhd(int argc, char **argv);

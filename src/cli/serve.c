@@ -8,13 +8,27 @@
 #include "disk/disk.h"
 #include "nbd/server.h"
 
+/* A signal that arrives before the server runs is remembered in
+ * stop_requested and acted on once running is set, whatever the order. */
+static volatile sig_atomic_t stop_requested;
 static struct nbd_server *volatile running;
 
 static void on_signal(int sig)
 {
     (void)sig;
+    stop_requested = 1;
     if (running)
         nbd_server_stop(running);
+}
+
+void cli_serve_signals(void)
+{
+    /* The handler only sets a flag and writes the server's stop pipe
+     * (async-signal-safe), so it does not matter which thread takes it. */
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
 }
 
 int cli_serve_disk(struct disk *d, const char *socket_path, bool read_only, const char *label)
@@ -26,13 +40,10 @@ int cli_serve_disk(struct disk *d, const char *socket_path, bool read_only, cons
         nbd_server_free(s);
         return rc;
     }
-    /* The handler only writes the server's stop pipe (async-signal-safe),
-     * so it does not matter which thread takes the signal. */
+    cli_serve_signals();
     running = s;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    if (stop_requested)
+        nbd_server_stop(s);
     if (isatty(STDERR_FILENO))
         fprintf(stderr, "hvm: serving %s%s on %s; Ctrl-C to stop\n", label,
                 read_only ? " read-only" : "", socket_path);

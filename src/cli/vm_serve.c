@@ -60,6 +60,7 @@ int cmd_vm_serve(int argc, char **argv)
         return cli_usage_error(serve_usage, "serve takes one VM");
     if (!socket_path)
         return cli_usage_error(serve_usage, "--socket is required");
+    cli_serve_signals();
     struct store s;
     struct vm *vm;
     if (vm_cli_open_store(store_dir, &s))

@@ -95,7 +95,8 @@ static const struct disk_ops raw_ops = {
 int disk_raw_open(const char *path, unsigned flags, struct disk **out)
 {
     bool ro = flags & DISK_OPEN_READ_ONLY;
-    int fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must not hang the open (it is refused below). */
+    int fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return hvm_error(errno, "%s: %s", path, strerror(errno));
     struct stat st;

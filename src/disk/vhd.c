@@ -119,7 +119,7 @@ VHD_OPS(diff_ops, "differencing");
 
 bool disk_is_vhd(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not hang */
     if (fd < 0)
         return false;
     char cookie[8];

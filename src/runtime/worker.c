@@ -356,6 +356,20 @@ static int restore_memory(struct worker *w, const char *file)
         return r;
     if ((r = wait_migration(w, "restoring the memory state")) < 0)
         return r;
+    /* A "cont" that arrives while the incoming state is still being
+     * applied is overridden by the saved run state (paused): wait until
+     * QEMU reports the VM paused, then continue it. */
+    for (int i = 0; i < 1000; i++) {
+        json_t *st;
+        if ((r = qmp_execute(&w->qmp, "query-status", NULL, &st)) < 0)
+            return r;
+        const char *status = json_string_value(json_object_get(st, "status"));
+        bool ready = status && strcmp(status, "inmigrate") != 0;
+        json_decref(st);
+        if (ready)
+            break;
+        usleep(5000);
+    }
     return qmp_execute(&w->qmp, "cont", NULL, NULL);
 }
 

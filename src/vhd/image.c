@@ -263,7 +263,9 @@ int vhd_open(const char *path, unsigned flags, struct vhd **out)
         free(v);
         return hvm_error(ENOMEM, "out of memory");
     }
-    v->fd = open(path, (v->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO named by a parent locator must not hang the open
+     * (it is refused just below); it changes nothing for regular files. */
+    v->fd = open(path, (v->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
     if (v->fd < 0) {
         r = hvm_error(errno, "%s: %s", path, strerror(errno));
         goto fail;

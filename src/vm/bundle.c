@@ -575,6 +575,44 @@ static void check_chains(const char *root, json_t *chains, json_t *listed, json_
     }
 }
 
+/* Every drive and every parent named in the chains has its own chain entry:
+ * a layer without one would be opened through its own parent locators,
+ * which may lead out of the bundle. */
+static bool in_chains(json_t *chains, const char *f)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(chains, i, c)
+        if (f && strcmp(json_string_value(json_object_get(c, "file")) ?: "", f) == 0)
+            return true;
+    return false;
+}
+
+static void check_chain_coverage(json_t *doc, json_t *chains, json_t *out)
+{
+    json_t *need = json_array();
+    size_t i, k;
+    json_t *c, *d;
+    json_array_foreach(json_object_get(json_object_get(doc, "config"), "drives"), k, d)
+        json_array_append(need, json_object_get(d, "file"));
+    json_array_foreach(json_object_get(doc, "checkpoints"), i, c)
+        json_array_foreach(json_object_get(json_object_get(c, "config"), "drives"), k, d)
+            json_array_append(need, json_object_get(d, "file"));
+    json_array_foreach(chains, i, c)
+        if (json_is_string(json_object_get(c, "parent")))
+            json_array_append(need, json_object_get(c, "parent"));
+    json_t *told = json_array();
+    json_array_foreach(need, i, c) {
+        const char *f = json_string_value(c);
+        if (f && !in_chains(chains, f) && !in_list(told, f)) {
+            problem(out, "%s has no entry in the manifest's chain graph (its parents are unknown)", f);
+            json_array_append_new(told, json_string(f));
+        }
+    }
+    json_decref(told);
+    json_decref(need);
+}
+
 static json_t *load_json(const char *root, const char *name, json_t *out)
 {
     char *path = path_join(root, name);
@@ -688,6 +726,8 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
         if (p->mode != IMPORT_COPY && id && id_in_store(s, id))
             problem(out, "a VM with id %s already exists in the store (import with --mode copy)", id);
     }
+    if (manifest && doc && json_array_size(out) == 0)
+        check_chain_coverage(doc, json_object_get(manifest, "chains"), out);
     if (manifest && json_array_size(out) == 0)
         check_chains(p->dir, json_object_get(manifest, "chains"), listed, out);
     json_decref(seen);

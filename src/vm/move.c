@@ -199,6 +199,15 @@ void store_recover(struct store *s)
             continue;
         if ((strncmp(e->d_name, ".creating-", 10) == 0 || strncmp(e->d_name, ".importing-", 11) == 0 ||
              strncmp(e->d_name, ".deleting-", 10) == 0) && !pid_alive(e->d_name)) {
+            /* A create or delete killed half-way may have left the VM in the
+             * base registry: a child that would block 'hvm base remove'. */
+            char *cfg = strncmp(e->d_name, ".importing-", 11) != 0 ? path_join(abs, "vm.json") : NULL;
+            json_t *doc = cfg ? json_load_file(cfg, 0, NULL) : NULL;
+            const char *id = json_string_value(json_object_get(doc, "id"));
+            if (id)
+                store_base_remove_child(s, id);
+            json_decref(doc);
+            free(cfg);
             /* A deleted VM's entry may be a link to its (moved) folder. */
             struct stat st;
             char *real = strncmp(e->d_name, ".deleting-", 10) == 0 && lstat(abs, &st) == 0 &&

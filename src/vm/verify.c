@@ -192,7 +192,7 @@ json_t *vm_verify(struct vm *vm)
     /* A VM made from a base must be registered as its child, or the base
      * could be released under it; a crash during create can miss this. */
     const char *base = json_string_value(json_object_get(vm->doc, "base"));
-    if (base) {
+    if (base && base[0] == '/') { /* (a relative one came inside an imported bundle) */
         json_t *entry = store_base_find(vm->store, base);
         bool listed = false;
         size_t i;

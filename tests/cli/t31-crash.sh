@@ -13,7 +13,7 @@ ITER=${CRASH_ITERATIONS:-8}   # per operation; 4 operations
 seed=$(od -An -tu4 -N4 /dev/urandom | tr -d ' ')
 echo "random seed $seed (CRASH_SEED=$seed to repeat)"
 seed=${CRASH_SEED:-$seed}
-rand() { seed=$(( (seed * 1103515245 + 12345) % 2147483648 )); echo $(( seed % $1 )); }
+rand() { seed=$(( (seed * 1103515245 + 12345) % 2147483648 )); echo $(( (seed >> 12) % $1 )); }
 kill_at_random() {
     "$@" >/dev/null 2>&1 &
     p=$!

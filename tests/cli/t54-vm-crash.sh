@@ -25,6 +25,7 @@ timed() { # CMD...: runs it (must succeed); sets $took (ms, at least 5)
     "$@" >/dev/null
     took=$(( $(now_ms) - _t0 ))
     [ $took -ge 5 ] || took=5
+    echo "$2 $3: $took ms uninterrupted"
 }
 crash() { # MAX_MS CMD...: runs CMD, kills it with SIGKILL after 1..MAX_MS ms
     _max=$1; shift
@@ -257,6 +258,36 @@ while [ $i -lt $SMALL ]; do
     ls -a "$T" | grep -q "\.moving-" && fail "move $i: a temporary copy is left: $(ls -a "$T" | grep moving)"
     ls -a "$HVM_STORE/vms" | grep -q "^\.mov" && fail "move $i: a temporary entry is left"
 done
+
+# ---- create from a base, delete: the base registry follows ----
+"$HVM" vhd create base.vhd --size 8M
+timed "$HVM" vm create c0 --from base.vhd
+max=$took
+registry_matches() { # the base's children are exactly the VMs made from it
+    "$HVM" base list --json >bases.json
+    json_get bases.json "sorted(d['bases'][0]['children'])" >have.txt
+    for v in $("$HVM" vm list --json >vms.json; json_get vms.json "' '.join(v['name'] for v in d)"); do
+        case $v in c*) json_get "$HVM_STORE/vms/$v/vm.json" "d['id']" ;; esac
+    done | $PY -c "import sys; print(sorted(l.strip() for l in sys.stdin if l.strip()))" >want.txt
+    cmp -s have.txt want.txt || fail "$1: registry $(cat have.txt), VMs $(cat want.txt)"
+}
+i=0
+while [ $i -lt $SMALL ]; do
+    i=$((i + 1))
+    crash $max "$HVM" vm create "c$i" --from base.vhd
+    "$HVM" vm list >/dev/null
+    ls -a "$HVM_STORE/vms" | grep -q '^\.creating' && fail "create $i: a temporary folder is left"
+    [ ! -e "$HVM_STORE/vms/c$i" ] || vm_check "c$i"
+    registry_matches "create $i"
+    crash $max "$HVM" vm delete "c$((i - 1))"
+    "$HVM" vm list >/dev/null
+    ls -a "$HVM_STORE/vms" | grep -q '^\.deleting' && fail "delete $i: a temporary folder is left"
+    registry_matches "delete $i"
+done
+for v in $("$HVM" vm list --json >vms.json; json_get vms.json "' '.join(v['name'] for v in d)"); do
+    case $v in c*) "$HVM" vm delete "$v" ;; esac
+done
+"$HVM" base remove base.vhd
 
 echo "killed $killed operations mid-way, $finished finished before the kill"
 [ $killed -gt 0 ] || fail "no operation was interrupted"

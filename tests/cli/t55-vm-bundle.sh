@@ -13,15 +13,15 @@ jshow() { # VM EXPR [--store DIR]
     "$HVM" vm show "$_n" --json "$@" >"$T/show.json"; json_get "$T/show.json" "$_e"
 }
 
-"$HVM" vhd create base.vhd --size 32M
+"$HVM" vhd create base.vhd --size 16M
 sock="$T/b.sock"
 "$HVM" vhd serve base.vhd --socket "$sock" & p=$!
 while [ ! -S "$sock" ]; do sleep 0.05; done
-qemu-io -f raw -c "write -P 0xb1 0 32M" "nbd+unix:///?socket=$sock" >/dev/null
+qemu-io -f raw -c "write -P 0xb1 0 16M" "nbd+unix:///?socket=$sock" >/dev/null
 kill -TERM $p; wait $p
 "$HVM" vm create o --from base.vhd --cpus 2 --memory 256M --nic lan --nic wan >/dev/null
 # X -> {Y -> Now, Z}
-vm_io o -- "write -P 0x11 0 2M" "write -P 0x12 20M 64k" >/dev/null
+vm_io o -- "write -P 0x11 0 2M" "write -P 0x12 12M 64k" >/dev/null
 "$HVM" checkpoint take o X >/dev/null
 vm_io o -- "write -P 0x21 1M 2M" >/dev/null
 "$HVM" checkpoint take o Y >/dev/null
@@ -207,6 +207,23 @@ json.dump(d, open(os.path.join(root, "vm.json"), "w"), indent=2)
 PYEOF
 fix_manifest t7
 refused t7 "not in the bundle" --mode copy --name n7
+# ... and the same with the layer's chain entry dropped instead.
+bad t7b
+rm -rf t7b/bases
+$PY - t7b <<'PYEOF'
+import json, os, sys
+root = sys.argv[1]
+m = json.load(open(os.path.join(root, "manifest.json")))
+m["files"] = [f for f in m["files"] if not f["path"].startswith("bases/")]
+m["chains"] = [c for c in m["chains"]
+               if not c["file"].startswith("bases/") and not (c.get("parent") or "").startswith("bases/")]
+json.dump(m, open(os.path.join(root, "manifest.json"), "w"), indent=2)
+d = json.load(open(os.path.join(root, "vm.json")))
+d["base"] = None
+json.dump(d, open(os.path.join(root, "vm.json"), "w"), indent=2)
+PYEOF
+fix_manifest t7b
+refused t7b "chain" --mode copy --name n7b
 # clashes
 "$HVM" vm create taken --new-disk 1M >/dev/null
 refused pristine "already exists" --mode copy --name taken
