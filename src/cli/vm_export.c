@@ -1,11 +1,16 @@
 /* hvm vm export | import | move */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/vm_common.h"
+#include "runtime/runtime.h"
+#include "util/error.h"
 #include "vm/bundle.h"
+#include "vm/checkpoint.h"
 
 static const char export_usage[] =
     "usage: hvm vm export VM DEST [--checkpoint X] [--flatten] [--store DIR]\n"
@@ -90,8 +95,32 @@ int cmd_vm_export(int argc, char **argv)
         struct progress p;
         progress_init(&p, "export");
         struct bundle_progress bp = {progress_update, &p};
-        struct export_params ep = {argv[optind + 1], a.checkpoint, a.flatten, &bp};
-        r = vm_export(vm, &ep);
+        struct export_params ep = {argv[optind + 1], a.checkpoint, a.flatten, &bp, NULL};
+        /* A running VM is exported through a checkpoint taken online (like
+         * Export-VM of a running VM): the bundle resumes at that moment. */
+        char *live = NULL;
+        if (runtime_alive(vm) && !a.checkpoint && access(ep.dest, F_OK) != 0) {
+            char when[32], name[64];
+            double pause;
+            vm_now_string(when, sizeof when);
+            snprintf(name, sizeof name, "Export (%s)", when);
+            r = runtime_checkpoint_take(vm, name, &pause, &live);
+            ep.live_checkpoint = live;
+            if (a.flatten)
+                ep.checkpoint = live;
+        }
+        if (r == 0)
+            r = vm_export(vm, &ep);
+        if (live) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", hvm_error_message());
+            int h = vm_checkpoint_hide(vm, live);
+            if (r == 0)
+                r = h;
+            else
+                hvm_error(-r, "%s", msg);
+            free(live);
+        }
         progress_done(&p);
         vm_close(vm);
     }

@@ -99,6 +99,36 @@ static void check_locators(struct vhd *v, struct vhd_check_report *rep)
     }
 }
 
+/* Bytes of locator data inside [lo, hi): set-parent may append locators
+ * after the blocks, and that space is in use, not leaked. */
+static uint64_t locator_bytes(const struct vhd *v, uint64_t lo, uint64_t hi)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < VHD_LOCATOR_COUNT; i++) {
+        const struct vhd_locator *l = &v->header.loc[i];
+        if (l->code == VHD_PLAT_NONE || !l->data_offset)
+            continue;
+        uint64_t s = l->data_offset > lo ? l->data_offset : lo;
+        uint64_t e = l->data_offset + vhd_locator_space_bytes(l);
+        if (e > hi)
+            e = hi;
+        if (s < e)
+            sum += e - s;
+    }
+    return sum;
+}
+
+/* Space in [lo, hi) that holds neither blocks nor locators, counted as
+ * leaked when it could hold a whole block (alignment padding is smaller). */
+static uint64_t leaked_in(const struct vhd *v, uint64_t lo, uint64_t hi)
+{
+    if (hi <= lo)
+        return 0;
+    uint64_t gap = hi - lo, loc = locator_bytes(v, lo, hi);
+    uint64_t free_bytes = gap > loc ? gap - loc : 0;
+    return free_bytes >= vhd_block_span(v) ? free_bytes : 0;
+}
+
 static void check_blocks(struct vhd *v, struct vhd_check_report *rep)
 {
     struct vhd_block_span *s;
@@ -122,15 +152,13 @@ static void check_blocks(struct vhd *v, struct vhd_check_report *rep)
             PROBLEM(rep, "blocks %u and %u overlap (offsets %llu and %llu)", s[i - 1].block,
                     s[i].block, (unsigned long long)s[i - 1].start,
                     (unsigned long long)s[i].start);
-        /* Gaps of a whole block or more between blocks are leaked space
-         * (alignment padding is smaller). */
-        if (i > 0 && s[i].start >= s[i - 1].start + 2 * span)
-            leaked += s[i].start - (s[i - 1].start + span);
+        if (i > 0)
+            leaked += leaked_in(v, s[i - 1].start + span, s[i].start);
     }
-    if (n > 0 && s[n - 1].start + span <= v->end && v->end - (s[n - 1].start + span) >= span)
-        leaked += v->end - (s[n - 1].start + span);
-    if (n == 0 && v->end > vhd_metadata_end(v) + span)
-        leaked += v->end - vhd_metadata_end(v);
+    if (n > 0)
+        leaked += leaked_in(v, s[n - 1].start + span, v->end);
+    if (n == 0)
+        leaked += leaked_in(v, vhd_metadata_end(v), v->end);
     free(s);
     rep->leaked_bytes = leaked;
     if (leaked)

@@ -194,7 +194,7 @@ static int export_tree(struct vm *vm, const char *tmp, json_t *doc, json_t *file
                        const struct export_params *p)
 {
     struct layers ls = {0};
-    json_t *refs = vm_referenced_files(vm->doc);
+    json_t *refs = vm_referenced_files(doc);
     size_t i;
     json_t *f;
     int r = 0;
@@ -278,6 +278,25 @@ static int export_tree(struct vm *vm, const char *tmp, json_t *doc, json_t *file
     for (size_t k = 0; k < ls.n; k++)
         json_array_append_new(graph, json_pack("{s:s, s:s?}", "file", ls.v[k].rel, "parent",
                                                ls.v[k].parent));
+    /* A running VM's export: now is the moment of the live checkpoint, on
+     * fresh leaves made inside the bundle. */
+    if (p->live_checkpoint) {
+        json_array_foreach(json_object_get(json_object_get(doc, "config"), "drives"), i, f) {
+            const char *frozen = json_string_value(json_object_get(f, "file"));
+            char *leaf = vm_new_disk_name((int)json_integer_value(json_object_get(f, "slot")));
+            char *pabs = path_join(tmp, frozen), *cabs = leaf ? path_join(tmp, leaf) : NULL;
+            if (r == 0)
+                r = (pabs && cabs) ? disk_diff_create(pabs, cabs, false) : hvm_error(ENOMEM, "out of memory");
+            if (r == 0) {
+                json_array_append_new(graph, json_pack("{s:s, s:s}", "file", leaf, "parent", frozen));
+                json_array_append_new(files, json_string(leaf));
+                json_object_set_new(f, "file", json_string(leaf));
+            }
+            free(leaf);
+            free(pabs);
+            free(cabs);
+        }
+    }
     json_object_set_new(doc, "__chains", graph);
 out:
     json_decref(refs);
@@ -398,8 +417,9 @@ int vm_export(struct vm *vm, const struct export_params *p)
     int r;
     if (access(p->dest, F_OK) == 0)
         return hvm_error(EEXIST, "%s: already exists", p->dest);
-    if (strcmp(vm_state(vm), "Running") == 0 || strcmp(vm_state(vm), "Paused") == 0)
-        return hvm_error(EBUSY, "VM '%s' is running: turn it off or save it first", vm->name);
+    if (!p->live_checkpoint &&
+        (strcmp(vm_state(vm), "Running") == 0 || strcmp(vm_state(vm), "Paused") == 0))
+        return hvm_error(EBUSY, "VM '%s' is running: its leaves are being written", vm->name);
     remove_stale_exports(p->dest);
     if (asprintf(&tmp, "%s.exporting-%d", p->dest, (int)getpid()) < 0)
         return hvm_error(ENOMEM, "out of memory");
@@ -410,6 +430,22 @@ int vm_export(struct vm *vm, const struct export_params *p)
     free(disks);
     free(cps);
     json_t *doc = json_deep_copy(vm->doc), *files = json_array();
+    if (r == 0 && p->live_checkpoint) {
+        /* Now := the live checkpoint, Saved with its memory; the node itself
+         * is kept hidden (its layers are the leaves' parents). */
+        json_t *cp = vm_checkpoint_by_id(doc, p->live_checkpoint);
+        if (!cp) {
+            r = hvm_error(ENOENT, "%s: no checkpoint %s", vm->name, p->live_checkpoint);
+        } else {
+            json_object_set_new(doc, "config", json_deep_copy(json_object_get(cp, "config")));
+            json_object_set(doc, "saved_memory", json_object_get(cp, "memory"));
+            json_object_set_new(doc, "state", json_string("Saved"));
+            json_object_del(doc, "runtime");
+            json_object_set_new(cp, "hidden", json_true());
+            json_object_set_new(cp, "memory", json_null());
+            json_object_set_new(json_object_get(doc, "now"), "parent", json_string(p->live_checkpoint));
+        }
+    }
     if (r == 0)
         r = (p->flatten || p->checkpoint) ? export_flat(vm, tmp, doc, files, p)
                                           : export_tree(vm, tmp, doc, files, p);

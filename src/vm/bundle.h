@@ -23,6 +23,10 @@ struct export_params {
     const char *checkpoint; /* NULL: the whole tree */
     bool flatten;
     const struct bundle_progress *progress;
+    /* A running VM: the id of a checkpoint just taken online. The bundle's
+     * current state is that moment (Saved, with its memory), the leaves the
+     * running VM writes are left out. */
+    const char *live_checkpoint;
 };
 int vm_export(struct vm *vm, const struct export_params *p);
 

@@ -392,3 +392,23 @@ int vm_checkpoint_delete(struct vm *vm, json_t *cp, bool subtree)
         return r;
     return fold_hidden(vm);
 }
+
+int vm_checkpoint_hide(struct vm *vm, const char *id)
+{
+    json_t *next = json_deep_copy(vm->doc);
+    json_t *c = vm_checkpoint_by_id(next, id);
+    json_t *remove = json_array();
+    if (!c) {
+        json_decref(next);
+        json_decref(remove);
+        return hvm_error(ENOENT, "%s: no checkpoint %s", vm->name, id);
+    }
+    json_object_set_new(c, "hidden", json_true());
+    if (json_is_string(json_object_get(c, "memory"))) {
+        json_array_append(remove, json_object_get(c, "memory"));
+        json_object_set_new(c, "memory", json_null());
+    }
+    /* No fold here: the VM may be running on the layer's only child; the
+     * next checkpoint operation on the VM while it is off folds it. */
+    return vm_commit(vm, "hide-checkpoint", next, NULL, remove);
+}

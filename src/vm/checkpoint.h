@@ -23,6 +23,10 @@ int vm_checkpoint_revert(struct vm *vm);
 int vm_checkpoint_apply(struct vm *vm, json_t *cp, bool take_first);
 int vm_checkpoint_rename(struct vm *vm, json_t *cp, const char *name);
 int vm_checkpoint_delete(struct vm *vm, json_t *cp, bool subtree);
+/* Deletes a checkpoint without folding its layer yet (allowed on a running
+ * VM, whose leaf may be the layer's only child): it becomes a hidden node
+ * and its memory state goes. */
+int vm_checkpoint_hide(struct vm *vm, const char *id);
 
 /* Folds hidden nodes that no longer need to stay (a deletion interrupted
  * between its commits); for a VM that is not running. */
