@@ -31,6 +31,10 @@ grep -E "^sh +Running .* (tcg|kvm) " list.txt || { cat list.txt; fail "list does
 json_get show.json "d['state'], d['accel'], d['uptime'] >= 0"
 [ -f "$HVM_STORE/accel-probe.json" ] || [ "$ACCEL" != auto ] || fail "the auto probe was not cached"
 expect_fail 2 "$HVM" vm start sh
+# The serial console: type a command, read its answer, detach with Ctrl-].
+(sleep 1; printf 'echo CONSOLE-$((6*7))\r'; sleep 3; printf '\035') | "$HVM" vm console sh > console.txt
+grep -aq "CONSOLE-42" console.txt || { cat console.txt; fail "no answer through the console"; }
+"$HVM" vm show sh --json | json_get /dev/stdin "d['state']" | grep -qx Running || fail "detaching stopped the VM"
 "$HVM" vm stop sh --timeout 60
 wait_state sh Off 10
 
@@ -46,4 +50,21 @@ last_error | grep -q "did not shut down within 2 s" || fail "unclear stop timeou
 wait_state sh Off 10
 expect_fail 2 "$HVM" vm stop sh
 "$HVM" vm check sh
+
+# BIOS boot from a VHD: a boot sector that prints on the serial port.
+"$HVM" vm create bios --new-disk 16M --memory 64M >/dev/null
+printf '\272\370\003\260B\356\260I\356\260O\356\260S\356\260\n\356\364\353\375' > boot.bin
+dd if=/dev/zero bs=1 count=$((510 - $(stat -c %s boot.bin))) 2>/dev/null >> boot.bin
+printf '\125\252' >> boot.bin
+[ "$(stat -c %s boot.bin)" = 512 ] || fail "boot sector is not 512 bytes"
+sock="$T/bios.sock"
+"$HVM" vm serve bios --socket "$sock" & sp=$!
+while [ ! -S "$sock" ]; do sleep 0.05; done
+qemu-io -f raw -c "write -s boot.bin 0 512" "nbd+unix:///?socket=$sock" >/dev/null
+kill -TERM $sp; wait $sp
+console_mark bios
+"$HVM" vm start bios --accel "$ACCEL"
+wait_console bios "BIOS" 30
+"$HVM" vm turn-off bios
+"$HVM" vm check bios
 echo ok
