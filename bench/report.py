@@ -125,7 +125,8 @@ def main(results, notes):
     secs = facts.get(("0", "seconds"))
     if secs:
         print("")
-        print("Total benchmark time: %s s" % secs)
+        print("Total benchmark time: %s s; load average %s at the start, %s at the end" % (
+            secs, facts.get(("0", "load_start"), "?"), facts.get(("0", "load_end"), "?")))
 
 
 if __name__ == "__main__":

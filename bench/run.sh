@@ -12,7 +12,7 @@
 #                          written back before a timed run, and every tool
 #                          makes its output durable (hvm always fsyncs;
 #                          qemu-img gets -t writeback; cat is followed by sync).
-#   BENCH_RUNS=5           runs per figure (the median is reported)
+#   BENCH_RUNS=3           runs per figure (the median is reported)
 #   BENCH_DIR=/var/tmp     where the scratch folder goes (not tmpfs)
 #   BENCH_KEEP=1           keep the scratch folder
 set -eu
@@ -21,7 +21,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${HVM:?set HVM to the hvm binary (make bench does)}"
 HVM=$(cd "$(dirname "$HVM")" && pwd)/$(basename "$HVM")
 PY=/usr/bin/python3
-RUNS=${BENCH_RUNS:-5}
+RUNS=${BENCH_RUNS:-3}
 CACHE=${BENCH_CACHE:-warm}
 export BENCH_CACHE="$CACHE"
 W="$PY $here/vhdwrite.py"
@@ -87,6 +87,11 @@ STEP=$((104729 * 4096))
 say "hvm benchmarks: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, $(uname -r)"
 say "hvm: $HVM ($("$HVM" --version)); $(qemu-img --version | head -1)"
 say "scratch: $S ($(stat -f -c %T "$S")); cache: $CACHE; runs per figure: $RUNS (median)"
+load=$(cut -d' ' -f1 /proc/loadavg)
+say "load average: $load"
+if [ "$(echo "$load $(nproc)" | awk '{ print ($1 > $2 / 2) }')" = 1 ]; then
+    say "WARNING: the machine is busy (load $load on $(nproc) CPUs): figures will be noisy and slow"
+fi
 say ""
 
 # ---------------------------------------------------------------------------
@@ -136,9 +141,9 @@ rm -f out.raw
 say ""
 
 # ---------------------------------------------------------------------------
-say "== 2a. 4 KiB writes into a fresh 4 GiB dynamic disk (50000 requests, one at a time, then flush)"
+say "== 2a. 4 KiB writes into a fresh 4 GiB dynamic disk (20000 requests, one at a time, then flush)"
 say "   offsets: step $STEP wrapping (qemu-img bench -S); qemu-img bench -d 1 -t writeback --pattern=0xa5"
-C=50000
+C=20000
 measure 2w "hvm vhd bench --write (VHD dynamic)" --runs "$RUNS" --stdout bench.out \
     --prepare "rm -f $S/w.vhd && $HVM vhd create $S/w.vhd --size 4G" -- \
     "$HVM" vhd bench w.vhd --write --count $C --step $STEP --size 4K
@@ -155,8 +160,8 @@ measure 2w "(info) hvm vhd bench --write --pattern rand" --runs "$RUNS" \
 rm -f w.vhd w.vpc w.qcow2
 say ""
 
-say "== 2b. 4 KiB reads from a 3-deep chain (200000 requests, one at a time)"
-C=200000
+say "== 2b. 4 KiB reads from a 3-deep chain (100000 requests, one at a time)"
+C=100000
 measure 2r "hvm vhd bench (VHD 3-deep chain)" --runs "$RUNS" \
     --warm l0.vhd --warm l1.vhd --warm l2.vhd -- \
     "$HVM" vhd bench l2.vhd --count $C --step $STEP --size 4K
@@ -207,7 +212,7 @@ else
         measure 3s "qemu-nbd: nbdcopy whole disk to null:" --runs "$RUNS" \
             --warm l0.qcow2 --warm l1.qcow2 --warm l2.qcow2 -- \
             nbdcopy --no-extents -C 1 "$uq" null:
-        C=100000
+        C=30000
         measure 3r "hvm serve: qemu-img bench 4K x $C" --runs "$RUNS" \
             --warm l0.vhd --warm l1.vhd --warm l2.vhd -- \
             qemu-img bench -q -f raw -d 1 -c $C -s 4K -S $STEP "$uh"
@@ -267,4 +272,6 @@ rm -f big.raw big*.vhd big*.qcow2
 say ""
 
 note 0 seconds "$(($(date +%s) - started))"
+note 0 load_end "$(cut -d' ' -f1 /proc/loadavg)"
+note 0 load_start "$load"
 "$PY" "$here/report.py" "$R" "$N"

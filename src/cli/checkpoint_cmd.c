@@ -79,6 +79,8 @@ static int ck_open(const struct ck_args *a, const char *name, struct store *s, s
         store_close(s);
         return cli_fail();
     }
+    if ((*vm)->notice[0])
+        fprintf(stderr, "hvm: note: %s\n", (*vm)->notice);
     return EXIT_OK;
 }
 

@@ -232,6 +232,8 @@ int cmd_vm_list(int argc, char **argv)
                                                                                     : "Unreadable"));
             continue;
         }
+        if (vm->notice[0])
+            fprintf(stderr, "hvm: note: %s\n", vm->notice);
         json_array_append_new(arr, vm_summary(vm));
         vm_close(vm);
     }
@@ -307,9 +309,14 @@ int cmd_vm_show(int argc, char **argv)
         store_close(&s);
         return cli_fail();
     }
+    if (vm->notice[0])
+        fprintf(stderr, "hvm: note: %s\n", vm->notice);
     json_t *o = vm_summary(vm);
     json_t *cfg = vm_config(vm);
-    json_object_set_new(o, "folder", json_string(vm->dir));
+    /* Where the files really are (a moved or registered VM is a link). */
+    char *real = realpath(vm->dir, NULL);
+    json_object_set_new(o, "folder", json_string(real ? real : vm->dir));
+    free(real);
     json_object_set(o, "created", json_object_get(vm->doc, "created"));
     if (json_object_get(vm->doc, "base"))
         json_object_set(o, "base", json_object_get(vm->doc, "base"));

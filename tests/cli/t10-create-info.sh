@@ -1,7 +1,7 @@
 #!/bin/sh
 # hvm vhd create and info: dynamic and fixed disks, block sizes, the text
 # and JSON output of info, --help of every verb, and bad arguments.
-. "$TESTS/cli/lib.sh"
+. "${TESTS:-$(dirname "$0")/..}/cli/lib.sh"
 
 # Dynamic, default block size.
 "$HVM" vhd create d.vhd --size 100M

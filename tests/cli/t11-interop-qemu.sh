@@ -1,7 +1,7 @@
 #!/bin/sh
 # Interoperability with qemu-img/qemu-io (vpc driver), byte for byte, both
 # directions: qemu reads what hvm wrote, hvm reads what qemu wrote.
-. "$TESTS/cli/lib.sh"
+. "${TESTS:-$(dirname "$0")/..}/cli/lib.sh"
 have qemu-img || skip "qemu-img not installed"
 have qemu-io || skip "qemu-io not installed"
 
@@ -41,6 +41,18 @@ qemu-img info --image-opts "$(qvpc dyn.vhd)" | grep -q "virtual size: 24 MiB (25
 # Zero areas stayed sparse: fewer blocks than the disk has.
 "$HVM" vhd info --json small.vhd >s.json
 [ "$(jget s.json blocks_allocated)" -lt "$(jget s.json blocks)" ] || fail "no sparse blocks"
+
+# A raw file whose size is not a multiple of 512: the VHD rounds up with
+# zeros, and converting back gives the padded size.
+head -c 1000001 ref.raw >odd.raw
+"$HVM" vhd convert odd.raw odd.vhd
+"$HVM" vhd convert odd.raw oddf.vhd --type fixed
+cp odd.raw oddpad.raw
+truncate -s 1000448 oddpad.raw
+for f in odd oddf; do
+    qcompare $f.vhd oddpad.raw
+    same_content $f.vhd oddpad.raw
+done
 
 # 2. qemu-io writes into a disk hvm created (dynamic and fixed): unaligned,
 #    block-crossing, overwrite and zero writes; the same into a raw copy.

@@ -3,7 +3,7 @@
 # reads hvm's fixed, dynamic and differencing disks (chains 2 and 3 deep)
 # exactly like the raw references; vhdiinfo and the locators hvm wrote
 # agree with the files.
-. "$TESTS/cli/lib.sh"
+. "${TESTS:-$(dirname "$0")/..}/cli/lib.sh"
 $PY -c 'import pyvhdi' 2>/dev/null || skip "python3-libvhdi not installed"
 have vhdiinfo || skip "vhdiinfo not installed"
 DISKIO=${BUILD:-}/tests/diskio

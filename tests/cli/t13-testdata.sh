@@ -3,7 +3,7 @@
 # Windows, VirtualBox, blktap and qemu): each opens, checks clean and reads
 # as its writer meant (libvhdi and qemu-img as oracles); the broken ones are
 # rejected with clear errors, and recovered where a good footer copy exists.
-. "$TESTS/cli/lib.sh"
+. "${TESTS:-$(dirname "$0")/..}/cli/lib.sh"
 src="$SHARED/testdata/vhd"
 [ -d "$src/go-vhd" ] || skip "no test corpus at $src"
 cp -r "$src/go-vhd" "$src/dfvfs" .
@@ -24,16 +24,16 @@ for f in go-vhd/win8.vhd go-vhd/win8.1-1GB.vhd go-vhd/vbox.vhd go-vhd/qemu.vhd \
     hvm_read "$f" hvm.raw
     size=$(jget i.json virtual_size)
     [ "$(stat -c %s hvm.raw)" = "$size" ] || fail "$f: read size"
-    if [ -n "$have_vhdi" ]; then
-        # Never resized, so libvhdi's media size (the original size) is right.
+    # Never resized, so libvhdi's media size (the original size) is right.
+    # (The 1 GiB one is left to qemu-img, whose compare skips holes.)
+    if [ -n "$have_vhdi" ] && [ "$size" -le $((64 << 20)) ]; then
         rm -f vhdi.raw
         vhdi_read "$f" vhdi.raw
         cmp hvm.raw vhdi.raw || fail "$f: hvm and libvhdi read differently"
     fi
     if [ -n "$have_qemu" ]; then
-        rm -f q.raw
-        qemu-img convert --image-opts "$(qvpc "$f")" -O raw q.raw
-        cmp hvm.raw q.raw || fail "$f: hvm and qemu-img read differently"
+        qemu-img compare -q --image-opts "$(qvpc "$f")" "$(qraw hvm.raw)" \
+            || fail "$f: hvm and qemu-img read differently"
     fi
 done
 # Sizes as their writers meant: current size, CHS size only as information.
@@ -50,6 +50,7 @@ done
 # The empty disks read as zeros.
 hvm_read go-vhd/win8.vhd w.raw
 cmp w.raw /dev/zero 2>&1 | grep -q EOF || fail "win8.vhd is not all zeros"
+rm -f w.raw hvm.raw vhdi.raw
 # ext2.vhd holds an ext2 file system (magic 0xEF53 at 1024+56), exactly as
 # qemu-img -f vpc reads it (qemu trusts CHS for its own images: same size).
 hvm_read dfvfs/ext2.vhd e.raw

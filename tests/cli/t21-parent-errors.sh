@@ -2,7 +2,7 @@
 # Broken chains: a missing parent, a replaced parent (id mismatch), a parent
 # of another size, a loop, a chain deeper than 64 layers. Each is its own
 # one-line error, exit 2, naming the files; nothing is read wrongly.
-. "$TESTS/cli/lib.sh"
+. "${TESTS:-$(dirname "$0")/..}/cli/lib.sh"
 
 # one_error PATTERN CMD...: exit 2, exactly one line, matching PATTERN.
 one_error() {
@@ -46,6 +46,16 @@ mv base.vhd base2.vhd
 one_error "not found" "$HVM" vhd info --chain sub/child.vhd
 grep -q "sub/base.vhd" .err && grep -q "$T/base.vhd" .err || fail "paths tried: $(last_error)"
 mv base2.vhd base.vhd
+
+# A FIFO (or a folder) where the parent should be: refused at once, no hang.
+mv base.vhd base.away
+mkfifo base.vhd
+one_error "base.vhd: not a regular file" timeout 20 "$HVM" vhd info --chain child.vhd
+rm base.vhd
+mkdir base.vhd
+one_error "not found\|not a regular file\|base.vhd" timeout 20 "$HVM" vhd info --chain child.vhd
+rmdir base.vhd
+mv base.away base.vhd
 
 # 2. Replaced parent: a different disk under the parent's name.
 mv base.vhd base.orig

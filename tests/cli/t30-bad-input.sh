@@ -2,7 +2,7 @@
 # Damaged and hostile images, crafted with python from hvm-made ones: every
 # one gives a clear one-line error naming the file, exit 2 (check: 1 or 2),
 # never a sanitizer report, a crash or a huge allocation.
-. "$TESTS/cli/lib.sh"
+. "${TESTS:-$(dirname "$0")/..}/cli/lib.sh"
 DISKIO=${BUILD:-}/tests/diskio
 
 # Sources: a dynamic disk with data, a fixed disk, a differencing child.
@@ -254,6 +254,19 @@ run_expect folder.vhd 2 "2"
 : >empty.vhd
 run_expect empty.vhd 2 "2"
 msg empty.vhd "not a VHD file"
+mkfifo fifo.vhd fifo.raw
+for verb in info check; do
+    expect_fail 2 timeout 20 "$HVM" vhd $verb fifo.vhd
+    grep -q "fifo.vhd" .err || fail "fifo: $(last_error)"
+done
+expect_fail 2 timeout 20 "$HVM" vhd convert fifo.raw out.vhd
+grep -q "fifo.raw: not a regular file" .err || fail "fifo source: $(last_error)"
+# An empty raw source cannot become a VHD: the message names DST, not a
+# temporary file.
+: >zero.raw
+expect_fail 2 "$HVM" vhd convert zero.raw zero.vhd
+grep -q "^hvm: zero.vhd: size must be" .err || fail "empty source: $(last_error)"
+ls | grep -q converting && fail "a failed convert left a temporary file"
 expect_fail 2 "$HVM" vhd check missing.vhd
 grep -q "missing.vhd" .err || fail "missing file not named"
 expect_fail 2 "$HVM" vhd info /dev/null

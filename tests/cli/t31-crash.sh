@@ -1,8 +1,8 @@
 #!/bin/sh
-# kill -9 at random moments during convert, merge, rebase and compact; then
+# kill -9 at random moments during convert, merge, rebase, compact and resize; then
 # check passes (leaked space allowed) and every disk reads as before or as
 # after, never anything else.
-. "$TESTS/cli/lib.sh"
+. "${TESTS:-$(dirname "$0")/..}/cli/lib.sh"
 DISKIO=${BUILD:-}/tests/diskio
 [ -x "$DISKIO" ] || skip "diskio helper not built (set BUILD)"
 ITER=${CRASH_ITERATIONS:-8}   # per operation; 4 operations
@@ -145,5 +145,22 @@ while [ $i -lt "$ITER" ]; do
     rm -rf $d
     i=$((i + 1))
 done
-echo "$killed of $((4 * ITER)) operations were killed before they finished"
+# 5. resize (grow a dynamic disk of 4 KiB blocks 32-fold: the larger BAT
+#    displaces blocks): the disk reads as the old size or the new, with
+#    zeros past the old end.
+"$HVM" vhd convert tmpl/base.raw tmpl/rs.vhd --block-size 4K
+cp tmpl/base.raw tmpl/rs.raw
+truncate -s 256M tmpl/rs.raw
+i=0
+while [ $i -lt $((ITER / 2)) ]; do
+    d=resize$i; mkdir $d
+    cp tmpl/rs.vhd $d/
+    r=$(kill_at_random "$HVM" vhd resize $d/rs.vhd --size 256M)
+    [ "$r" = killed ] && killed=$((killed + 1))
+    check_ok $d/rs.vhd "resize #$i ($r)"
+    reads_as $d/rs.vhd tmpl/base.raw tmpl/rs.raw || fail "resize #$i ($r): content changed"
+    rm -rf $d
+    i=$((i + 1))
+done
+echo "$killed of $((4 * ITER + ITER / 2)) operations were killed before they finished"
 echo ok

@@ -219,4 +219,22 @@ vm_flat u u.n2
 cmp -s u.n0 u.n2 || fail "u: now changed when B folded into it"
 vm_check u
 [ "$(ls "$HVM_STORE/vms/u/disks" | wc -l)" = 1 ] || fail "u: layers left: $(ls "$HVM_STORE/vms/u/disks")"
+
+# A subtree that holds Now's ancestors: Now keeps its content and moves up.
+"$HVM" vm create w --new-disk 8M
+vm_write w 0x61 0 1M; "$HVM" checkpoint take w A >/dev/null
+vm_write w 0x62 1M 1M; "$HVM" checkpoint take w B >/dev/null
+vm_write w 0x63 2M 1M; "$HVM" checkpoint take w C >/dev/null
+vm_write w 0x64 3M 1M
+vm_flat w w.n0; vm_flat w w.a0 --checkpoint A
+wa=$(cp_id w A)
+"$HVM" checkpoint delete w B --subtree
+[ "$(cp_visible w)" = "$wa" ] || fail "w: B's subtree is still listed"
+[ "$(now_parent w)" = "$wa" ] || fail "w: Now is not under A"
+vm_flat w w.n1; vm_flat w w.a1 --checkpoint A
+cmp -s w.n0 w.n1 || fail "w: now changed"
+cmp -s w.a0 w.a1 || fail "w: A changed"
+[ "$(json_get "$HVM_STORE/vms/w/vm.json" "len(d['checkpoints'])")" = 1 ] || fail "w: hidden nodes left"
+vm_check w
+[ "$(ls "$HVM_STORE/vms/w/disks" | wc -l)" = 2 ] || fail "w: layers left: $(ls "$HVM_STORE/vms/w/disks")"
 echo ok

@@ -86,6 +86,7 @@ diff -r b pristine >/dev/null || fail "import --mode copy changed the bundle"
 [ "$(jshow oc "d['id']")" != "$o_id" ] || fail "copy kept the id"
 for m in $(jshow oc "' '.join(n['mac'] for n in d['nics'])"); do
     echo "$o_macs" | grep -q "$m" && fail "copy kept MAC $m"
+    true
 done
 [ "$(jshow oc "[n['switch'] for n in d['nics']]")" = "['lan', 'wan']" ] || fail "copy: adapters"
 [ "$(jshow oc "d['cpus']")" = 2 ] || fail "copy: cpus"

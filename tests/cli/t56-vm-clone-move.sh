@@ -36,6 +36,7 @@ du_k=$(du -sk "$HVM_STORE/vms/cx" | cut -f1)
 src_macs=$(show src "' '.join(n['mac'] for n in d['nics'])")
 for m in $(show cx "' '.join(n['mac'] for n in d['nics'])"); do
     echo "$src_macs" | grep -q "$m" && fail "the clone shares MAC $m"
+    true
 done
 "$HVM" checkpoint list cx --json >tree.json
 [ "$(json_get tree.json "len(d['tree'])")" = 1 ] || fail "the clone has checkpoints"

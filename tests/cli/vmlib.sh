@@ -15,9 +15,9 @@ vm_io() {
     _spid=$!
     _w=0
     while [ ! -S "$_sock" ]; do
-        _w=$((_w + 1)); [ $_w -lt 400 ] || fail "vm serve $_vm did not start"
+        _w=$((_w + 1)); [ $_w -lt 1000 ] || fail "vm serve $_vm did not start"
         kill -0 $_spid 2>/dev/null || { wait $_spid; fail "vm serve $_vm exited"; }
-        sleep 0.05
+        sleep 0.02
     done
     _args=""
     for _c in "$@"; do _args="$_args -c \"$_c\""; done
@@ -47,7 +47,7 @@ vm_flat() { # VM FILE [--checkpoint X]
     _sock="$T/flat-$$.sock"; rm -f "$_sock"
     "$HVM" vm serve "$_vm" --read-only "$@" --socket "$_sock" &
     _spid=$!
-    while [ ! -S "$_sock" ]; do kill -0 $_spid 2>/dev/null || fail "serve died"; sleep 0.05; done
+    while [ ! -S "$_sock" ]; do kill -0 $_spid 2>/dev/null || fail "serve died"; sleep 0.02; done
     qemu-img convert -f raw -O raw "nbd+unix:///?socket=$_sock" "$_fout"
     kill -TERM $_spid; wait $_spid
 }
