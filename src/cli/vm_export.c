@@ -37,10 +37,13 @@ static const char import_usage[] =
     "  --dry-run        only validate and report\n";
 
 static const char move_usage[] =
-    "usage: hvm vm move VM DEST [--store DIR]\n"
+    "usage: hvm vm move VM DEST [--with-base] [--store DIR]\n"
     "\n"
     "Relocates the VM's folder to DEST (for example on shared storage): copy,\n"
-    "verify every file, switch the store to the new place, remove the old.\n";
+    "verify every file, switch the store to the new place, remove the old.\n"
+    "  --with-base  also copy the base image the VM is made from into DEST/bases/\n"
+    "               and point the VM's disks at that copy (the original base stays\n"
+    "               for other VMs)\n";
 
 struct args {
     const char *store, *checkpoint, *mode, *name;

@@ -18,6 +18,7 @@
 #include "util/error.h"
 #include "util/fileio.h"
 #include "util/sha256.h"
+#include "vhd/image.h"
 #include "vm/bundle.h"
 
 static int copy_tree(const char *from, const char *to, json_t *files, const char *rel)
@@ -79,6 +80,67 @@ static int verify_copy(const char *from, const char *to, json_t *files)
     return 0;
 }
 
+/* --with-base: the base is copied into the moved folder (bases/), the
+ * layers built on it are pointed at the copy, and vm.json names it. All of
+ * it happens in the copy before the switch, so a crash leaves the VM as it
+ * was. *new_base gets the copy's final path. */
+static int copy_base_along(struct vm *vm, const char *tmp, const char *target, const char *base,
+                           char **new_base)
+{
+    char *dir = path_join(tmp, "bases"), *copy = NULL;
+    struct disk *bd = NULL;
+    uint8_t id[16];
+    int r = dir ? path_mkdirs(dir) : hvm_error(ENOMEM, "out of memory");
+    if (r == 0 && (copy = path_join(dir, path_basename(base))) == NULL)
+        r = hvm_error(ENOMEM, "out of memory");
+    if (r == 0)
+        r = file_copy(base, copy);
+    if (r == 0 && (r = disk_open(copy, DISK_OPEN_READ_ONLY | DISK_OPEN_NO_PARENT, &bd)) == 0) {
+        struct vhd *bv = disk_vhd_image(bd);
+        if (!bv)
+            r = hvm_error(EINVAL, "%s: not a VHD", base);
+        else
+            memcpy(id, bv->footer.unique_id, 16);
+        disk_close(bd);
+    }
+    json_t *refs = vm_referenced_files(vm->doc);
+    size_t i;
+    json_t *f;
+    json_array_foreach(refs, i, f) {
+        const char *rel = json_string_value(f);
+        if (r < 0 || strncmp(rel, "checkpoints/", 12) == 0)
+            continue;
+        char *layer = path_join(tmp, rel);
+        struct disk *d;
+        if (layer && disk_open(layer, DISK_OPEN_READ_ONLY | DISK_OPEN_NO_PARENT, &d) == 0) {
+            struct vhd *v = disk_vhd_image(d);
+            bool on_base = v && v->footer.type == VHD_TYPE_DIFF &&
+                           memcmp(v->header.parent_id, id, 16) == 0;
+            disk_close(d);
+            if (on_base)
+                r = disk_set_parent(layer, copy, false);
+        }
+        free(layer);
+    }
+    json_decref(refs);
+    if (r == 0) {
+        char rel[512];
+        snprintf(rel, sizeof rel, "bases/%s", path_basename(base));
+        *new_base = path_join(target, rel);
+        json_t *doc = json_deep_copy(vm->doc);
+        json_object_set_new(doc, "base", json_string(*new_base));
+        char *cfg = path_join(tmp, "vm.json");
+        char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        r = (cfg && text) ? file_replace(cfg, text, strlen(text)) : hvm_error(ENOMEM, "out of memory");
+        free(cfg);
+        free(text);
+        json_decref(doc);
+    }
+    free(dir);
+    free(copy);
+    return r;
+}
+
 int vm_move(struct store *s, const char *name, const char *dest, bool with_base,
             const struct bundle_progress *progress)
 {
@@ -97,9 +159,9 @@ int vm_move(struct store *s, const char *name, const char *dest, bool with_base,
     /* Linked clones record where its layers are (the base registry). */
     if ((r = vm_refuse_if_cloned(vm, "moved")) < 0)
         goto out;
-    if (with_base && json_is_string(json_object_get(vm->doc, "base"))) {
-        r = hvm_error(ENOTSUP, "--with-base: moving a shared base is not supported yet; the "
-                      "VM's disks keep pointing at %s", json_string_value(json_object_get(vm->doc, "base")));
+    const char *base = with_base ? json_string_value(json_object_get(vm->doc, "base")) : NULL;
+    if (with_base && !base) {
+        r = hvm_error(EINVAL, "--with-base: VM '%s' is not made from a base image", name);
         goto out;
     }
     old_real = realpath(vm->dir, NULL);
@@ -133,7 +195,11 @@ int vm_move(struct store *s, const char *name, const char *dest, bool with_base,
     if ((r = copy_tree(vm->dir, tmp, files, "")) == 0)
         r = verify_copy(vm->dir, tmp, files);
     json_decref(files);
+    char *new_base = NULL;
+    if (r == 0 && base)
+        r = copy_base_along(vm, tmp, target, base, &new_base);
     if (r < 0) {
+        free(new_base);
         path_remove_tree(tmp);
         goto out;
     }
@@ -156,6 +222,14 @@ int vm_move(struct store *s, const char *name, const char *dest, bool with_base,
         path_sync_dir(entry);
     else
         path_remove_tree(dest); /* not switched: the copy goes */
+    if (r == 0 && new_base) {
+        /* The VM now uses its own copy of the base; the old one stays for
+         * the other VMs made from it (or for 'hvm base remove'). */
+        const char *id = json_string_value(json_object_get(vm->doc, "id"));
+        store_base_remove_child(s, id);
+        store_base_add_child(s, new_base, id);
+    }
+    free(new_base);
     free(entry);
     free(dest_abs);
     /* 3. remove the old folder (the tomb is the folder itself, or a link to

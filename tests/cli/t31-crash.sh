@@ -7,17 +7,27 @@ DISKIO=${BUILD:-}/tests/diskio
 [ -x "$DISKIO" ] || skip "diskio helper not built (set BUILD)"
 ITER=${CRASH_ITERATIONS:-8}   # per operation; 4 operations
 
-# kill_at_random CMD...: runs CMD in the background and kills it with
-# SIGKILL after a random delay of 0-160 ms (these operations take 50-100 ms
-# under ASan; some finish first). Prints "killed" or "finished".
+# kill_at_random MAX_MS CMD...: runs CMD in the background and kills it
+# with SIGKILL after a random delay of 0..MAX_MS milliseconds (it may have
+# finished by then). Prints "killed" or "finished". MAX_MS comes from
+# timing one uninterrupted run of the same operation (timed), so that the
+# kills spread over the whole operation whatever the machine's load.
 seed=$(od -An -tu4 -N4 /dev/urandom | tr -d ' ')
-echo "random seed $seed (CRASH_SEED=$seed to repeat)"
 seed=${CRASH_SEED:-$seed}
+echo "random seed $seed (CRASH_SEED=$seed to repeat)"
 rand() { seed=$(( (seed * 1103515245 + 12345) % 2147483648 )); echo $(( (seed >> 12) % $1 )); }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+timed() { # CMD...: prints how long CMD took, in ms, plus a little slack
+    t0=$(now_ms)
+    "$@" >/dev/null 2>&1
+    echo $(( $(now_ms) - t0 + 10 ))
+}
 kill_at_random() {
+    max=$1; shift
     "$@" >/dev/null 2>&1 &
     p=$!
-    sleep "0.$(printf %03d "$(rand 160)")"
+    ms=$(rand "$max")
+    sleep "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
     # A process that already exited is a zombie until waited for, and kill
     # succeeds on it: look at its state first.
     if grep -q '^[^)]*) [^Z]' /proc/$p/stat 2>/dev/null && kill -9 $p 2>/dev/null; then
@@ -66,10 +76,12 @@ done
 same_content tmpl/cmp.vhd tmpl/cmp.raw
 
 # 1. convert: DST is absent or complete.
+max=$(timed "$HVM" vhd convert tmpl/top.vhd tmpl/timing.vhd)
+rm -f tmpl/timing.vhd
 i=0
 while [ $i -lt "$ITER" ]; do
     d=conv$i; mkdir $d
-    r=$(kill_at_random "$HVM" vhd convert tmpl/top.vhd $d/out.vhd)
+    r=$(kill_at_random $max "$HVM" vhd convert tmpl/top.vhd $d/out.vhd)
     [ "$r" = killed ] && killed=$((killed + 1))
     if [ -e $d/out.vhd ]; then
         check_ok $d/out.vhd "convert #$i ($r)"
@@ -82,11 +94,13 @@ done
 
 # 2. merge (top into mid): the child, while it exists, reads as before; the
 #    parent then reads as the merged result once the merge is run again.
+mkdir timing; cp tmpl/base.vhd tmpl/mid.vhd tmpl/top.vhd timing/
+max=$(timed "$HVM" vhd merge timing/top.vhd); rm -rf timing
 i=0
 while [ $i -lt "$ITER" ]; do
     d=merge$i; mkdir $d
     cp tmpl/base.vhd tmpl/mid.vhd tmpl/top.vhd $d/
-    r=$(kill_at_random "$HVM" vhd merge $d/top.vhd)
+    r=$(kill_at_random $max "$HVM" vhd merge $d/top.vhd)
     [ "$r" = killed ] && killed=$((killed + 1))
     check_ok $d/mid.vhd "merge #$i ($r)"
     if [ -e $d/top.vhd ] && ! "$HVM" vhd info --chain $d/top.vhd >/dev/null 2>$d/err; then
@@ -108,14 +122,16 @@ while [ $i -lt "$ITER" ]; do
 done
 
 # 3. rebase (onto the base, or standalone): the child always reads the same.
+mkdir timing; cp tmpl/base.vhd tmpl/mid.vhd tmpl/top.vhd timing/
+max=$(timed "$HVM" vhd rebase timing/top.vhd --standalone); rm -rf timing
 i=0
 while [ $i -lt "$ITER" ]; do
     d=rebase$i; mkdir $d
     cp tmpl/base.vhd tmpl/mid.vhd tmpl/top.vhd $d/
     if [ $((i % 2)) = 0 ]; then
-        r=$(kill_at_random "$HVM" vhd rebase $d/top.vhd --onto $d/base.vhd)
+        r=$(kill_at_random $max "$HVM" vhd rebase $d/top.vhd --onto $d/base.vhd)
     else
-        r=$(kill_at_random "$HVM" vhd rebase $d/top.vhd --standalone)
+        r=$(kill_at_random $max "$HVM" vhd rebase $d/top.vhd --standalone)
     fi
     [ "$r" = killed ] && killed=$((killed + 1))
     check_ok $d/top.vhd "rebase #$i ($r)"
@@ -131,11 +147,13 @@ done
 
 # 4. compact: the content never changes; space leaked by the crash is
 #    reclaimed by repair.
+cp tmpl/cmp.vhd tmpl/timing.vhd
+max=$(timed "$HVM" vhd compact tmpl/timing.vhd); rm -f tmpl/timing.vhd
 i=0
 while [ $i -lt "$ITER" ]; do
     d=compact$i; mkdir $d
     cp tmpl/cmp.vhd $d/
-    r=$(kill_at_random "$HVM" vhd compact $d/cmp.vhd)
+    r=$(kill_at_random $max "$HVM" vhd compact $d/cmp.vhd)
     [ "$r" = killed ] && killed=$((killed + 1))
     check_ok $d/cmp.vhd "compact #$i ($r)"
     reads_as $d/cmp.vhd tmpl/cmp.raw || fail "compact #$i ($r): content changed"
@@ -151,11 +169,13 @@ done
 "$HVM" vhd convert tmpl/base.raw tmpl/rs.vhd --block-size 4K
 cp tmpl/base.raw tmpl/rs.raw
 truncate -s 256M tmpl/rs.raw
+cp tmpl/rs.vhd tmpl/timing.vhd
+max=$(timed "$HVM" vhd resize tmpl/timing.vhd --size 256M); rm -f tmpl/timing.vhd
 i=0
 while [ $i -lt $((ITER / 2)) ]; do
     d=resize$i; mkdir $d
     cp tmpl/rs.vhd $d/
-    r=$(kill_at_random "$HVM" vhd resize $d/rs.vhd --size 256M)
+    r=$(kill_at_random $max "$HVM" vhd resize $d/rs.vhd --size 256M)
     [ "$r" = killed ] && killed=$((killed + 1))
     check_ok $d/rs.vhd "resize #$i ($r)"
     reads_as $d/rs.vhd tmpl/base.raw tmpl/rs.raw || fail "resize #$i ($r): content changed"

@@ -137,9 +137,16 @@ vm_expect fb -- 0 1M 1M
 vm_check fb
 "$HVM" base list | grep -q "fb" || fail "the moved VM is no longer a child of its base"
 expect_fail 2 "$HVM" base remove base.vhd
+# --with-base: the VM takes its own copy of the base along.
+"$HVM" vm move fb "$T/shared2/fb" --with-base
+[ -f "$T/shared2/fb/bases/base.vhd" ] || fail "the base did not come along"
+vm_expect fb -- 0x88 0 1M
+vm_expect fb -- 0 1M 1M
+vm_check fb
+"$HVM" vm show fb --json | json_get /dev/stdin "d['base']" | grep -q "shared2/fb/bases/base.vhd" || fail "vm.json does not name the copy"
+"$HVM" base remove base.vhd   # the original is free now
 "$HVM" vm delete fb
-[ ! -e "$T/shared/fb" ] || fail "delete left the moved folder"
-"$HVM" base remove base.vhd
+[ ! -e "$T/shared2/fb" ] || fail "delete left the moved folder"
 "$HVM" vm delete src
 [ ! -e "$T/src-again" ] || fail "delete left the moved folder"
 [ "$(ls -A "$HVM_STORE/vms")" = "" ] || fail "entries left: $(ls -A "$HVM_STORE/vms")"
