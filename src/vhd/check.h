@@ -25,8 +25,9 @@ struct vhd_check_report {
 int vhd_check(const char *path, struct vhd_check_report *rep);
 
 /* Fixes what can be fixed safely: footer from its copy (or the copy from the
- * footer), leaked space at the end (truncation), checksums of an otherwise
- * sound header. Reports what it did in rep->notes. */
+ * footer), leaked space (blocks packed, file truncated). A header with a bad
+ * checksum is not rewritten: it has no copy, so a damaged field cannot be
+ * told from a good one. Reports what it did in rep->notes. */
 int vhd_repair(const char *path, struct vhd_check_report *rep);
 
 #endif

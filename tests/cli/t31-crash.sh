@@ -5,7 +5,7 @@
 . "${TESTS:-$(dirname "$0")/..}/cli/lib.sh"
 DISKIO=${BUILD:-}/tests/diskio
 [ -x "$DISKIO" ] || skip "diskio helper not built (set BUILD)"
-ITER=${CRASH_ITERATIONS:-8}   # per operation; 4 operations
+ITER=${CRASH_ITERATIONS:-8}   # per operation (resize: half as many)
 
 # kill_at_random MAX_MS CMD...: runs CMD in the background and kills it
 # with SIGKILL after a random delay of 0..MAX_MS milliseconds (it may have
