@@ -4,6 +4,7 @@
 
 usage: report.py RESULTS.tsv NOTES.tsv
 """
+import statistics
 import sys
 
 TITLES = {
@@ -33,9 +34,19 @@ def load(results, notes):
     with open(results) as f:
         for line in f:
             item, name, med, lo, hi, rss = line.rstrip("\n").split("\t")
-            items.setdefault(item, []).append(
-                {"name": name, "med": float(med), "min": float(lo), "max": float(hi),
-                 "rss": int(rss)})
+            entries = items.setdefault(item, [])
+            # Interleaved rounds record one line per run: merge them by name.
+            e = next((x for x in entries if x["name"] == name), None)
+            if e is None:
+                e = {"name": name, "meds": [], "min": float(lo), "max": float(hi), "rss": 0}
+                entries.append(e)
+            e["meds"].append(float(med))
+            e["min"] = min(e["min"], float(lo))
+            e["max"] = max(e["max"], float(hi))
+            e["rss"] = max(e["rss"], int(rss))
+    for entries in items.values():
+        for e in entries:
+            e["med"] = statistics.median(e["meds"])
     with open(notes) as f:
         for line in f:
             item, key, value = line.rstrip("\n").split("\t", 2)

@@ -73,15 +73,7 @@ static int ck_parse(int argc, char **argv, const char *usage, struct ck_args *a)
 /* Opens store and VM named argv[optind]; on failure prints and returns non-zero. */
 static int ck_open(const struct ck_args *a, const char *name, struct store *s, struct vm **vm)
 {
-    if (vm_cli_open_store(a->store, s))
-        return EXIT_ERROR;
-    if (vm_open(s, name, vm) < 0) {
-        store_close(s);
-        return cli_fail();
-    }
-    if ((*vm)->notice[0])
-        fprintf(stderr, "hvm: note: %s\n", (*vm)->notice);
-    return EXIT_OK;
+    return vm_cli_open(a->store, name, s, vm);
 }
 
 static int ck_done(struct store *s, struct vm *vm, int r)

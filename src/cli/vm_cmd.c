@@ -49,6 +49,20 @@ int vm_cli_open_store(const char *dir, struct store *s)
     return store_open(dir, s) < 0 ? cli_fail() : EXIT_OK;
 }
 
+int vm_cli_open(const char *store_dir, const char *name, struct store *s, struct vm **vm)
+{
+    if (vm_cli_open_store(store_dir, s))
+        return EXIT_ERROR;
+    if (vm_open(s, name, vm) < 0) {
+        store_close(s);
+        return cli_fail();
+    }
+    /* Something the user should hear about, such as a dead worker. */
+    if ((*vm)->notice[0])
+        fprintf(stderr, "hvm: note: %s\n", (*vm)->notice);
+    return EXIT_OK;
+}
+
 static const char create_usage[] =
     "usage: hvm vm create NAME [--cpus N] [--memory SIZE]\n"
     "                      [--from BASE.vhd | --disk FILE.vhd | --new-disk SIZE]\n"
@@ -303,14 +317,8 @@ int cmd_vm_show(int argc, char **argv)
     SIMPLE(show_usage, 1, &store_dir, &as_json);
     struct store s;
     struct vm *vm;
-    if (vm_cli_open_store(store_dir, &s))
+    if (vm_cli_open(store_dir, argv[optind], &s, &vm))
         return EXIT_ERROR;
-    if (vm_open(&s, argv[optind], &vm) < 0) {
-        store_close(&s);
-        return cli_fail();
-    }
-    if (vm->notice[0])
-        fprintf(stderr, "hvm: note: %s\n", vm->notice);
     json_t *o = vm_summary(vm);
     json_t *cfg = vm_config(vm);
     /* Where the files really are (a moved or registered VM is a link). */
@@ -418,12 +426,8 @@ int cmd_vm_check(int argc, char **argv)
     SIMPLE(check_usage, 1, &store_dir, &as_json);
     struct store s;
     struct vm *vm;
-    if (vm_cli_open_store(store_dir, &s))
+    if (vm_cli_open(store_dir, argv[optind], &s, &vm))
         return EXIT_ERROR;
-    if (vm_open(&s, argv[optind], &vm) < 0) {
-        store_close(&s);
-        return cli_fail();
-    }
     json_t *problems = vm_verify(vm);
     vm_close(vm);
     store_close(&s);

@@ -28,5 +28,9 @@ int cmd_base(int argc, char **argv);
 
 /* Opens the store or prints why; returns EXIT_OK or EXIT_ERROR. */
 int vm_cli_open_store(const char *dir, struct store *s);
+/* Opens the store and the VM (taking its lock), prints a notice the VM has
+ * for the user; on failure prints why and returns EXIT_ERROR. */
+struct vm;
+int vm_cli_open(const char *store_dir, const char *name, struct store *s, struct vm **vm);
 
 #endif

@@ -91,42 +91,40 @@ int cmd_vm_export(int argc, char **argv)
         return cli_usage_error(export_usage, "export takes VM and DEST");
     struct store s;
     struct vm *vm;
-    if (vm_cli_open_store(a.store, &s))
+    if (vm_cli_open(a.store, argv[optind], &s, &vm))
         return EXIT_ERROR;
-    int r = vm_open(&s, argv[optind], &vm);
-    if (r == 0) {
-        struct progress p;
-        progress_init(&p, "export");
-        struct bundle_progress bp = {progress_update, &p};
-        struct export_params ep = {argv[optind + 1], a.checkpoint, a.flatten, &bp, NULL};
-        /* A running VM is exported through a checkpoint taken online (like
-         * Export-VM of a running VM): the bundle resumes at that moment. */
-        char *live = NULL;
-        if (runtime_alive(vm) && !a.checkpoint && access(ep.dest, F_OK) != 0) {
-            char when[32], name[64];
-            double pause;
-            vm_now_string(when, sizeof when);
-            snprintf(name, sizeof name, "Export (%s)", when);
-            r = runtime_checkpoint_take(vm, name, &pause, &live);
-            ep.live_checkpoint = live;
-            if (a.flatten)
-                ep.checkpoint = live;
-        }
-        if (r == 0)
-            r = vm_export(vm, &ep);
-        if (live) {
-            char msg[1024];
-            snprintf(msg, sizeof msg, "%s", hvm_error_message());
-            int h = vm_checkpoint_hide(vm, live);
-            if (r == 0)
-                r = h;
-            else
-                hvm_error(-r, "%s", msg);
-            free(live);
-        }
-        progress_done(&p);
-        vm_close(vm);
+    int r = 0;
+    struct progress p;
+    progress_init(&p, "export");
+    struct bundle_progress bp = {progress_update, &p};
+    struct export_params ep = {argv[optind + 1], a.checkpoint, a.flatten, &bp, NULL};
+    /* A running VM is exported through a checkpoint taken online (like
+     * Export-VM of a running VM): the bundle resumes at that moment. */
+    char *live = NULL;
+    if (runtime_alive(vm) && !a.checkpoint && access(ep.dest, F_OK) != 0) {
+        char when[32], name[64];
+        double pause;
+        vm_now_string(when, sizeof when);
+        snprintf(name, sizeof name, "Export (%s)", when);
+        r = runtime_checkpoint_take(vm, name, &pause, &live);
+        ep.live_checkpoint = live;
+        if (a.flatten)
+            ep.checkpoint = live;
     }
+    if (r == 0)
+        r = vm_export(vm, &ep);
+    if (live) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", hvm_error_message());
+        int h = vm_checkpoint_hide(vm, live);
+        if (r == 0)
+            r = h;
+        else
+            hvm_error(-r, "%s", msg);
+        free(live);
+    }
+    progress_done(&p);
+    vm_close(vm);
     store_close(&s);
     if (r < 0)
         return cli_fail();

@@ -55,15 +55,7 @@ static int parse(int argc, char **argv, const char *usage, struct run_args *a)
 /* Opens store and VM; prints a notice about a dead worker. */
 static int open_vm(const struct run_args *a, const char *name, struct store *s, struct vm **vm)
 {
-    if (vm_cli_open_store(a->store, s))
-        return EXIT_ERROR;
-    if (vm_open(s, name, vm) < 0) {
-        store_close(s);
-        return cli_fail();
-    }
-    if ((*vm)->notice[0])
-        fprintf(stderr, "hvm: note: %s\n", (*vm)->notice);
-    return EXIT_OK;
+    return vm_cli_open(a->store, name, s, vm);
 }
 
 #define BEGIN(usage)                                                                       \

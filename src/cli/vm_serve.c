@@ -63,13 +63,9 @@ int cmd_vm_serve(int argc, char **argv)
     cli_serve_signals();
     struct store s;
     struct vm *vm;
-    if (vm_cli_open_store(store_dir, &s))
+    if (vm_cli_open(store_dir, argv[optind], &s, &vm))
         return EXIT_ERROR;
-    int r = vm_open(&s, argv[optind], &vm), rc = EXIT_ERROR;
-    if (r < 0) {
-        store_close(&s);
-        return cli_fail();
-    }
+    int r = 0, rc = EXIT_ERROR;
     json_t *config = vm_config(vm);
     if (checkpoint) {
         json_t *cp = vm_checkpoint_find(vm, checkpoint, &r);

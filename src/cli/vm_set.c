@@ -219,13 +219,10 @@ int cmd_vm_set(int argc, char **argv)
         return cli_usage_error(set_usage, "give one of --add-disk and --new-disk");
     struct store s;
     struct vm *vm;
-    if (vm_cli_open_store(store_dir, &s))
+    if (vm_cli_open(store_dir, argv[optind], &s, &vm))
         return EXIT_ERROR;
-    int r = vm_open(&s, argv[optind], &vm);
-    if (r == 0) {
-        r = apply(vm, &a);
-        vm_close(vm);
-    }
+    int r = apply(vm, &a);
+    vm_close(vm);
     store_close(&s);
     return r < 0 ? cli_fail() : EXIT_OK;
 }

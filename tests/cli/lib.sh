@@ -13,7 +13,13 @@ if [ -z "${SHARED:-}" ]; then
 fi
 export TESTS SHARED
 T=$(mktemp -d "${TMPDIR:-/tmp}/hvm-test.XXXXXX")
-cleanup() { rc=$?; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"; exit $rc; }
+SERVE_PID=
+cleanup() {
+    rc=$?
+    # A failing test must not leave a server behind.
+    [ -z "$SERVE_PID" ] || kill -9 $SERVE_PID 2>/dev/null
+    chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"; exit $rc
+}
 trap cleanup EXIT INT TERM
 cd "$T"
 PY=/usr/bin/python3   # Debian's interpreter: python3-libvhdi lives there
@@ -117,3 +123,39 @@ with open(out, "wb") as o:
 PYEOF
 }
 have() { command -v "$1" >/dev/null 2>&1; }
+
+# serve_start FILE SOCKET [OPTION...]: hvm vhd serve in the background; the
+# socket appears only once the server accepts (it is linked into place).
+# Sets SERVE_PID, SOCK and URI.
+serve_start() {
+    f=$1 SOCK=$2; shift 2
+    "$HVM" vhd serve "$f" --socket "$SOCK" "$@" 2>"$T/serve.err" &
+    SERVE_PID=$!
+    i=0
+    while [ ! -S "$SOCK" ]; do
+        kill -0 $SERVE_PID 2>/dev/null || { cat "$T/serve.err" >&2; fail "serve $f exited early"; }
+        i=$((i + 1))
+        [ $i -lt 400 ] || fail "serve $f: no socket after 20 s"
+        sleep 0.05
+    done
+    URI="nbd+unix:///?socket=$SOCK"
+}
+# serve_stop: SIGTERM, stopped within 10 s, exit 0, no sanitizer report,
+# socket file removed.
+serve_stop() {
+    kill -TERM $SERVE_PID
+    i=0
+    while kill -0 $SERVE_PID 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -lt 200 ] || fail "serve still running 10 s after SIGTERM"
+        sleep 0.05
+    done
+    set +e
+    wait $SERVE_PID
+    rc=$?
+    set -e
+    SERVE_PID=
+    grep -q "Sanitizer\|runtime error" "$T/serve.err" && { cat "$T/serve.err" >&2; fail "serve: sanitizer report"; }
+    [ $rc = 0 ] || { cat "$T/serve.err" >&2; fail "serve exited $rc after SIGTERM"; }
+    [ ! -e "$SOCK" ] || fail "socket $SOCK left behind"
+}

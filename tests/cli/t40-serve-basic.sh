@@ -8,36 +8,6 @@ for tool in qemu-io qemu-img nbdinfo nbdcopy; do
     command -v $tool >/dev/null 2>&1 || skip "$tool not installed"
 done
 
-# serve_start FILE SOCKET [OPTION...]: hvm vhd serve in the background; the
-# socket appears only once the server accepts (it is linked into place).
-# A failing test must not leave a server behind (lib.sh's cleanup runs last).
-SERVE_PID=
-trap 'rc=$?; [ -z "$SERVE_PID" ] || kill -9 $SERVE_PID 2>/dev/null; (exit $rc); cleanup' EXIT INT TERM
-serve_start() {
-    f=$1 SOCK=$2; shift 2
-    "$HVM" vhd serve "$f" --socket "$SOCK" "$@" 2>"$T/serve.err" &
-    SERVE_PID=$!
-    i=0
-    while [ ! -S "$SOCK" ]; do
-        kill -0 $SERVE_PID 2>/dev/null || { cat "$T/serve.err" >&2; fail "serve $f exited early"; }
-        i=$((i + 1))
-        [ $i -lt 400 ] || fail "serve $f: no socket after 20 s"
-        sleep 0.05
-    done
-    URI="nbd+unix:///?socket=$SOCK"
-}
-# serve_stop: SIGTERM, exit 0, no sanitizer report, socket file removed.
-serve_stop() {
-    kill -TERM $SERVE_PID
-    set +e
-    wait $SERVE_PID
-    rc=$?
-    set -e
-    SERVE_PID=
-    grep -q "Sanitizer\|runtime error" "$T/serve.err" && { cat "$T/serve.err" >&2; fail "serve: sanitizer report"; }
-    [ $rc = 0 ] || { cat "$T/serve.err" >&2; fail "serve exited $rc after SIGTERM"; }
-    [ ! -e "$SOCK" ] || fail "socket $SOCK left behind"
-}
 # qio CMD...: qemu-io over the current URI; fails on any error message.
 qio() {
     args=""

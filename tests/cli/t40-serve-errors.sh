@@ -5,38 +5,6 @@
 # the server nor keep it from stopping.
 . "$TESTS/cli/lib.sh"
 
-SERVE_PID=
-trap 'rc=$?; [ -z "$SERVE_PID" ] || kill -9 $SERVE_PID 2>/dev/null; (exit $rc); cleanup' EXIT INT TERM
-serve_start() {
-    f=$1 SOCK=$2; shift 2
-    "$HVM" vhd serve "$f" --socket "$SOCK" "$@" 2>"$T/serve.err" &
-    SERVE_PID=$!
-    i=0
-    while [ ! -S "$SOCK" ]; do
-        kill -0 $SERVE_PID 2>/dev/null || { cat "$T/serve.err" >&2; fail "serve $f exited early"; }
-        i=$((i + 1))
-        [ $i -lt 400 ] || fail "serve $f: no socket after 20 s"
-        sleep 0.05
-    done
-    URI="nbd+unix:///?socket=$SOCK"
-}
-serve_stop() {
-    kill -TERM $SERVE_PID
-    i=0
-    while kill -0 $SERVE_PID 2>/dev/null; do # must stop promptly
-        i=$((i + 1))
-        [ $i -lt 200 ] || fail "serve still running 10 s after SIGTERM"
-        sleep 0.05
-    done
-    set +e
-    wait $SERVE_PID
-    rc=$?
-    set -e
-    SERVE_PID=
-    grep -q "Sanitizer\|runtime error" "$T/serve.err" && { cat "$T/serve.err" >&2; fail "serve: sanitizer report"; }
-    [ $rc = 0 ] || { cat "$T/serve.err" >&2; fail "serve exited $rc after SIGTERM"; }
-    [ ! -e "$SOCK" ] || fail "socket $SOCK left behind"
-}
 # one_line_error CMD...: exit 2 with exactly one line "hvm: ..." on stderr
 # (timeout: a command that wrongly starts serving must not hang the test).
 one_line_error() {

@@ -17,33 +17,6 @@ SIZE_MIB=40
 BATCHES=${BATCHES:-8}
 OPS=${OPS:-300}
 
-# A failing test must not leave a server behind (lib.sh's cleanup runs last).
-SERVE_PID=
-trap 'rc=$?; [ -z "$SERVE_PID" ] || kill -9 $SERVE_PID 2>/dev/null; (exit $rc); cleanup' EXIT INT TERM
-serve_start() {
-    f=$1 SOCK=$2; shift 2
-    "$HVM" vhd serve "$f" --socket "$SOCK" "$@" 2>"$T/serve.err" &
-    SERVE_PID=$!
-    i=0
-    while [ ! -S "$SOCK" ]; do
-        kill -0 $SERVE_PID 2>/dev/null || { cat "$T/serve.err" >&2; fail "serve $f exited early"; }
-        i=$((i + 1))
-        [ $i -lt 400 ] || fail "serve $f: no socket after 20 s"
-        sleep 0.05
-    done
-    URI="nbd+unix:///?socket=$SOCK"
-}
-serve_stop() {
-    kill -TERM $SERVE_PID
-    set +e
-    wait $SERVE_PID
-    rc=$?
-    set -e
-    SERVE_PID=
-    grep -q "Sanitizer\|runtime error" "$T/serve.err" && { cat "$T/serve.err" >&2; fail "serve: sanitizer report"; }
-    [ $rc = 0 ] || { cat "$T/serve.err" >&2; fail "serve exited $rc after SIGTERM"; }
-    [ ! -e "$SOCK" ] || fail "socket $SOCK left behind"
-}
 compare() { # the whole served disk against the reference
     qemu-img compare -f raw -F raw "$URI" "$T/ref.raw" >"$T/cmp.out" 2>&1 ||
         { cat "$T/cmp.out" >&2; fail "served disk differs from the reference ($1, seed $SEED)"; }
