@@ -8,13 +8,18 @@
 #
 #   1. guest disk throughput, measured inside the test guest (shell mode,
 #      commands typed on the serial console) with busybox dd on /dev/vda:
-#      sequential 1 MiB reads of the whole 512 MiB disk (iflag=direct),
-#      BENCH_RAND_READS (500) random 4 KiB reads (one dd each; the same loop
-#      on /dev/zero is timed too and subtracted, as it is the cost of
-#      starting dd under TCG), 128 MiB of sequential 1 MiB writes + fsync.
+#      sequential 1 MiB reads of the whole 512 MiB disk (iflag=direct; the
+#      better of 2 passes), 8192 4 KiB O_DIRECT reads from one dd (queue
+#      depth 1: the per-request cost), BENCH_RAND_READS (500) random 4 KiB
+#      reads (one dd started per read, as busybox has nothing better; the
+#      same loop on /dev/zero is timed too and printed, since starting dd
+#      under TCG costs about as much as the read), 128 MiB of sequential
+#      1 MiB writes + fsync. Guest time from /proc/uptime (10 ms steps).
 #      hvm: a 2-layer VHD chain (a checkpoint, then a quarter of the disk
-#      rewritten); peers: the same data as one raw file, and as a 2-deep
-#      qcow2 chain. Host page cache warm (files read before each boot).
+#      rewritten), served by hvm's worker; peers with the same data and the
+#      same QEMU command line: one raw file, a 2-deep qcow2 chain, and the
+#      raw file through qemu-nbd (the cost of NBD itself). Host page cache
+#      warm (files read before each boot).
 #   2. online checkpoint: hvm checkpoint take 5 times on a running 256 MiB
 #      guest in counter mode; the pause hvm prints (median, max).
 #   3. hvm vm start -> HVM-GUEST READY in console.log vs plain QEMU (same

@@ -12,34 +12,22 @@
 #include "util/fileio.h"
 #include "vhd/image.h"
 
-#define COPY_CHUNK (2u << 20)
+/* A run holds data somewhere in src's chain: copy it. Asking about the
+ * rest of the disk lets unallocated areas pass in one step. */
+static int pick_chain_data(void *opaque, uint64_t off, uint64_t count, uint64_t *run, bool *copy)
+{
+    return disk_chain_status(opaque, off, count, run, copy);
+}
 
 int disk_copy(struct disk *src, struct disk *dst, const struct disk_progress *pr)
 {
-    uint8_t *buf = malloc(COPY_CHUNK);
-    uint64_t off = 0;
-    int r = 0;
-    if (!buf)
-        return hvm_error(ENOMEM, "out of memory");
-    if (dst->size < src->size) {
-        free(buf);
+    if (dst->size < src->size)
         return hvm_error(EINVAL, "%s: smaller than %s", dst->path, src->path);
-    }
-    while (off < src->size) {
-        uint64_t want = src->size - off < COPY_CHUNK ? src->size - off : COPY_CHUNK;
-        uint64_t run;
-        bool data;
-        if ((r = disk_chain_status(src, off, want, &run, &data)) < 0)
-            break;
-        if (data) {
-            if ((r = disk_pread(src, buf, run, off)) < 0 ||
-                (r = disk_pwrite(dst, buf, run, off)) < 0)
-                break;
-        }
-        off += run;
-        disk_progress_report(pr, off, src->size);
-    }
-    free(buf);
+    struct disk_copy_plan plan = {
+        .src = src, .dst = dst, .size = src->size, .pick = pick_chain_data, .opaque = src,
+        .skip_zero = true, .progress = pr,
+    };
+    int r = disk_copy_runs(&plan);
     if (r == 0)
         r = disk_flush(dst);
     return r;

@@ -14,7 +14,6 @@
 #include "util/uuid.h"
 #include "vhd/image.h"
 
-#define CHUNK (2u << 20)
 
 static uint32_t vhd_time_of(const char *path)
 {
@@ -73,27 +72,27 @@ int disk_diff_create(const char *parent_path, const char *child_path, bool no_pr
 typedef int (*run_picker)(struct disk *child, uint64_t off, uint64_t count, uint64_t *run,
                           bool *copy, void *opaque);
 
+struct picker_ctx {
+    run_picker pick;
+    struct disk *child;
+    void *opaque;
+};
+
+static int pick_adapter(void *opaque, uint64_t off, uint64_t count, uint64_t *run, bool *copy)
+{
+    struct picker_ctx *c = opaque;
+    return c->pick(c->child, off, count, run, copy, c->opaque);
+}
+
 static int copy_runs(struct disk *child, struct disk *dst, struct disk *src, run_picker pick,
                      void *opaque, const struct disk_progress *pr)
 {
-    uint8_t *buf = malloc(CHUNK);
-    uint64_t off = 0;
-    int r = 0;
-    if (!buf)
-        return hvm_error(ENOMEM, "out of memory");
-    while (off < child->size && r == 0) {
-        uint64_t want = child->size - off < CHUNK ? child->size - off : CHUNK;
-        uint64_t run;
-        bool copy;
-        if ((r = pick(child, off, want, &run, &copy, opaque)) < 0)
-            break;
-        if (copy && (r = disk_pread(src, buf, run, off)) == 0)
-            r = disk_pwrite(dst, buf, run, off);
-        off += run;
-        disk_progress_report(pr, off, child->size);
-    }
-    free(buf);
-    return r;
+    struct picker_ctx ctx = {pick, child, opaque};
+    struct disk_copy_plan plan = {
+        .src = src, .dst = dst, .size = child->size, .pick = pick_adapter, .opaque = &ctx,
+        .progress = pr,
+    };
+    return disk_copy_runs(&plan);
 }
 
 static int pick_own(struct disk *child, uint64_t off, uint64_t count, uint64_t *run,

@@ -28,6 +28,19 @@ enum disk_format {
     DISK_FORMAT_DYNAMIC,
 };
 
+/* A copy of selected runs from src to dst at the same offsets (pipeline.c).
+ * pick says, for the run at off (at most count bytes), how long it is and
+ * whether to copy it; it is called from the reading side only. */
+struct disk_copy_plan {
+    struct disk *src, *dst;
+    uint64_t size;
+    int (*pick)(void *opaque, uint64_t off, uint64_t count, uint64_t *run, bool *copy);
+    void *opaque;
+    bool skip_zero; /* dst reads as zeros: all-zero 4 KiB pieces are not written */
+    const struct disk_progress *progress;
+};
+int disk_copy_runs(const struct disk_copy_plan *plan);
+
 /* Copies every byte of src (a whole chain, flattened) into dst, writing only
  * runs that hold data somewhere in the chain. dst must read as zeros. */
 int disk_copy(struct disk *src, struct disk *dst, const struct disk_progress *pr);

@@ -170,7 +170,7 @@ static int open_parent(struct disk *d, struct vhd *v, unsigned flags, unsigned d
             snprintf(tried + len, sizeof tried - len, "%s%s", len ? ", " : "", cands[i]);
             continue;
         }
-        struct disk *p;
+        struct disk *p = NULL;
         r = open_layer(cands[i], (flags | DISK_OPEN_READ_ONLY) & ~DISK_OPEN_LENIENT,
                        depth + 1, seen, &p);
         if (r < 0)

@@ -202,7 +202,7 @@ static int spawn_qemu(struct worker *w)
         char *sock = run_path(w, name);
         add(argv, &n, "-drive");
         add(argv, &n, "driver=raw,file.driver=nbd,file.server.type=unix,file.server.path=%s,"
-                      "if=virtio,cache=writeback,discard=unmap", sock);
+                      "if=virtio,cache=writeback,discard=unmap", sock ? sock : "");
         free(sock);
     }
     size_t i;

@@ -344,7 +344,7 @@ static int bitmap_load(struct vhd *v, uint32_t block, struct vhd_bitmap_slot **o
 
 int vhd_bitmap_get(struct vhd *v, uint32_t block, const uint8_t **bits)
 {
-    struct vhd_bitmap_slot *s;
+    struct vhd_bitmap_slot *s = NULL;
     int r = bitmap_load(v, block, &s);
     if (r == 0)
         *bits = s->bits;

@@ -437,7 +437,7 @@ static void expect_bad_size(const char *text)
     uint64_t got = 42;
     int r = size_parse(text, &got);
     if (r == 0)
-        fail_msg("size_parse(\"%s\") accepted (%llu)", text, (unsigned long long)got);
+        fail_msg("size_parse(\"%s\") accepted (%llu)", text ? text : "(null)", (unsigned long long)got);
     assert_int_equal(got, 42);
 }
 
