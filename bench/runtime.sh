@@ -57,7 +57,7 @@ cleanup() {
     # (hvm vm serve, plain QEMU) is listed by pid
     for st in "$S"/r1 "$S"/r2 "$S"/r3; do
         for vm in "$st"/vms/*; do
-            [ -d "$vm/run" ] && HVM_STORE=$st "$HVM" vm stop "$(basename "$vm")" --force >/dev/null 2>&1 || true
+            [ -d "$vm/run" ] && HVM_STORE=$st "$HVM" vm turn-off "$(basename "$vm")" >/dev/null 2>&1 || true
         done
     done
     if [ -f "$S/pids" ]; then

@@ -639,7 +639,7 @@ def rt_throughput(table):
         res[who] = disk_figures(con, size_mib)
         con.close()
         if who == "hvm":
-            st.hvm("vm", "stop", "r", "--force")
+            st.hvm("vm", "turn-off", "r")
         else:
             vmq.stop()
             if who == "qemu-nbd":
@@ -698,7 +698,7 @@ def rt_online_checkpoint(table, n=5):
     with open(log, "rb") as f:
         after = [int(x) for x in re.findall(rb"HVM-GUEST COUNT (\d+)", f.read())]
     going = bool(after) and after[-1] > counts[-1]
-    st.hvm("vm", "stop", "c", "--force")
+    st.hvm("vm", "turn-off", "c")
     say("pause (printed by hvm): %s ms; median %.0f, max %.0f; command wall time median %.0f ms; "
         "memory state %.0f MiB; guest still counting: %s"
         % ([int(x) for x in pauses], med(pauses), max(pauses), med(walls),
@@ -732,7 +732,7 @@ def rt_start(table, n=5):
         if not wait_line(log, r"HVM-GUEST READY", 180, off):
             raise SystemExit("bench: hvm guest not READY")
         th.append(time.perf_counter() - t0)
-        st.hvm("vm", "stop", "s", "--force")
+        st.hvm("vm", "turn-off", "s")
         os.sync()
         q = PlainQemu("s", "file=%s,format=raw,if=virtio,cache=writeback,discard=unmap" % raw, append)
         tq.append(q.ready())

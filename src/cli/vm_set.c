@@ -131,6 +131,10 @@ static int apply(struct vm *vm, const struct set_args *a)
             free(abs);
         }
     }
+    if (a->add_nic && !store_switch_known(vm->store, a->add_nic)) {
+        r = hvm_error(ENOENT, "no switch '%s' on this host (switches.json of the store)", a->add_nic);
+        goto out;
+    }
     if (a->add_nic) {
         char mac[18];
         vm_random_mac(mac);

@@ -679,6 +679,19 @@ static bool id_in_store(struct store *s, const char *id)
     return found;
 }
 
+/* Network adapters must name a switch this host has (store_switch_known). */
+static void check_switches(struct store *s, json_t *doc, json_t *out)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(json_object_get(doc, "config"), "nics"), i, n) {
+        const char *sw = json_string_value(json_object_get(n, "switch"));
+        if (sw && !store_switch_known(s, sw))
+            problem(out, "network adapter %s is on switch '%s', which this host does not have "
+                    "(switches.json of the store)", json_string_value(json_object_get(n, "mac")) ?: "?", sw);
+    }
+}
+
 static json_t *validate(struct store *s, const struct import_params *p, json_t **doc_out,
                         json_t **manifest_out)
 {
@@ -761,6 +774,7 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
         const char *id = json_string_value(json_object_get(doc, "id"));
         if (p->mode != IMPORT_COPY && id && id_in_store(s, id))
             problem(out, "a VM with id %s already exists in the store (import with --mode copy)", id);
+        check_switches(s, doc, out);
     }
     if (manifest && doc && json_array_size(out) == 0)
         check_chain_coverage(doc, json_object_get(manifest, "chains"), out);

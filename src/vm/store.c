@@ -293,3 +293,19 @@ void store_base_forget(struct store *s, const char *abs)
     json_decref(doc);
     close(lock);
 }
+
+bool store_switch_known(struct store *s, const char *name)
+{
+    char *path = path_join(s->root, "switches.json");
+    json_t *known = path ? json_load_file(path, 0, NULL) : NULL;
+    free(path);
+    if (!known)
+        return true;
+    bool found = false;
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(known, "switches"), i, x)
+        found |= json_is_string(x) && strcmp(json_string_value(x), name) == 0;
+    json_decref(known);
+    return found;
+}

@@ -38,4 +38,9 @@ int store_base_remove(struct store *s, const char *path);
  * has no children; the file is not touched. */
 void store_base_forget(struct store *s, const char *abs);
 
+/* Virtual switches are not managed by hvm yet: a store that lists its
+ * switches in switches.json ({"switches": ["lan", ...]}) has network
+ * adapters checked against it; one without it accepts any name. */
+bool store_switch_known(struct store *s, const char *name);
+
 #endif

@@ -439,6 +439,12 @@ int vm_create(struct store *s, const struct vm_create_params *p)
         json_decref(doc);
         goto out;
     }
+    for (int i = 0; i < p->n_nics; i++)
+        if (!store_switch_known(s, p->nics[i])) {
+            json_decref(doc);
+            r = hvm_error(ENOENT, "no switch '%s' on this host (switches.json of the store)", p->nics[i]);
+            goto out;
+        }
     for (int i = 0; i < p->n_nics; i++) {
         char mac[18];
         vm_random_mac(mac);

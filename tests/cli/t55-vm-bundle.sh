@@ -243,4 +243,17 @@ expect_fail 2 "$HVM" vm import b --mode bogus
 [ -z "$(ls -a | grep importing)" ] || fail "temporary folders left"
 "$HVM" vm list --json >list.json
 [ "$(json_get list.json "sorted(v['name'] for v in d)")" = "['o', 'of', 'ox', 'taken']" ] || fail "VMs: $(cat list.json)"
+
+# Unknown switch: a store that lists its switches refuses an adapter elsewhere.
+"$HVM" vm create nicvm --new-disk 16M --nic lan --nic dmz >/dev/null
+"$HVM" vm export nicvm "$T/nicexp" >/dev/null
+echo '{"switches": ["lan"]}' > "$HVM_STORE/switches.json"
+expect_fail 2 "$HVM" vm import "$T/nicexp" --mode copy --name nic2
+last_error | grep -q "switch 'dmz', which this host does not have" || fail "no unknown-switch problem"
+expect_fail 2 "$HVM" vm create nic3 --nic dmz
+"$HVM" vm create nic3 --nic lan >/dev/null
+expect_fail 2 "$HVM" vm set nic3 --add-nic dmz
+echo '{"switches": ["lan", "dmz"]}' > "$HVM_STORE/switches.json"
+"$HVM" vm import "$T/nicexp" --mode copy --name nic2
+rm "$HVM_STORE/switches.json"
 echo ok
