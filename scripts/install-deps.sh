@@ -3,7 +3,7 @@
 # only those that are missing; prints nothing when everything is present.
 set -e
 PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libjansson-dev uuid-dev
-libcmocka-dev libssl-dev qemu-utils libvhdi-utils python3-libvhdi libnbd-bin python3
+libcmocka-dev libssl-dev qemu-utils libvhdi-utils python3-libvhdi libnbd-bin python3 psmisc procps
 qemu-system-x86 busybox-static cpio"
 missing=""
 for p in $PKGS; do

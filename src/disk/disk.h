@@ -48,6 +48,9 @@ enum disk_open_flags {
     DISK_OPEN_RAW = 1 << 2,       /* treat any file as raw bytes */
     DISK_OPEN_FORCE = 1 << 3,     /* write even a disk protected as a parent */
     DISK_OPEN_LENIENT = 1 << 4,   /* open damaged images for check/repair */
+    /* Identity only, the whole chain: footers and headers are read and every
+     * link checked, no BAT. The disk must not be read or written. */
+    DISK_OPEN_HEADER_ONLY = 1 << 5,
 };
 
 #define DISK_MAX_DEPTH 64

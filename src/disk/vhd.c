@@ -228,7 +228,8 @@ static int open_layer(const char *path, unsigned flags, unsigned depth, struct s
                          path);
 
     unsigned vflags = (flags & DISK_OPEN_READ_ONLY ? VHD_OPEN_READ_ONLY : 0) |
-                      (flags & DISK_OPEN_LENIENT ? VHD_OPEN_LENIENT : 0);
+                      (flags & DISK_OPEN_LENIENT ? VHD_OPEN_LENIENT : 0) |
+                      (flags & DISK_OPEN_HEADER_ONLY ? VHD_OPEN_HEADER_ONLY : 0);
     if ((r = vhd_open(path, vflags, &v)) < 0)
         return r;
     struct disk *d = calloc(1, sizeof *d);

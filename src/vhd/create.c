@@ -131,7 +131,8 @@ int vhd_create(const char *path, const struct vhd_create_params *p)
         return r;
     }
     r = p->type == VHD_TYPE_FIXED ? write_fixed(fd, tmp, p) : write_sparse(fd, tmp, p, bs);
-    if (r == 0)
+    /* A differencing disk is synced by vhd_parent_set below. */
+    if (r == 0 && p->type != VHD_TYPE_DIFF)
         r = file_sync(fd, tmp);
     close(fd);
     if (r == 0 && p->type == VHD_TYPE_DIFF) {
@@ -139,7 +140,7 @@ int vhd_create(const char *path, const struct vhd_create_params *p)
          * through the normal set-parent path on the temporary file, which
          * lives in that same folder. */
         struct vhd *v;
-        if ((r = vhd_open(tmp, 0, &v)) == 0) {
+        if ((r = vhd_open(tmp, VHD_OPEN_HEADER_ONLY, &v)) == 0) {
             r = vhd_parent_set(v, p->parent);
             int c = vhd_close(v);
             if (r == 0)

@@ -279,7 +279,13 @@ int vhd_open(const char *path, unsigned flags, struct vhd **out)
     if ((r = read_footer(v)) < 0 || (r = check_footer(v)) < 0)
         goto fail;
     if (vhd_is_sparse(v)) {
-        if ((r = read_header(v)) < 0 || (r = read_bat(v)) < 0)
+        if ((r = read_header(v)) < 0)
+            goto fail;
+        if (flags & VHD_OPEN_HEADER_ONLY) {
+            *out = v;
+            return 0;
+        }
+        if ((r = read_bat(v)) < 0)
             goto fail;
         v->cache_slots = VHD_CACHE_SLOTS;
         v->cache = calloc(v->cache_slots, sizeof *v->cache);

@@ -47,6 +47,9 @@ struct vhd {
 enum vhd_open_flags {
     VHD_OPEN_READ_ONLY = 1 << 0,
     VHD_OPEN_LENIENT = 1 << 1, /* for check/repair: open what can be opened */
+    /* Footer and header only, no BAT: for identity checks and re-pointing a
+     * fresh child, in time that does not grow with the disk. No data I/O. */
+    VHD_OPEN_HEADER_ONLY = 1 << 2,
 };
 
 int vhd_open(const char *path, unsigned flags, struct vhd **out);

@@ -324,7 +324,7 @@ static bool overlaps(const struct range *used, int n, uint64_t s, uint64_t e)
  * that a crash before the header write leaves the old link intact. */
 static uint64_t find_gap(struct vhd *v, struct range *used, int n_used, uint64_t size)
 {
-    uint64_t lo = v->header.table_offset + (uint64_t)v->bat_entries * 4;
+    uint64_t lo = v->header.table_offset + (uint64_t)v->header.max_table_entries * 4;
     uint64_t hi = v->end;
     lo = (lo + VHD_SECTOR - 1) / VHD_SECTOR * VHD_SECTOR;
     for (uint32_t b = 0; b < v->bat_entries; b++)

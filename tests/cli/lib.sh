@@ -18,6 +18,8 @@ cleanup() {
     rc=$?
     # A failing test must not leave a server behind.
     [ -z "$SERVE_PID" ] || kill -9 $SERVE_PID 2>/dev/null
+    # Test libraries may add clean-up (rtlib.sh turns running VMs off).
+    ${EXTRA_CLEANUP:-true}
     chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"; exit $rc
 }
 trap cleanup EXIT INT TERM

@@ -4,6 +4,18 @@ GUEST=${GUEST_DIR:-$TESTS/../build-guest}
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed"
 ACCEL=${HVM_TEST_ACCEL:-auto}
 
+# A failing test must not leave guests running: they would slow every test
+# after it. Workers and their QEMUs are killed outright.
+kill_running_vms() {
+    for lock in "$HVM_STORE"/vms/*/run/lock; do
+        [ -e "$lock" ] || continue
+        for pid in $(fuser "$lock" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+    done
+    pkill -9 -f "qemu-system-x86_64 -name .*$HVM_STORE" 2>/dev/null
+    true
+}
+EXTRA_CLEANUP=kill_running_vms
+
 # guest_vm NAME MODE [vm create options...]: a VM booting the test guest.
 guest_vm() {
     name=$1 mode=$2; shift 2
