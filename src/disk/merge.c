@@ -225,7 +225,7 @@ static struct disk *find_in_chain(struct disk *d, const char *path)
 
 int disk_rebase(const char *child_path, const char *onto_path, const struct disk_progress *pr)
 {
-    struct disk *child;
+    struct disk *child, *reader = NULL;
     struct vhd *cv;
     /* The child's content does not change, so its own children stay valid:
      * a protected child may be rebased. */
@@ -234,14 +234,21 @@ int disk_rebase(const char *child_path, const char *onto_path, const struct disk
         return r;
     if ((r = need_diff(child, &cv)) < 0)
         goto out;
+    /* A second, read-only instance of the chain feeds the copy, so that
+     * reading (this one) and writing (child) overlap on two threads. It
+     * keeps the child's BAT and bitmaps as they were before the copy, which
+     * is exactly the view the copy must follow; it never reads the child's
+     * own sectors, only what the layers below provide. */
+    if ((r = disk_open(child_path, DISK_OPEN_READ_ONLY, &reader)) < 0)
+        goto out;
     struct rebase_ctx ctx = {NULL};
     if (onto_path) {
-        ctx.onto = find_in_chain(child, onto_path);
+        ctx.onto = find_in_chain(reader, onto_path);
         if (!ctx.onto) {
             r = hvm_error(EINVAL, "%s: %s is not an ancestor in its chain", child_path, onto_path);
             goto out;
         }
-        if (ctx.onto == child->parent)
+        if (ctx.onto == reader->parent)
             goto out; /* already there */
         if (!disk_vhd_image(ctx.onto)) {
             r = hvm_error(EINVAL, "%s: a parent must be a VHD", onto_path);
@@ -250,7 +257,7 @@ int disk_rebase(const char *child_path, const char *onto_path, const struct disk
     }
     /* Copy what the layers in between provide: the child reads the same at
      * every moment, since each copied sector holds what it read before. */
-    if ((r = copy_runs(child, child, child, pick_between, &ctx, pr)) < 0 ||
+    if ((r = copy_runs(reader, child, reader, pick_between, &ctx, pr)) < 0 ||
         (r = disk_flush(child)) < 0)
         goto out;
     if (onto_path) {
@@ -263,6 +270,7 @@ int disk_rebase(const char *child_path, const char *onto_path, const struct disk
         r = make_standalone(cv);
     }
 out:
+    disk_close(reader);
     disk_close(child);
     return r;
 }

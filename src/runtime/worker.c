@@ -308,6 +308,30 @@ static int wait_migration(struct worker *w, const char *what)
 }
 
 /* Saves the (stopped) guest's memory to file, through a temporary name. */
+/* Makes a memory state written to FILE.saving durable under its name. Not
+ * part of the guest's pause: only the commit that names it must wait. */
+static int save_memory_commit(const char *file)
+{
+    char *tmp = NULL;
+    int r = 0;
+    if (asprintf(&tmp, "%s.saving", file) < 0)
+        return hvm_error(ENOMEM, "out of memory");
+    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) < 0)
+        r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    if (r == 0 && rename(tmp, file) < 0)
+        r = hvm_error(errno, "%s: %s", file, strerror(errno));
+    if (r == 0)
+        r = path_sync_dir(file);
+    if (r < 0)
+        unlink(tmp);
+    free(tmp);
+    return r;
+}
+
+/* Saves the (stopped) guest's memory to FILE.saving (see save_memory_commit). */
 static int save_memory(struct worker *w, const char *file)
 {
     char *tmp = NULL, *quoted = NULL, *uri = NULL;
@@ -320,18 +344,8 @@ static int save_memory(struct worker *w, const char *file)
     /* The default bandwidth limit throttles even a save to a file. */
     qmp_execute(&w->qmp, "migrate-set-parameters",
                 json_pack("{s:I}", "max-bandwidth", (json_int_t)100 << 30), NULL);
-    if ((r = qmp_execute(&w->qmp, "migrate", json_pack("{s:s}", "uri", uri), NULL)) < 0 ||
-        (r = wait_migration(w, "saving the memory state")) < 0)
-        goto out;
-    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    if (rename(tmp, file) < 0)
-        r = hvm_error(errno, "%s: %s", file, strerror(errno));
-    else
-        r = path_sync_dir(file);
+    if ((r = qmp_execute(&w->qmp, "migrate", json_pack("{s:s}", "uri", uri), NULL)) == 0)
+        r = wait_migration(w, "saving the memory state");
 out:
     if (r < 0 && tmp)
         unlink(tmp);
@@ -374,32 +388,45 @@ static int restore_memory(struct worker *w, const char *file)
 }
 
 /* The online checkpoint: the guest is stopped for as short as possible. */
+static struct drive *drive_in_slot(struct worker *w, int slot)
+{
+    for (int k = 0; k < w->n_drives; k++)
+        if (w->drives[k].slot == slot)
+            return &w->drives[k];
+    return NULL;
+}
+
 static json_t *do_checkpoint(struct worker *w, json_t *req)
 {
+    size_t i;
+    json_t *leaf;
+    int r = 0;
+    /* The new leaves first, while the guest still runs: a child only needs
+     * its parent's identity, which writes do not change. */
+    json_array_foreach(json_object_get(req, "leaves"), i, leaf) {
+        struct drive *d = drive_in_slot(w, (int)json_integer_value(json_object_get(leaf, "slot")));
+        const char *file = json_string_value(json_object_get(leaf, "file"));
+        if (!d)
+            r = hvm_error(ENOENT, "no drive %lld", (long long)json_integer_value(json_object_get(leaf, "slot")));
+        else if (access(file, F_OK) != 0)
+            r = disk_diff_create(d->path, file, false);
+        if (r < 0)
+            return json_pack("{s:b, s:s}", "ok", 0, "error", hvm_error_message());
+    }
     double t0 = now_ms();
-    int r = qmp_execute(&w->qmp, "stop", NULL, NULL);
+    r = qmp_execute(&w->qmp, "stop", NULL, NULL);
     for (int i = 0; r == 0 && i < w->n_drives; i++)
         r = disk_flush(w->drives[i].disk);
     if (r == 0)
         r = save_memory(w, json_string_value(json_object_get(req, "memory")));
-    size_t i;
-    json_t *leaf;
     json_array_foreach(json_object_get(req, "leaves"), i, leaf) {
         if (r < 0)
             break;
-        int slot = (int)json_integer_value(json_object_get(leaf, "slot"));
+        struct drive *d = drive_in_slot(w, (int)json_integer_value(json_object_get(leaf, "slot")));
         const char *file = json_string_value(json_object_get(leaf, "file"));
-        struct drive *d = NULL;
-        for (int k = 0; k < w->n_drives; k++)
-            if (w->drives[k].slot == slot)
-                d = &w->drives[k];
-        if (!d) {
-            r = hvm_error(ENOENT, "no drive %d", slot);
-            break;
-        }
         struct disk *fresh, *old;
-        if (access(file, F_OK) != 0 && (r = disk_diff_create(d->path, file, false)) < 0)
-            break;
+        /* Opened after the flush: the child's view of the old leaf is
+         * read from the file. */
         if ((r = disk_open(file, 0, &fresh)) < 0)
             break;
         if ((r = nbd_server_replace_disk(d->server, fresh, &old)) < 0) {
@@ -415,6 +442,8 @@ static json_t *do_checkpoint(struct worker *w, json_t *req)
     record_drives(w);
     int c = w->paused ? 0 : qmp_execute(&w->qmp, "cont", NULL, NULL);
     double pause = now_ms() - t0;
+    if (r == 0)
+        r = save_memory_commit(json_string_value(json_object_get(req, "memory")));
     if (r < 0 || c < 0)
         return json_pack("{s:b, s:s}", "ok", 0, "error", hvm_error_message());
     return json_pack("{s:b, s:f}", "ok", 1, "pause_ms", pause);
@@ -450,6 +479,8 @@ static json_t *handle(struct worker *w, json_t *req)
         r = qmp_execute(&w->qmp, "stop", NULL, NULL);
         if (r == 0)
             r = save_memory(w, file);
+        if (r == 0)
+            r = save_memory_commit(file);
         if (r == 0) {
             w->saved_memory = strdup(json_string_value(json_object_get(req, "relative")));
             w->quitting = true;

@@ -9,9 +9,9 @@ ACCEL=${HVM_TEST_ACCEL:-auto}
 kill_running_vms() {
     for lock in "$HVM_STORE"/vms/*/run/lock; do
         [ -e "$lock" ] || continue
-        for pid in $(fuser "$lock" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+        for pid in $(fuser "$lock" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
     done
-    pkill -9 -f "qemu-system-x86_64 -name .*$HVM_STORE" 2>/dev/null
+    pkill -9 -f "qemu-system-x86_64 -name .*$HVM_STORE" 2>/dev/null || true
     true
 }
 EXTRA_CLEANUP=kill_running_vms
