@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "util/error.h"
+#include "util/sha256.h"
 
 int file_pread(int fd, const char *path, void *buf, size_t count, uint64_t offset)
 {
@@ -133,65 +134,86 @@ int file_replace(const char *path, const void *data, size_t len)
     return r;
 }
 
-int file_copy_progress(const char *from, const char *to,
-                       void (*progress)(void *, uint64_t, uint64_t), void *opaque)
+/* Copies the data extents of in to out (holes stay holes), through a
+ * buffer when hashing (holes then hash as the zeros they read as). */
+static int copy_extents(int in, const char *from, int out, const char *tmp, uint64_t size,
+                        const struct file_copy_options *o, struct sha256 *hash)
 {
+    static _Thread_local uint8_t buf[1 << 20];
+    static const uint8_t zeros[1 << 16];
+    off_t pos = 0;
+    while ((uint64_t)pos < size) {
+        off_t data = lseek(in, pos, SEEK_DATA);
+        if (data < 0)
+            data = (off_t)size; /* the rest is a hole */
+        off_t hole = data < (off_t)size ? lseek(in, data, SEEK_HOLE) : (off_t)size;
+        if (hole < 0)
+            hole = (off_t)size;
+        for (off_t z = pos; hash && z < data;) {
+            size_t n = (size_t)(data - z) < sizeof zeros ? (size_t)(data - z) : sizeof zeros;
+            sha256_update(hash, zeros, n);
+            z += (off_t)n;
+        }
+        off_t o_in = data, o_out = data;
+        while (o_in < hole) {
+            ssize_t n = -1;
+            if (!hash)
+                n = copy_file_range(in, &o_in, out, &o_out, (size_t)(hole - o_in), 0);
+            if (hash || (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP))) {
+                size_t want = (size_t)(hole - o_in) < sizeof buf ? (size_t)(hole - o_in) : sizeof buf;
+                int r;
+                if ((r = file_pread(in, from, buf, want, (uint64_t)o_in)) < 0 ||
+                    (r = file_pwrite(out, tmp, buf, want, (uint64_t)o_out)) < 0)
+                    return r;
+                if (hash)
+                    sha256_update(hash, buf, want);
+                n = (ssize_t)want;
+                o_in += n;
+                o_out += n;
+            } else if (n <= 0) {
+                return hvm_error(n < 0 ? errno : EIO, "%s: copy to %s failed: %s", from, tmp,
+                                 n < 0 ? strerror(errno) : "short copy");
+            }
+            if (o->progress)
+                o->progress(o->opaque, (uint64_t)o_in, size);
+        }
+        pos = hole;
+    }
+    return 0;
+}
+
+int file_copy_with(const char *from, const char *to, const struct file_copy_options *o)
+{
+    static const struct file_copy_options none = {0};
     char *tmp = NULL;
     int in = -1, out = -1, r = 0;
-    uint64_t size;
     struct stat st;
+    struct sha256 *hash = NULL;
+    if (!o)
+        o = &none;
     if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
         return hvm_error(errno, "%s: %s", from, strerror(errno));
     if (fstat(in, &st) < 0) {
         r = hvm_error(errno, "%s: %s", from, strerror(errno));
         goto out;
     }
-    size = (uint64_t)st.st_size;
     if (asprintf(&tmp, "%s.copying.%d", to, (int)getpid()) < 0) {
         tmp = NULL;
         r = hvm_error(ENOMEM, "out of memory");
         goto out;
     }
-    if ((out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 0777)) < 0) {
+    if ((out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 0777)) < 0 ||
+        ftruncate(out, st.st_size) < 0) {
         r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
         goto out;
     }
-    if (ftruncate(out, (off_t)size) < 0) {
-        r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
+    if (o->sha256_hex && !(hash = sha256_begin())) {
+        r = hvm_error(ENOMEM, "out of memory");
         goto out;
     }
-    /* Copy only the data extents: holes stay holes. */
-    off_t pos = 0;
-    while ((uint64_t)pos < size) {
-        off_t data = lseek(in, pos, SEEK_DATA);
-        if (data < 0)
-            break; /* the rest is a hole */
-        off_t hole = lseek(in, data, SEEK_HOLE);
-        if (hole < 0)
-            hole = (off_t)size;
-        off_t o_in = data, o_out = data;
-        while (o_in < hole) {
-            ssize_t n = copy_file_range(in, &o_in, out, &o_out, (size_t)(hole - o_in), 0);
-            if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP)) {
-                static _Thread_local uint8_t buf[1 << 20];
-                size_t want = (size_t)(hole - o_in) < sizeof buf ? (size_t)(hole - o_in) : sizeof buf;
-                if ((r = file_pread(in, from, buf, want, (uint64_t)o_in)) < 0 ||
-                    (r = file_pwrite(out, tmp, buf, want, (uint64_t)o_out)) < 0)
-                    goto out;
-                n = (ssize_t)want;
-                o_in += n;
-                o_out += n;
-            } else if (n <= 0) {
-                r = hvm_error(n < 0 ? errno : EIO, "%s: copy to %s failed: %s", from, tmp,
-                              n < 0 ? strerror(errno) : "short copy");
-                goto out;
-            }
-            if (progress)
-                progress(opaque, (uint64_t)o_in, size);
-        }
-        pos = hole;
-    }
-    if (fsync(out) < 0) {
+    if ((r = copy_extents(in, from, out, tmp, (uint64_t)st.st_size, o, hash)) < 0)
+        goto out;
+    if (!o->no_sync && fsync(out) < 0) {
         r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
         goto out;
     }
@@ -199,8 +221,15 @@ int file_copy_progress(const char *from, const char *to,
         r = hvm_error(errno, "%s: %s", to, strerror(errno));
         goto out;
     }
-    r = path_sync_dir(to);
+    if (!o->no_sync)
+        r = path_sync_dir(to);
 out:
+    if (hash) {
+        char hex[65];
+        sha256_end(hash, hex);
+        if (r == 0)
+            memcpy(o->sha256_hex, hex, 65);
+    }
     if (in >= 0)
         close(in);
     if (out >= 0)
@@ -209,6 +238,13 @@ out:
         unlink(tmp);
     free(tmp);
     return r;
+}
+
+int file_copy_progress(const char *from, const char *to,
+                       void (*progress)(void *, uint64_t, uint64_t), void *opaque)
+{
+    struct file_copy_options o = {.progress = progress, .opaque = opaque};
+    return file_copy_with(from, to, &o);
 }
 
 int file_copy(const char *from, const char *to)

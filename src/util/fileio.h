@@ -27,6 +27,13 @@ int path_sync_dir(const char *path);
 /* Copies a file (sparse-aware, preserving holes) to a new path via a
  * temporary name and rename; progress is optional. */
 int file_copy(const char *from, const char *to);
+struct file_copy_options {
+    void (*progress)(void *opaque, uint64_t done, uint64_t total);
+    void *opaque;
+    bool no_sync;     /* the caller syncs the whole file system once at the end */
+    char *sha256_hex; /* when not NULL (65 bytes): the SHA-256 of the bytes copied */
+};
+int file_copy_with(const char *from, const char *to, const struct file_copy_options *o);
 int file_copy_progress(const char *from, const char *to,
                        void (*progress)(void *, uint64_t, uint64_t), void *opaque);
 

@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -44,6 +45,33 @@ static void file_progress(void *opaque, uint64_t done, uint64_t total)
     (void)total;
     if (cp->p && cp->p->fn)
         cp->p->fn(cp->p->opaque, cp->base + done, cp->total);
+}
+
+/* Copies into a bundle being built: no sync per file (the whole folder is
+ * synced once before it is renamed into place) and, when hashes is given,
+ * the SHA-256 computed on the way for the manifest. */
+static int bundle_copy(const char *from, const char *to, struct copy_progress *cp,
+                       json_t *hashes, const char *rel)
+{
+    char hex[65];
+    struct file_copy_options o = {.progress = file_progress, .opaque = cp, .no_sync = true,
+                                  .sha256_hex = hashes ? hex : NULL};
+    int r = file_copy_with(from, to, &o);
+    if (r == 0 && hashes)
+        json_object_set_new(hashes, rel, json_string(hex));
+    return r;
+}
+
+/* One syncfs for everything written under dir. */
+static int sync_tree(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int r = 0;
+    if (fd < 0 || syncfs(fd) < 0)
+        r = hvm_error(errno, "%s: sync: %s", dir, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return r;
 }
 
 static uint64_t allocated_bytes(const char *path)
@@ -159,13 +187,16 @@ static int collect_chain(struct vm *vm, struct layers *ls, const char *path)
     return r;
 }
 
-static json_t *manifest_entry(const char *root, const char *rel, int *err)
+static json_t *manifest_entry(const char *root, const char *rel, json_t *hashes, int *err)
 {
     char *path = path_join(root, rel);
     char hex[65];
     struct stat st;
     json_t *e = NULL;
-    if (!path || stat(path, &st) < 0 || (*err = sha256_file(path, hex, NULL, NULL)) < 0) {
+    const char *known = json_string_value(json_object_get(hashes, rel));
+    if (known)
+        snprintf(hex, sizeof hex, "%s", known);
+    if (!path || stat(path, &st) < 0 || (!known && (*err = sha256_file(path, hex, NULL, NULL)) < 0)) {
         if (!*err)
             *err = hvm_error(errno ? errno : ENOMEM, "%s: %s", rel, strerror(errno));
     } else {
@@ -191,7 +222,7 @@ static void rewrite_config_files(json_t *config, struct layers *ls, struct vm *v
 }
 
 static int export_tree(struct vm *vm, const char *tmp, json_t *doc, json_t *files,
-                       const struct export_params *p)
+                       json_t *hashes, const struct export_params *p)
 {
     struct layers ls = {0};
     json_t *refs = vm_referenced_files(doc);
@@ -231,7 +262,7 @@ static int export_tree(struct vm *vm, const char *tmp, json_t *doc, json_t *file
         char *to = path_join(tmp, ls.v[k].rel);
         char *dir = to ? path_dirname(to) : NULL;
         if (!to || !dir || (r = path_mkdirs(dir)) < 0 ||
-            (r = file_copy_progress(ls.v[k].abs, to, file_progress, &cp)) < 0) {
+            (r = bundle_copy(ls.v[k].abs, to, &cp, hashes, ls.v[k].rel)) < 0) {
             free(to);
             free(dir);
             break;
@@ -245,7 +276,7 @@ static int export_tree(struct vm *vm, const char *tmp, json_t *doc, json_t *file
         if (r < 0 || strncmp(rel, "checkpoints/", 12) != 0)
             continue;
         char *from = vm_path(vm, rel), *to = path_join(tmp, rel);
-        r = file_copy_progress(from, to, file_progress, &cp);
+        r = bundle_copy(from, to, &cp, hashes, rel);
         free(from);
         free(to);
         if (r == 0)
@@ -260,6 +291,7 @@ static int export_tree(struct vm *vm, const char *tmp, json_t *doc, json_t *file
         if (!ls.v[k].parent || strncmp(ls.v[k].parent, "bases/", 6) != 0)
             continue;
         char *child = path_join(tmp, ls.v[k].rel), *parent = path_join(tmp, ls.v[k].parent);
+        json_object_del(hashes, ls.v[k].rel); /* changed: hashed again for the manifest */
         r = disk_set_parent(child, parent, false);
         free(child);
         free(parent);
@@ -429,7 +461,7 @@ int vm_export(struct vm *vm, const struct export_params *p)
         r = path_mkdirs(cps);
     free(disks);
     free(cps);
-    json_t *doc = json_deep_copy(vm->doc), *files = json_array();
+    json_t *doc = json_deep_copy(vm->doc), *files = json_array(), *hashes = json_object();
     if (r == 0 && p->live_checkpoint) {
         /* Now := the live checkpoint, Saved with its memory; the node itself
          * is kept hidden (its layers are the leaves' parents). */
@@ -448,7 +480,7 @@ int vm_export(struct vm *vm, const struct export_params *p)
     }
     if (r == 0)
         r = (p->flatten || p->checkpoint) ? export_flat(vm, tmp, doc, files, p)
-                                          : export_tree(vm, tmp, doc, files, p);
+                                          : export_tree(vm, tmp, doc, files, hashes, p);
     json_t *chains = json_incref(json_object_get(doc, "__chains"));
     json_object_del(doc, "__chains");
     if (r == 0)
@@ -459,7 +491,7 @@ int vm_export(struct vm *vm, const struct export_params *p)
         size_t i;
         json_t *f;
         json_array_foreach(files, i, f) {
-            json_t *e = manifest_entry(tmp, json_string_value(f), &r);
+            json_t *e = manifest_entry(tmp, json_string_value(f), hashes, &r);
             if (!e)
                 break;
             json_array_append_new(entries, e);
@@ -478,6 +510,9 @@ int vm_export(struct vm *vm, const struct export_params *p)
     json_decref(chains);
     json_decref(doc);
     json_decref(files);
+    json_decref(hashes);
+    if (r == 0)
+        r = sync_tree(tmp);
     if (r == 0 && rename(tmp, p->dest) < 0)
         r = hvm_error(errno, "%s: %s", p->dest, strerror(errno));
     if (r == 0)
@@ -878,7 +913,7 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
             char *dir = to ? path_dirname(to) : NULL;
             struct copy_progress cp = {p->progress, done, total};
             if ((r = path_mkdirs(dir)) == 0)
-                r = file_copy_progress(from, to, file_progress, &cp);
+                r = bundle_copy(from, to, &cp, NULL, rel);
             done += (uint64_t)json_integer_value(json_object_get(e, "size"));
             free(from);
             free(to);
@@ -892,6 +927,8 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
             r = repoint_chains(tmp, json_object_get(manifest, "chains"));
         if (r == 0)
             r = write_json(tmp, "vm.json", doc);
+        if (r == 0)
+            r = sync_tree(tmp);
         if (r == 0 && rename(tmp, dest) < 0)
             r = hvm_error(errno, "%s: %s", dest, strerror(errno));
         if (r == 0)
