@@ -727,6 +727,30 @@ static void check_switches(struct store *s, json_t *doc, json_t *out)
     }
 }
 
+/* SHA-256 of every file against the manifest. An import that copies the
+ * bundle checks the hashes while copying instead (one read, not two); this
+ * pass is for --dry-run, register mode, and a bundle already refused, so
+ * that its report lists every problem at once. */
+static void hash_problems(const char *dir, json_t *manifest, json_t *out)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(manifest, "files"), i, e) {
+        const char *rel = json_string_value(json_object_get(e, "path"));
+        struct stat st;
+        char hex[65];
+        if (!path_is_safe_relative(rel))
+            continue;
+        char *abs = path_join(dir, rel);
+        if (abs && lstat(abs, &st) == 0 && S_ISREG(st.st_mode) &&
+            (json_int_t)st.st_size == json_integer_value(json_object_get(e, "size")) &&
+            (sha256_file(abs, hex, NULL, NULL) < 0 ||
+             strcmp(hex, json_string_value(json_object_get(e, "sha256")) ?: "") != 0))
+            problem(out, "%s: SHA-256 does not match the manifest (damaged or changed)", rel);
+        free(abs);
+    }
+}
+
 static json_t *validate(struct store *s, const struct import_params *p, json_t **doc_out,
                         json_t **manifest_out)
 {
@@ -755,7 +779,6 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
             }
             json_array_append_new(listed, json_string(rel));
             char *abs = path_join(p->dir, rel);
-            char hex[65];
             if (lstat(abs, &st) < 0) {
                 problem(out, "%s is missing", rel);
             } else if (!S_ISREG(st.st_mode)) {
@@ -763,9 +786,6 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
             } else if ((json_int_t)st.st_size != json_integer_value(json_object_get(e, "size"))) {
                 problem(out, "%s is %lld bytes, the manifest says %lld (truncated or changed)", rel,
                         (long long)st.st_size, (long long)json_integer_value(json_object_get(e, "size")));
-            } else if (sha256_file(abs, hex, NULL, NULL) < 0 ||
-                       strcmp(hex, json_string_value(json_object_get(e, "sha256")) ?: "") != 0) {
-                problem(out, "%s: SHA-256 does not match the manifest (damaged or changed)", rel);
             }
             free(abs);
         }
@@ -870,6 +890,8 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
 {
     json_t *doc, *manifest;
     *problems = validate(s, p, &doc, &manifest);
+    if (manifest && (p->mode == IMPORT_REGISTER || p->dry_run || json_array_size(*problems)))
+        hash_problems(p->dir, manifest, *problems);
     int r = 0;
     if (json_array_size(*problems)) {
         r = -EINVAL;
@@ -905,6 +927,7 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
         json_array_foreach(json_object_get(manifest, "files"), i, e)
             total += (uint64_t)json_integer_value(json_object_get(e, "size"));
         r = check_space(tmp, total);
+        json_t *hashes = json_object();
         json_array_foreach(json_object_get(manifest, "files"), i, e) {
             const char *rel = json_string_value(json_object_get(e, "path"));
             if (r < 0 || strcmp(rel, "vm.json") == 0)
@@ -913,12 +936,30 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
             char *dir = to ? path_dirname(to) : NULL;
             struct copy_progress cp = {p->progress, done, total};
             if ((r = path_mkdirs(dir)) == 0)
-                r = bundle_copy(from, to, &cp, NULL, rel);
+                r = bundle_copy(from, to, &cp, hashes, rel);
             done += (uint64_t)json_integer_value(json_object_get(e, "size"));
             free(from);
             free(to);
             free(dir);
         }
+        /* The copies' hashes against the manifest: a mismatch is listed like
+         * any other problem and the copy goes; the store is unchanged. */
+        json_array_foreach(json_object_get(manifest, "files"), i, e) {
+            const char *rel = json_string_value(json_object_get(e, "path"));
+            char own[65];
+            const char *got = json_string_value(json_object_get(hashes, rel));
+            if (!got && strcmp(rel, "vm.json") == 0) { /* not copied: written anew */
+                char *path = path_join(p->dir, rel);
+                if (path && sha256_file(path, own, NULL, NULL) == 0)
+                    got = own;
+                free(path);
+            }
+            if (r == 0 && got && strcmp(got, json_string_value(json_object_get(e, "sha256")) ?: "") != 0)
+                problem(*problems, "%s: SHA-256 does not match the manifest (damaged or changed)", rel);
+        }
+        json_decref(hashes);
+        if (r == 0 && json_array_size(*problems))
+            r = -EINVAL;
         char *sub = path_join(tmp, "checkpoints");
         if (r == 0)
             r = path_mkdirs(sub);
