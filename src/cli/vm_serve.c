@@ -20,16 +20,6 @@ static const char serve_usage[] =
     "or with --checkpoint the disk of that checkpoint, read-only. The VM stays\n"
     "locked (busy for other hvm commands) while served.\n";
 
-static json_t *drive_of(json_t *config, int slot)
-{
-    size_t i;
-    json_t *d;
-    json_array_foreach(json_object_get(config, "drives"), i, d)
-        if (json_integer_value(json_object_get(d, "slot")) == slot)
-            return d;
-    return NULL;
-}
-
 int cmd_vm_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -76,7 +66,7 @@ int cmd_vm_serve(int argc, char **argv)
                       "is Off (use --read-only)", vm->name, vm_state(vm));
         config = NULL;
     }
-    json_t *drive = config ? drive_of(config, slot) : NULL;
+    json_t *drive = config ? vm_config_drive(config, slot) : NULL;
     if (config && !drive)
         r = hvm_error(ENOENT, "VM '%s' has no drive %d%s%s", vm->name, slot,
                       checkpoint ? " in checkpoint " : "", checkpoint ? checkpoint : "");

@@ -529,17 +529,6 @@ int vm_export(struct vm *vm, const struct export_params *p)
 
 /* ---- import ---- */
 
-static void problem(json_t *list, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void problem(json_t *list, const char *fmt, ...)
-{
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    json_array_append_new(list, json_string(buf));
-}
-
 /* Symlinks and anything but plain files and folders are refused. */
 static void scan_tree(const char *root, const char *rel, json_t *out, json_t *seen)
 {
@@ -555,13 +544,13 @@ static void scan_tree(const char *root, const char *rel, json_t *out, json_t *se
         struct stat st;
         if (abs && lstat(abs, &st) == 0) {
             if (S_ISLNK(st.st_mode))
-                problem(out, "%s is a symbolic link: links are never followed out of a bundle", sub);
+                vm_problem(out, "%s is a symbolic link: links are never followed out of a bundle", sub);
             else if (S_ISDIR(st.st_mode))
                 scan_tree(root, sub, out, seen);
             else if (S_ISREG(st.st_mode))
                 json_array_append_new(seen, json_string(sub));
             else
-                problem(out, "%s is not a regular file", sub);
+                vm_problem(out, "%s is not a regular file", sub);
         }
         free(abs);
     }
@@ -587,9 +576,9 @@ static void check_config_paths(json_t *config, const char *what, json_t *listed,
     json_array_foreach(json_object_get(config, "drives"), i, d) {
         const char *f = json_string_value(json_object_get(d, "file"));
         if (!path_is_safe_relative(f))
-            problem(out, "%s: drive path '%s' leaves the bundle", what, f ? f : "(none)");
+            vm_problem(out, "%s: drive path '%s' leaves the bundle", what, f ? f : "(none)");
         else if (!in_list(listed, f))
-            problem(out, "%s: drive %s is not in the manifest", what, f);
+            vm_problem(out, "%s: drive %s is not in the manifest", what, f);
     }
 }
 
@@ -603,13 +592,13 @@ static void check_chains(const char *root, json_t *chains, json_t *listed, json_
         const char *f = json_string_value(json_object_get(c, "file"));
         const char *parent = json_string_value(json_object_get(c, "parent"));
         if (!path_is_safe_relative(f) || !in_list(listed, f)) {
-            problem(out, "chain entry '%s' is not a file of the bundle", f ? f : "?");
+            vm_problem(out, "chain entry '%s' is not a file of the bundle", f ? f : "?");
             continue;
         }
         char *abs = path_join(root, f);
         struct disk *d;
         if (disk_open(abs, DISK_OPEN_READ_ONLY | DISK_OPEN_NO_PARENT, &d) < 0) {
-            problem(out, "%s", hvm_error_message());
+            vm_problem(out, "%s", hvm_error_message());
             free(abs);
             continue;
         }
@@ -617,25 +606,25 @@ static void check_chains(const char *root, json_t *chains, json_t *listed, json_
         bool diff = v && v->footer.type == VHD_TYPE_DIFF;
         if (diff && !parent) {
             char *name = vhd_parent_name(v);
-            problem(out, "%s is a differencing disk whose parent (%s) is not in the bundle", f,
+            vm_problem(out, "%s is a differencing disk whose parent (%s) is not in the bundle", f,
                     name ? name : "?");
             free(name);
         } else if (!diff && parent) {
-            problem(out, "%s: the manifest gives it a parent but it is not a differencing disk", f);
+            vm_problem(out, "%s: the manifest gives it a parent but it is not a differencing disk", f);
         } else if (diff) {
             if (!path_is_safe_relative(parent) || !in_list(listed, parent)) {
-                problem(out, "%s: its parent '%s' is not a file of the bundle", f, parent);
+                vm_problem(out, "%s: its parent '%s' is not a file of the bundle", f, parent);
             } else {
                 char *pabs = path_join(root, parent);
                 struct disk *pd;
                 if (disk_open(pabs, DISK_OPEN_READ_ONLY | DISK_OPEN_NO_PARENT, &pd) < 0) {
-                    problem(out, "%s", hvm_error_message());
+                    vm_problem(out, "%s", hvm_error_message());
                 } else {
                     struct vhd *pv = disk_vhd_image(pd);
                     if (!pv || memcmp(pv->footer.unique_id, v->header.parent_id, 16) != 0)
-                        problem(out, "%s: %s is not its parent (unique id differs)", f, parent);
+                        vm_problem(out, "%s: %s is not its parent (unique id differs)", f, parent);
                     else if (pd->size != d->size)
-                        problem(out, "%s: its parent %s has another size", f, parent);
+                        vm_problem(out, "%s: its parent %s has another size", f, parent);
                     disk_close(pd);
                 }
                 free(pabs);
@@ -676,7 +665,7 @@ static void check_chain_coverage(json_t *doc, json_t *chains, json_t *out)
     json_array_foreach(need, i, c) {
         const char *f = json_string_value(c);
         if (f && !in_chains(chains, f) && !in_list(told, f)) {
-            problem(out, "%s has no entry in the manifest's chain graph (its parents are unknown)", f);
+            vm_problem(out, "%s has no entry in the manifest's chain graph (its parents are unknown)", f);
             json_array_append_new(told, json_string(f));
         }
     }
@@ -690,7 +679,7 @@ static json_t *load_json(const char *root, const char *name, json_t *out)
     json_error_t err;
     json_t *doc = path ? json_load_file(path, 0, &err) : NULL;
     if (!doc)
-        problem(out, "%s: %s", name, access(path, F_OK) == 0 ? err.text : "missing");
+        vm_problem(out, "%s: %s", name, access(path, F_OK) == 0 ? err.text : "missing");
     free(path);
     return doc;
 }
@@ -722,7 +711,7 @@ static void check_switches(struct store *s, json_t *doc, json_t *out)
     json_array_foreach(json_object_get(json_object_get(doc, "config"), "nics"), i, n) {
         const char *sw = json_string_value(json_object_get(n, "switch"));
         if (sw && !store_switch_known(s, sw))
-            problem(out, "network adapter %s is on switch '%s', which this host does not have "
+            vm_problem(out, "network adapter %s is on switch '%s', which this host does not have "
                     "(switches.json of the store)", json_string_value(json_object_get(n, "mac")) ?: "?", sw);
     }
 }
@@ -746,7 +735,7 @@ static void hash_problems(const char *dir, json_t *manifest, json_t *out)
             (json_int_t)st.st_size == json_integer_value(json_object_get(e, "size")) &&
             (sha256_file(abs, hex, NULL, NULL) < 0 ||
              strcmp(hex, json_string_value(json_object_get(e, "sha256")) ?: "") != 0))
-            problem(out, "%s: SHA-256 does not match the manifest (damaged or changed)", rel);
+            vm_problem(out, "%s: SHA-256 does not match the manifest (damaged or changed)", rel);
         free(abs);
     }
 }
@@ -758,7 +747,7 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
     struct stat st;
     *doc_out = *manifest_out = NULL;
     if (lstat(p->dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        problem(out, "%s is not a folder", p->dir);
+        vm_problem(out, "%s is not a folder", p->dir);
         return out;
     }
     json_t *manifest = load_json(p->dir, "manifest.json", out);
@@ -768,23 +757,23 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
     json_t *listed = json_array();
     if (manifest) {
         if (json_integer_value(json_object_get(manifest, "format")) != BUNDLE_FORMAT)
-            problem(out, "manifest.json: format %lld is not %d", (long long)json_integer_value(json_object_get(manifest, "format")), BUNDLE_FORMAT);
+            vm_problem(out, "manifest.json: format %lld is not %d", (long long)json_integer_value(json_object_get(manifest, "format")), BUNDLE_FORMAT);
         size_t i;
         json_t *e;
         json_array_foreach(json_object_get(manifest, "files"), i, e) {
             const char *rel = json_string_value(json_object_get(e, "path"));
             if (!path_is_safe_relative(rel)) {
-                problem(out, "manifest.json: path '%s' leaves the bundle", rel ? rel : "?");
+                vm_problem(out, "manifest.json: path '%s' leaves the bundle", rel ? rel : "?");
                 continue;
             }
             json_array_append_new(listed, json_string(rel));
             char *abs = path_join(p->dir, rel);
             if (lstat(abs, &st) < 0) {
-                problem(out, "%s is missing", rel);
+                vm_problem(out, "%s is missing", rel);
             } else if (!S_ISREG(st.st_mode)) {
                 /* reported by scan_tree */
             } else if ((json_int_t)st.st_size != json_integer_value(json_object_get(e, "size"))) {
-                problem(out, "%s is %lld bytes, the manifest says %lld (truncated or changed)", rel,
+                vm_problem(out, "%s is %lld bytes, the manifest says %lld (truncated or changed)", rel,
                         (long long)st.st_size, (long long)json_integer_value(json_object_get(e, "size")));
             }
             free(abs);
@@ -793,13 +782,13 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
         json_t *f;
         json_array_foreach(seen, k, f)
             if (!in_list(listed, json_string_value(f)) && strcmp(json_string_value(f), "manifest.json") != 0)
-                problem(out, "%s is not in the manifest", json_string_value(f));
+                vm_problem(out, "%s is not in the manifest", json_string_value(f));
     }
     if (doc) {
         if (json_integer_value(json_object_get(doc, "format")) != VM_FORMAT ||
             !json_is_string(json_object_get(doc, "id")) || !json_is_object(json_object_get(doc, "config")) ||
             !json_is_array(json_object_get(doc, "checkpoints")))
-            problem(out, "vm.json: not an hvm VM configuration of format %d", VM_FORMAT);
+            vm_problem(out, "vm.json: not an hvm VM configuration of format %d", VM_FORMAT);
         check_config_paths(json_object_get(doc, "config"), "vm.json", listed, out);
         size_t i;
         json_t *c;
@@ -809,26 +798,26 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
             check_config_paths(json_object_get(c, "config"), what, listed, out);
             const char *mem = json_string_value(json_object_get(c, "memory"));
             if (mem && (!path_is_safe_relative(mem) || !in_list(listed, mem)))
-                problem(out, "%s: memory state '%s' is not a file of the bundle", what, mem);
+                vm_problem(out, "%s: memory state '%s' is not a file of the bundle", what, mem);
         }
         const char *mem = json_string_value(json_object_get(doc, "saved_memory"));
         if (mem && (!path_is_safe_relative(mem) || !in_list(listed, mem)))
-            problem(out, "vm.json: saved memory '%s' is not a file of the bundle", mem);
+            vm_problem(out, "vm.json: saved memory '%s' is not a file of the bundle", mem);
         const char *base = json_string_value(json_object_get(doc, "base"));
         if (base && (!path_is_safe_relative(base) || !in_list(listed, base)))
-            problem(out, "vm.json: base '%s' is not a file of the bundle", base);
+            vm_problem(out, "vm.json: base '%s' is not a file of the bundle", base);
         const char *name = p->name ? p->name : json_string_value(json_object_get(doc, "name"));
         if (!store_name_valid(name)) {
-            problem(out, "'%s' is not a valid VM name", name ? name : "");
+            vm_problem(out, "'%s' is not a valid VM name", name ? name : "");
         } else {
             char *dir = store_vm_dir(s, name);
             if (dir && access(dir, F_OK) == 0)
-                problem(out, "a VM named '%s' already exists in the store (import with --name)", name);
+                vm_problem(out, "a VM named '%s' already exists in the store (import with --name)", name);
             free(dir);
         }
         const char *id = json_string_value(json_object_get(doc, "id"));
         if (p->mode != IMPORT_COPY && id && id_in_store(s, id))
-            problem(out, "a VM with id %s already exists in the store (import with --mode copy)", id);
+            vm_problem(out, "a VM with id %s already exists in the store (import with --mode copy)", id);
         check_switches(s, doc, out);
     }
     if (manifest && doc && json_array_size(out) == 0)
@@ -955,7 +944,7 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
                 free(path);
             }
             if (r == 0 && got && strcmp(got, json_string_value(json_object_get(e, "sha256")) ?: "") != 0)
-                problem(*problems, "%s: SHA-256 does not match the manifest (damaged or changed)", rel);
+                vm_problem(*problems, "%s: SHA-256 does not match the manifest (damaged or changed)", rel);
         }
         json_decref(hashes);
         if (r == 0 && json_array_size(*problems))

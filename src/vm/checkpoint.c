@@ -165,16 +165,6 @@ static bool layer_is_child_of(struct vm *vm, const char *child_rel, const char *
     return yes;
 }
 
-static json_t *drive_in_slot(json_t *config, json_int_t slot)
-{
-    size_t i;
-    json_t *d;
-    json_array_foreach(json_object_get(config, "drives"), i, d)
-        if (json_integer_value(json_object_get(d, "slot")) == slot)
-            return d;
-    return NULL;
-}
-
 /* Linked clones of other VMs build on a layer of this node: it must stay. */
 static bool node_cloned(struct vm *vm, json_t *cp)
 {
@@ -225,7 +215,7 @@ static int fold_one(struct vm *vm, bool *changed)
             size_t k;
             json_t *hd;
             json_array_foreach(json_object_get(json_object_get(nh, "config"), "drives"), k, hd) {
-                json_t *cd = drive_in_slot(child_cfg, json_integer_value(json_object_get(hd, "slot")));
+                json_t *cd = vm_config_drive(child_cfg, json_integer_value(json_object_get(hd, "slot")));
                 char *onto = NULL;
                 if (cd && layer_is_child_of(vm, json_string_value(json_object_get(cd, "file")),
                                             json_string_value(json_object_get(hd, "file")), &onto))

@@ -15,31 +15,10 @@
 #include "vm/checkpoint.h"
 #include "vm/vm.h"
 
-static void problem(json_t *list, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void problem(json_t *list, const char *fmt, ...)
-{
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    json_array_append_new(list, json_string(buf));
-}
-
 static bool same_file(const char *a, const char *b)
 {
     struct stat x, y;
     return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
-}
-
-static json_t *slot_file(json_t *config, json_int_t slot)
-{
-    size_t i;
-    json_t *d;
-    json_array_foreach(json_object_get(config, "drives"), i, d)
-        if (json_integer_value(json_object_get(d, "slot")) == slot)
-            return json_object_get(d, "file");
-    return NULL;
 }
 
 /* A drive that is not on its parent node's layer is wrong only if it was
@@ -75,24 +54,24 @@ static void check_config(struct vm *vm, json_t *config, json_t *parent_config, c
         struct disk *disk;
         static struct vhd_check_report rep;
         if (!path || access(path, F_OK) != 0) {
-            problem(out, "%s: drive %lld: %s is missing", what, (long long)slot, rel ? rel : "?");
+            vm_problem(out, "%s: drive %lld: %s is missing", what, (long long)slot, rel ? rel : "?");
             free(path);
             continue;
         }
         vhd_check(path, &rep);
         if (rep.unreadable)
-            problem(out, "%s: drive %lld: %s", what, (long long)slot, rep.message);
+            vm_problem(out, "%s: drive %lld: %s", what, (long long)slot, rep.message);
         for (unsigned k = 0; k < rep.n_problems; k++)
-            problem(out, "%s: drive %lld: %s: %s", what, (long long)slot, rel, rep.problems[k]);
+            vm_problem(out, "%s: drive %lld: %s: %s", what, (long long)slot, rel, rep.problems[k]);
         if (disk_open(path, DISK_OPEN_READ_ONLY, &disk) < 0) {
-            problem(out, "%s: drive %lld: %s", what, (long long)slot, hvm_error_message());
+            vm_problem(out, "%s: drive %lld: %s", what, (long long)slot, hvm_error_message());
         } else {
-            json_t *pf = parent_config ? slot_file(parent_config, slot) : NULL;
+            json_t *pf = parent_config ? json_object_get(vm_config_drive(parent_config, slot), "file") : NULL;
             char *ppath = pf ? vm_path(vm, json_string_value(pf)) : NULL;
             if (ppath && strcmp(json_string_value(pf), rel) != 0 &&
                 (!disk->parent || !same_file(disk->parent->path, ppath)) &&
                 links_into_vm(vm, disk, ppath))
-                problem(out, "%s: drive %lld: %s is not a differencing child of %s", what,
+                vm_problem(out, "%s: drive %lld: %s is not a differencing child of %s", what,
                         (long long)slot, rel, json_string_value(pf));
             free(ppath);
             disk_close(disk);
@@ -112,7 +91,7 @@ static void check_tree(struct vm *vm, json_t *out)
         char what[128];
         snprintf(what, sizeof what, "checkpoint '%s'", json_string_value(json_object_get(cp, "name")));
         if (!id) {
-            problem(out, "a checkpoint without an id");
+            vm_problem(out, "a checkpoint without an id");
             continue;
         }
         /* Walking up must end within n steps: otherwise the tree loops. */
@@ -121,34 +100,34 @@ static void check_tree(struct vm *vm, json_t *out)
         while (p && steps <= n) {
             json_t *pc = vm_checkpoint_by_id(doc, p);
             if (!pc) {
-                problem(out, "%s: parent %s does not exist", what, p);
+                vm_problem(out, "%s: parent %s does not exist", what, p);
                 break;
             }
             p = json_string_value(json_object_get(pc, "parent"));
             steps++;
         }
         if (steps > n)
-            problem(out, "%s: the checkpoint tree loops", what);
+            vm_problem(out, "%s: the checkpoint tree loops", what);
         json_t *pc = vm_checkpoint_by_id(doc, parent);
         check_config(vm, json_object_get(cp, "config"), pc ? json_object_get(pc, "config") : NULL,
                      what, out);
         const char *mem = json_string_value(json_object_get(cp, "memory"));
         char *mp = mem ? vm_path(vm, mem) : NULL;
         if (mp && access(mp, F_OK) != 0)
-            problem(out, "%s: memory state %s is missing", what, mem);
+            vm_problem(out, "%s: memory state %s is missing", what, mem);
         free(mp);
     }
     const char *now = json_string_value(json_object_get(json_object_get(doc, "now"), "parent"));
     json_t *nc = vm_checkpoint_by_id(doc, now);
     if (now && !nc)
-        problem(out, "now: parent checkpoint %s does not exist", now);
+        vm_problem(out, "now: parent checkpoint %s does not exist", now);
     check_config(vm, vm_config(vm), nc ? json_object_get(nc, "config") : NULL, "now", out);
     const char *saved = json_string_value(json_object_get(doc, "saved_memory"));
     if (strcmp(vm_state(vm), "Saved") == 0 && !saved)
-        problem(out, "state is Saved but there is no memory state");
+        vm_problem(out, "state is Saved but there is no memory state");
     char *sp = saved ? vm_path(vm, saved) : NULL;
     if (sp && access(sp, F_OK) != 0)
-        problem(out, "saved memory state %s is missing", saved);
+        vm_problem(out, "saved memory state %s is missing", saved);
     free(sp);
 }
 
@@ -169,7 +148,7 @@ static void check_orphans(struct vm *vm, const char *sub, json_t *out)
         json_array_foreach(refs, i, f)
             used |= strcmp(json_string_value(f), rel) == 0;
         if (!used)
-            problem(out, "orphaned file %s (not used by the configuration or any checkpoint)", rel);
+            vm_problem(out, "orphaned file %s (not used by the configuration or any checkpoint)", rel);
     }
     if (d)
         closedir(d);
@@ -185,7 +164,7 @@ json_t *vm_verify(struct vm *vm)
     const char *state = vm_state(vm);
     if (strcmp(state, "Running") != 0 && strcmp(state, "Paused") != 0 &&
         vm_checkpoint_fold(vm) < 0)
-        problem(out, "finishing a checkpoint deletion: %s", hvm_error_message());
+        vm_problem(out, "finishing a checkpoint deletion: %s", hvm_error_message());
     check_tree(vm, out);
     check_orphans(vm, "disks", out);
     check_orphans(vm, "checkpoints", out);

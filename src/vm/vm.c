@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,26 @@ const char *vm_state(const struct vm *vm)
 {
     const char *s = json_string_value(json_object_get(vm->doc, "state"));
     return s ? s : "Off";
+}
+
+json_t *vm_config_drive(json_t *config, json_int_t slot)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(config, "drives"), i, d)
+        if (json_integer_value(json_object_get(d, "slot")) == slot)
+            return d;
+    return NULL;
+}
+
+void vm_problem(json_t *list, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    json_array_append_new(list, json_string(buf));
 }
 
 json_t *vm_checkpoint_by_id(json_t *doc, const char *id)

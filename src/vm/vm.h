@@ -91,6 +91,11 @@ char *vm_new_disk_name(int slot);   /* "disks/<slot>-<8 hex>.vhd" */
 void vm_random_mac(char out[18]);
 void vm_now_string(char *buf, size_t len); /* local "YYYY-MM-DD HH:MM:SS" */
 
+/* The drive in slot of a configuration ({"drives": [{"slot", "file"}]}), or NULL. */
+json_t *vm_config_drive(json_t *config, json_int_t slot);
+/* Appends a formatted problem to a list of strings (check, import). */
+void vm_problem(json_t *list, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Every layer file the VM references (now and checkpoints), relative. */
 json_t *vm_referenced_files(json_t *doc);
 
