@@ -559,15 +559,6 @@ static void scan_tree(const char *root, const char *rel, json_t *out, json_t *se
     free(dir);
 }
 
-static bool in_list(json_t *list, const char *s)
-{
-    size_t i;
-    json_t *x;
-    json_array_foreach(list, i, x)
-        if (json_is_string(x) && strcmp(json_string_value(x), s) == 0)
-            return true;
-    return false;
-}
 
 static void check_config_paths(json_t *config, const char *what, json_t *listed, json_t *out)
 {
@@ -577,7 +568,7 @@ static void check_config_paths(json_t *config, const char *what, json_t *listed,
         const char *f = json_string_value(json_object_get(d, "file"));
         if (!path_is_safe_relative(f))
             vm_problem(out, "%s: drive path '%s' leaves the bundle", what, f ? f : "(none)");
-        else if (!in_list(listed, f))
+        else if (!vm_list_has(listed, f))
             vm_problem(out, "%s: drive %s is not in the manifest", what, f);
     }
 }
@@ -591,7 +582,7 @@ static void check_chains(const char *root, json_t *chains, json_t *listed, json_
     json_array_foreach(chains, i, c) {
         const char *f = json_string_value(json_object_get(c, "file"));
         const char *parent = json_string_value(json_object_get(c, "parent"));
-        if (!path_is_safe_relative(f) || !in_list(listed, f)) {
+        if (!path_is_safe_relative(f) || !vm_list_has(listed, f)) {
             vm_problem(out, "chain entry '%s' is not a file of the bundle", f ? f : "?");
             continue;
         }
@@ -612,7 +603,7 @@ static void check_chains(const char *root, json_t *chains, json_t *listed, json_
         } else if (!diff && parent) {
             vm_problem(out, "%s: the manifest gives it a parent but it is not a differencing disk", f);
         } else if (diff) {
-            if (!path_is_safe_relative(parent) || !in_list(listed, parent)) {
+            if (!path_is_safe_relative(parent) || !vm_list_has(listed, parent)) {
                 vm_problem(out, "%s: its parent '%s' is not a file of the bundle", f, parent);
             } else {
                 char *pabs = path_join(root, parent);
@@ -664,7 +655,7 @@ static void check_chain_coverage(json_t *doc, json_t *chains, json_t *out)
     json_t *told = json_array();
     json_array_foreach(need, i, c) {
         const char *f = json_string_value(c);
-        if (f && !in_chains(chains, f) && !in_list(told, f)) {
+        if (f && !in_chains(chains, f) && !vm_list_has(told, f)) {
             vm_problem(out, "%s has no entry in the manifest's chain graph (its parents are unknown)", f);
             json_array_append_new(told, json_string(f));
         }
@@ -781,7 +772,7 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
         size_t k;
         json_t *f;
         json_array_foreach(seen, k, f)
-            if (!in_list(listed, json_string_value(f)) && strcmp(json_string_value(f), "manifest.json") != 0)
+            if (!vm_list_has(listed, json_string_value(f)) && strcmp(json_string_value(f), "manifest.json") != 0)
                 vm_problem(out, "%s is not in the manifest", json_string_value(f));
     }
     if (doc) {
@@ -797,14 +788,14 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
             snprintf(what, sizeof what, "checkpoint '%s'", json_string_value(json_object_get(c, "name")) ?: "?");
             check_config_paths(json_object_get(c, "config"), what, listed, out);
             const char *mem = json_string_value(json_object_get(c, "memory"));
-            if (mem && (!path_is_safe_relative(mem) || !in_list(listed, mem)))
+            if (mem && (!path_is_safe_relative(mem) || !vm_list_has(listed, mem)))
                 vm_problem(out, "%s: memory state '%s' is not a file of the bundle", what, mem);
         }
         const char *mem = json_string_value(json_object_get(doc, "saved_memory"));
-        if (mem && (!path_is_safe_relative(mem) || !in_list(listed, mem)))
+        if (mem && (!path_is_safe_relative(mem) || !vm_list_has(listed, mem)))
             vm_problem(out, "vm.json: saved memory '%s' is not a file of the bundle", mem);
         const char *base = json_string_value(json_object_get(doc, "base"));
-        if (base && (!path_is_safe_relative(base) || !in_list(listed, base)))
+        if (base && (!path_is_safe_relative(base) || !vm_list_has(listed, base)))
             vm_problem(out, "vm.json: base '%s' is not a file of the bundle", base);
         const char *name = p->name ? p->name : json_string_value(json_object_get(doc, "name"));
         if (!store_name_valid(name)) {

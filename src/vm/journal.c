@@ -192,21 +192,10 @@ static void remove_files(struct vm *vm, json_t *remove)
 {
     size_t i;
     json_t *f;
+    /* Never delete what the committed document still uses. */
     json_t *still = vm_referenced_files(vm->doc);
-    json_array_foreach(remove, i, f) {
-        const char *rel = json_string_value(f);
-        bool referenced = false;
-        size_t j;
-        json_t *g;
-        /* Never delete what the committed document still uses. */
-        json_array_foreach(still, j, g)
-            if (rel && strcmp(json_string_value(g), rel) == 0)
-                referenced = true;
-        char *path = rel && !referenced ? vm_path(vm, rel) : NULL;
-        if (path)
-            unlink(path);
-        free(path);
-    }
+    json_array_foreach(remove, i, f)
+        vm_remove_unused(vm, still, json_string_value(f));
     json_decref(still);
 }
 
@@ -274,30 +263,12 @@ static int abandon(struct vm *vm, json_t *journal)
     json_t *refs = vm_referenced_files(vm->doc);
     json_array_foreach(json_object_get(journal, "steps"), i, st) {
         const char *made = json_string_value(json_object_get(st, "child"));
-        if (!made || strcmp(json_string_value(json_object_get(st, "do")), "diff") != 0)
-            continue;
-        bool used = false;
-        size_t k;
-        json_t *f;
-        json_array_foreach(refs, k, f)
-            used |= strcmp(json_string_value(f), made) == 0;
-        char *path = used ? NULL : vm_path(vm, made);
-        if (path)
-            unlink(path);
-        free(path);
+        if (made && strcmp(json_string_value(json_object_get(st, "do")), "diff") == 0)
+            vm_remove_unused(vm, refs, made);
     }
     /* Memory states the abandoned change would have brought in. */
     json_array_foreach(json_object_get(json_object_get(journal, "next"), "checkpoints"), i, st) {
-        const char *mem = json_string_value(json_object_get(st, "memory"));
-        bool used = false;
-        size_t k;
-        json_t *f;
-        json_array_foreach(refs, k, f)
-            used |= mem && strcmp(json_string_value(f), mem) == 0;
-        char *path = mem && !used ? vm_path(vm, mem) : NULL;
-        if (path)
-            unlink(path);
-        free(path);
+        vm_remove_unused(vm, refs, json_string_value(json_object_get(st, "memory")));
     }
     json_decref(refs);
     char *path = vm_path(vm, "journal");
@@ -323,14 +294,8 @@ static bool guard_holds(struct vm *vm, json_t *guard)
     bool all = true;
     size_t i;
     json_t *want;
-    json_array_foreach(json_object_get(guard, "leaves"), i, want) {
-        bool found = false;
-        size_t k;
-        json_t *have;
-        json_array_foreach(json_object_get(rec, "drives"), k, have)
-            found |= strcmp(json_string_value(have), json_string_value(want)) == 0;
-        all &= found;
-    }
+    json_array_foreach(json_object_get(guard, "leaves"), i, want)
+        all &= vm_list_has(json_object_get(rec, "drives"), json_string_value(want));
     json_decref(rec);
     return all;
 }

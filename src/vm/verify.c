@@ -142,12 +142,7 @@ static void check_orphans(struct vm *vm, const char *sub, json_t *out)
             continue;
         char rel[512];
         snprintf(rel, sizeof rel, "%s/%s", sub, e->d_name);
-        bool used = false;
-        size_t i;
-        json_t *f;
-        json_array_foreach(refs, i, f)
-            used |= strcmp(json_string_value(f), rel) == 0;
-        if (!used)
+        if (!vm_list_has(refs, rel))
             vm_problem(out, "orphaned file %s (not used by the configuration or any checkpoint)", rel);
     }
     if (d)

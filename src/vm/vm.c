@@ -114,16 +114,30 @@ json_t *vm_checkpoint_find(const struct vm *vm, const char *key, int *err)
     return NULL;
 }
 
-static void add_file(json_t *list, const char *f)
+bool vm_list_has(json_t *list, const char *s)
 {
     size_t i;
     json_t *x;
-    if (!f)
-        return;
+    if (!s)
+        return false;
     json_array_foreach(list, i, x)
-        if (strcmp(json_string_value(x), f) == 0)
-            return;
-    json_array_append_new(list, json_string(f));
+        if (json_is_string(x) && strcmp(json_string_value(x), s) == 0)
+            return true;
+    return false;
+}
+
+void vm_remove_unused(struct vm *vm, json_t *refs, const char *rel)
+{
+    char *path = rel && !vm_list_has(refs, rel) ? vm_path(vm, rel) : NULL;
+    if (path)
+        unlink(path);
+    free(path);
+}
+
+static void add_file(json_t *list, const char *f)
+{
+    if (f && !vm_list_has(list, f))
+        json_array_append_new(list, json_string(f));
 }
 
 static void add_config_files(json_t *list, json_t *config)
@@ -188,15 +202,7 @@ static void remove_dead_memory_files(struct vm *vm)
             continue;
         char rel[512];
         snprintf(rel, sizeof rel, "checkpoints/%s", e->d_name);
-        bool used = false;
-        size_t i;
-        json_t *f;
-        json_array_foreach(refs, i, f)
-            used |= strcmp(json_string_value(f), rel) == 0;
-        char *path = used ? NULL : vm_path(vm, rel);
-        if (path)
-            unlink(path);
-        free(path);
+        vm_remove_unused(vm, refs, rel);
     }
     if (d)
         closedir(d);

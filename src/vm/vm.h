@@ -93,6 +93,10 @@ void vm_now_string(char *buf, size_t len); /* local "YYYY-MM-DD HH:MM:SS" */
 
 /* The drive in slot of a configuration ({"drives": [{"slot", "file"}]}), or NULL. */
 json_t *vm_config_drive(json_t *config, json_int_t slot);
+/* Does a JSON array of strings hold s (NULL: no)? */
+bool vm_list_has(json_t *list, const char *s);
+/* Deletes the VM file rel unless refs (vm_referenced_files) still names it. */
+void vm_remove_unused(struct vm *vm, json_t *refs, const char *rel);
 /* Appends a formatted problem to a list of strings (check, import). */
 void vm_problem(json_t *list, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
