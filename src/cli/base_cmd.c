@@ -16,31 +16,6 @@ static const char remove_usage[] =
     "\nUnregisters a base that no VM uses any more and lifts its read-only\n"
     "protection (the file itself stays).\n";
 
-static int parse(int argc, char **argv, const char *usage, int want, const char **store, bool *json)
-{
-    static const struct option opts[] = {
-        {"store", required_argument, NULL, 'S'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'S')
-            *store = optarg;
-        else if (c == 'j' && json)
-            *json = true;
-        else if (c == 'h')
-            return cli_help(usage) - 1;
-        else
-            return cli_usage_error(usage, "bad option");
-    }
-    if (argc - optind != want)
-        return cli_usage_error(usage, "wrong number of arguments");
-    return EXIT_OK;
-}
-
 /* {id: name} of the store's VMs, read without locking (a listing only). */
 static json_t *vm_names_by_id(struct store *s)
 {
@@ -67,9 +42,9 @@ static int base_list(int argc, char **argv)
 {
     const char *store_dir = NULL;
     bool as_json = false;
-    int r = parse(argc, argv, list_usage, 0, &store_dir, &as_json);
+    int r = vm_cli_parse(argc, argv, list_usage, 0, &store_dir, &as_json);
     if (r)
-        return r < 0 ? EXIT_OK : r;
+        return r == -1 ? EXIT_OK : EXIT_ERROR;
     struct store s;
     if (vm_cli_open_store(store_dir, &s))
         return EXIT_ERROR;
@@ -102,9 +77,9 @@ static int base_list(int argc, char **argv)
 static int base_remove(int argc, char **argv)
 {
     const char *store_dir = NULL;
-    int r = parse(argc, argv, remove_usage, 1, &store_dir, NULL);
+    int r = vm_cli_parse(argc, argv, remove_usage, 1, &store_dir, NULL);
     if (r)
-        return r < 0 ? EXIT_OK : r;
+        return r == -1 ? EXIT_OK : EXIT_ERROR;
     struct store s;
     if (vm_cli_open_store(store_dir, &s))
         return EXIT_ERROR;

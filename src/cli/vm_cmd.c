@@ -149,9 +149,8 @@ int cmd_vm_create(int argc, char **argv)
     return EXIT_OK;
 }
 
-/* --store DIR and --json, and positional arguments. */
-static int parse_simple(int argc, char **argv, const char *usage, int want, const char **store_dir,
-                        bool *as_json)
+int vm_cli_parse(int argc, char **argv, const char *usage, int want, const char **store_dir,
+                 bool *as_json)
 {
     static const struct option opts[] = {
         {"store", required_argument, NULL, 'S'},
@@ -183,7 +182,7 @@ static int parse_simple(int argc, char **argv, const char *usage, int want, cons
 
 #define SIMPLE(usage, want, store_dir, as_json)                                            \
     do {                                                                                   \
-        int pr_ = parse_simple(argc, argv, usage, want, store_dir, as_json);               \
+        int pr_ = vm_cli_parse(argc, argv, usage, want, store_dir, as_json);               \
         if (pr_ == -1)                                                                     \
             return EXIT_OK;                                                                \
         if (pr_ < 0)                                                                       \

@@ -2,6 +2,8 @@
 #ifndef HVM_CLI_VM_COMMON_H
 #define HVM_CLI_VM_COMMON_H
 
+#include <stdbool.h>
+
 #include "vm/store.h"
 
 int cmd_vm(int argc, char **argv);
@@ -28,6 +30,11 @@ int cmd_base(int argc, char **argv);
 
 /* Opens the store or prints why; returns EXIT_OK or EXIT_ERROR. */
 int vm_cli_open_store(const char *dir, struct store *s);
+/* Parses --store DIR, --json (when as_json is not NULL), --help and exactly
+ * want positional arguments (from argv[optind]). Returns 0, -1 after
+ * printing the help, -2 after printing a usage error. */
+int vm_cli_parse(int argc, char **argv, const char *usage, int want, const char **store_dir,
+                 bool *as_json);
 /* Opens the store and the VM (taking its lock), prints a notice the VM has
  * for the user; on failure prints why and returns EXIT_ERROR. */
 struct vm;
