@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "util/error.h"
-#include "util/sha256.h"
 
 int file_pread(int fd, const char *path, void *buf, size_t count, uint64_t offset)
 {
@@ -134,13 +133,12 @@ int file_replace(const char *path, const void *data, size_t len)
     return r;
 }
 
-/* Copies the data extents of in to out (holes stay holes), through a
- * buffer when hashing (holes then hash as the zeros they read as). */
+/* Copies the data extents of in to out (holes stay holes), in the kernel
+ * where it can (copy_file_range), else through a buffer. */
 static int copy_extents(int in, const char *from, int out, const char *tmp, uint64_t size,
-                        const struct file_copy_options *o, struct sha256 *hash)
+                        const struct file_copy_options *o)
 {
     static _Thread_local uint8_t buf[1 << 20];
-    static const uint8_t zeros[1 << 16];
     off_t pos = 0;
     while ((uint64_t)pos < size) {
         off_t data = lseek(in, pos, SEEK_DATA);
@@ -149,27 +147,22 @@ static int copy_extents(int in, const char *from, int out, const char *tmp, uint
         off_t hole = data < (off_t)size ? lseek(in, data, SEEK_HOLE) : (off_t)size;
         if (hole < 0)
             hole = (off_t)size;
-        for (off_t z = pos; hash && z < data;) {
-            size_t n = (size_t)(data - z) < sizeof zeros ? (size_t)(data - z) : sizeof zeros;
-            sha256_update(hash, zeros, n);
-            z += (off_t)n;
-        }
         off_t o_in = data, o_out = data;
+        bool in_kernel = true;
         while (o_in < hole) {
             ssize_t n = -1;
-            if (!hash)
+            if (in_kernel)
                 n = copy_file_range(in, &o_in, out, &o_out, (size_t)(hole - o_in), 0);
-            if (hash || (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP))) {
+            if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP))
+                in_kernel = false;
+            if (!in_kernel) {
                 size_t want = (size_t)(hole - o_in) < sizeof buf ? (size_t)(hole - o_in) : sizeof buf;
                 int r;
                 if ((r = file_pread(in, from, buf, want, (uint64_t)o_in)) < 0 ||
                     (r = file_pwrite(out, tmp, buf, want, (uint64_t)o_out)) < 0)
                     return r;
-                if (hash)
-                    sha256_update(hash, buf, want);
-                n = (ssize_t)want;
-                o_in += n;
-                o_out += n;
+                o_in += (off_t)want;
+                o_out += (off_t)want;
             } else if (n <= 0) {
                 return hvm_error(n < 0 ? errno : EIO, "%s: copy to %s failed: %s", from, tmp,
                                  n < 0 ? strerror(errno) : "short copy");
@@ -188,7 +181,6 @@ int file_copy_with(const char *from, const char *to, const struct file_copy_opti
     char *tmp = NULL;
     int in = -1, out = -1, r = 0;
     struct stat st;
-    struct sha256 *hash = NULL;
     if (!o)
         o = &none;
     if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
@@ -207,11 +199,12 @@ int file_copy_with(const char *from, const char *to, const struct file_copy_opti
         r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
         goto out;
     }
-    if (o->sha256_hex && !(hash = sha256_begin())) {
-        r = hvm_error(ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((r = copy_extents(in, from, out, tmp, (uint64_t)st.st_size, o, hash)) < 0)
+    r = copy_extents(in, from, out, tmp, (uint64_t)st.st_size, o);
+    /* Start writing the copy back now, so the disk works while we hash
+     * and copy the next file, and the final sync has little left to do. */
+    if (r == 0)
+        sync_file_range(out, 0, 0, SYNC_FILE_RANGE_WRITE);
+    if (r < 0)
         goto out;
     if (!o->no_sync && fsync(out) < 0) {
         r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
@@ -224,12 +217,6 @@ int file_copy_with(const char *from, const char *to, const struct file_copy_opti
     if (!o->no_sync)
         r = path_sync_dir(to);
 out:
-    if (hash) {
-        char hex[65];
-        sha256_end(hash, hex);
-        if (r == 0)
-            memcpy(o->sha256_hex, hex, 65);
-    }
     if (in >= 0)
         close(in);
     if (out >= 0)

@@ -31,7 +31,6 @@ struct file_copy_options {
     void (*progress)(void *opaque, uint64_t done, uint64_t total);
     void *opaque;
     bool no_sync;     /* the caller syncs the whole file system once at the end */
-    char *sha256_hex; /* when not NULL (65 bytes): the SHA-256 of the bytes copied */
 };
 int file_copy_with(const char *from, const char *to, const struct file_copy_options *o);
 int file_copy_progress(const char *from, const char *to,

@@ -27,6 +27,7 @@
 #include "disk/ops.h"
 #include "util/error.h"
 #include "util/fileio.h"
+#include "util/hashpool.h"
 #include "util/sha256.h"
 #include "util/uuid.h"
 #include "vhd/image.h"
@@ -48,18 +49,32 @@ static void file_progress(void *opaque, uint64_t done, uint64_t total)
 }
 
 /* Copies into a bundle being built: no sync per file (the whole folder is
- * synced once before it is renamed into place) and, when hashes is given,
- * the SHA-256 computed on the way for the manifest. */
+ * synced once before it is renamed into place) and, when a hash pool is
+ * given, the copy queued for its SHA-256 (the manifest's, or the check of
+ * an import against it): the copy is what the bundle or the store holds. */
 static int bundle_copy(const char *from, const char *to, struct copy_progress *cp,
-                       json_t *hashes, const char *rel)
+                       struct hash_pool *hashing, const char *rel)
 {
-    char hex[65];
-    struct file_copy_options o = {.progress = file_progress, .opaque = cp, .no_sync = true,
-                                  .sha256_hex = hashes ? hex : NULL};
+    struct file_copy_options o = {.progress = file_progress, .opaque = cp, .no_sync = true};
     int r = file_copy_with(from, to, &o);
-    if (r == 0 && hashes)
-        json_object_set_new(hashes, rel, json_string(hex));
+    if (r == 0 && hashing)
+        r = hash_pool_add(hashing, to, rel);
     return r;
+}
+
+/* Two hashing threads: with the copy in the kernel, two cores are busy. */
+enum { HASH_THREADS = 2 };
+
+static void hash_into(void *opaque, const char *rel, const char *hex)
+{
+    json_object_set_new(opaque, rel, json_string(hex));
+}
+
+/* Waits for the queued hashes and records them in hashes (rel -> hex). */
+static int hashes_collect(struct hash_pool *hashing, json_t *hashes, int r)
+{
+    int h = hash_pool_finish(hashing, hash_into, hashes);
+    return r < 0 ? r : h;
 }
 
 /* One syncfs for everything written under dir. */
@@ -258,11 +273,16 @@ static int export_tree(struct vm *vm, const char *tmp, json_t *doc, json_t *file
     if ((r = check_space(p->dest, total)) < 0)
         goto out;
     struct copy_progress cp = {p->progress, 0, total};
+    struct hash_pool *hashing = hash_pool_start(HASH_THREADS);
+    if (!hashing) {
+        r = hvm_error(ENOMEM, "out of memory");
+        goto out;
+    }
     for (size_t k = 0; k < ls.n && r == 0; k++) {
         char *to = path_join(tmp, ls.v[k].rel);
         char *dir = to ? path_dirname(to) : NULL;
         if (!to || !dir || (r = path_mkdirs(dir)) < 0 ||
-            (r = bundle_copy(ls.v[k].abs, to, &cp, hashes, ls.v[k].rel)) < 0) {
+            (r = bundle_copy(ls.v[k].abs, to, &cp, hashing, ls.v[k].rel)) < 0) {
             free(to);
             free(dir);
             break;
@@ -276,13 +296,13 @@ static int export_tree(struct vm *vm, const char *tmp, json_t *doc, json_t *file
         if (r < 0 || strncmp(rel, "checkpoints/", 12) != 0)
             continue;
         char *from = vm_path(vm, rel), *to = path_join(tmp, rel);
-        r = bundle_copy(from, to, &cp, hashes, rel);
+        r = bundle_copy(from, to, &cp, hashing, rel);
         free(from);
         free(to);
         if (r == 0)
             json_array_append_new(files, json_string(rel));
     }
-    if (r < 0)
+    if ((r = hashes_collect(hashing, hashes, r)) < 0)
         goto out;
     /* Layers whose parent lived outside the VM folder now point at the
      * copy in bases/ (the relative locator is what an importer follows). */
@@ -408,14 +428,40 @@ static int export_flat(struct vm *vm, const char *tmp, json_t *doc, json_t *file
     return r;
 }
 
-static int write_json(const char *dir, const char *name, json_t *doc)
+/* Writes dir/name. Inside a folder being built (unsynced) the file is
+ * written plainly: the folder is synced once before its rename, and each
+ * fsync here would cost a journal commit. Elsewhere it is replaced
+ * durably. */
+static int write_json_as(const char *dir, const char *name, json_t *doc, bool unsynced)
 {
     char *path = path_join(dir, name);
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    int r = (path && text) ? file_replace(path, text, strlen(text)) : hvm_error(ENOMEM, "out of memory");
+    int r = 0;
+    if (!path || !text) {
+        r = hvm_error(ENOMEM, "out of memory");
+    } else if (!unsynced) {
+        r = file_replace(path, text, strlen(text));
+    } else {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        r = fd < 0 ? hvm_error(errno, "%s: %s", path, strerror(errno))
+                   : file_pwrite(fd, path, text, strlen(text), 0);
+        if (fd >= 0)
+            close(fd);
+    }
     free(path);
     free(text);
     return r;
+}
+
+static int write_json(const char *dir, const char *name, json_t *doc)
+{
+    return write_json_as(dir, name, doc, false);
+}
+
+/* Into a folder that sync_tree will make durable before renaming it. */
+static int write_json_unsynced(const char *dir, const char *name, json_t *doc)
+{
+    return write_json_as(dir, name, doc, true);
 }
 
 /* An export killed before its rename leaves DEST.exporting-PID: remove
@@ -484,7 +530,7 @@ int vm_export(struct vm *vm, const struct export_params *p)
     json_t *chains = json_incref(json_object_get(doc, "__chains"));
     json_object_del(doc, "__chains");
     if (r == 0)
-        r = write_json(tmp, "vm.json", doc);
+        r = write_json_unsynced(tmp, "vm.json", doc);
     if (r == 0) {
         json_array_append_new(files, json_string("vm.json"));
         json_t *entries = json_array();
@@ -504,7 +550,7 @@ int vm_export(struct vm *vm, const struct export_params *p)
                                      "exported", when, "files", entries, "chains",
                                      chains ? chains : json_null());
         if (r == 0)
-            r = write_json(tmp, "manifest.json", manifest);
+            r = write_json_unsynced(tmp, "manifest.json", manifest);
         json_decref(manifest);
     }
     json_decref(chains);
@@ -708,27 +754,38 @@ static void check_switches(struct store *s, json_t *doc, json_t *out)
 }
 
 /* SHA-256 of every file against the manifest. An import that copies the
- * bundle checks the hashes while copying instead (one read, not two); this
- * pass is for --dry-run, register mode, and a bundle already refused, so
- * that its report lists every problem at once. */
+ * bundle checks its copies instead (what it installs is what it checked);
+ * this pass is for --dry-run, register mode, and a bundle already refused,
+ * so that its report lists every problem at once. */
 static void hash_problems(const char *dir, json_t *manifest, json_t *out)
 {
     size_t i;
     json_t *e;
+    struct hash_pool *hashing = hash_pool_start(HASH_THREADS);
+    json_t *hashes = json_object(), *queued = json_object();
     json_array_foreach(json_object_get(manifest, "files"), i, e) {
         const char *rel = json_string_value(json_object_get(e, "path"));
         struct stat st;
-        char hex[65];
-        if (!path_is_safe_relative(rel))
+        if (!hashing || !path_is_safe_relative(rel))
             continue;
         char *abs = path_join(dir, rel);
         if (abs && lstat(abs, &st) == 0 && S_ISREG(st.st_mode) &&
             (json_int_t)st.st_size == json_integer_value(json_object_get(e, "size")) &&
-            (sha256_file(abs, hex, NULL, NULL) < 0 ||
-             strcmp(hex, json_string_value(json_object_get(e, "sha256")) ?: "") != 0))
-            vm_problem(out, "%s: SHA-256 does not match the manifest (damaged or changed)", rel);
+            hash_pool_add(hashing, abs, rel) == 0)
+            json_object_set_new(queued, rel, json_true());
         free(abs);
     }
+    if (hashing)
+        hash_pool_finish(hashing, hash_into, hashes);
+    json_array_foreach(json_object_get(manifest, "files"), i, e) {
+        const char *rel = json_string_value(json_object_get(e, "path"));
+        const char *got = rel ? json_string_value(json_object_get(hashes, rel)) : NULL;
+        if (rel && json_object_get(queued, rel) &&
+            (!got || strcmp(got, json_string_value(json_object_get(e, "sha256")) ?: "") != 0))
+            vm_problem(out, "%s: SHA-256 does not match the manifest (damaged, changed or unreadable)", rel);
+    }
+    json_decref(hashes);
+    json_decref(queued);
 }
 
 static json_t *validate(struct store *s, const struct import_params *p, json_t **doc_out,
@@ -908,6 +965,9 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
             total += (uint64_t)json_integer_value(json_object_get(e, "size"));
         r = check_space(tmp, total);
         json_t *hashes = json_object();
+        struct hash_pool *hashing = hash_pool_start(HASH_THREADS);
+        if (!hashing)
+            r = hvm_error(ENOMEM, "out of memory");
         json_array_foreach(json_object_get(manifest, "files"), i, e) {
             const char *rel = json_string_value(json_object_get(e, "path"));
             if (r < 0 || strcmp(rel, "vm.json") == 0)
@@ -916,12 +976,14 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
             char *dir = to ? path_dirname(to) : NULL;
             struct copy_progress cp = {p->progress, done, total};
             if ((r = path_mkdirs(dir)) == 0)
-                r = bundle_copy(from, to, &cp, hashes, rel);
+                r = bundle_copy(from, to, &cp, hashing, rel);
             done += (uint64_t)json_integer_value(json_object_get(e, "size"));
             free(from);
             free(to);
             free(dir);
         }
+        if (hashing)
+            r = hashes_collect(hashing, hashes, r);
         /* The copies' hashes against the manifest: a mismatch is listed like
          * any other problem and the copy goes; the store is unchanged. */
         json_array_foreach(json_object_get(manifest, "files"), i, e) {
@@ -947,7 +1009,7 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
         if (r == 0)
             r = repoint_chains(tmp, json_object_get(manifest, "chains"));
         if (r == 0)
-            r = write_json(tmp, "vm.json", doc);
+            r = write_json_unsynced(tmp, "vm.json", doc);
         if (r == 0)
             r = sync_tree(tmp);
         if (r == 0 && rename(tmp, dest) < 0)

@@ -17,7 +17,7 @@
 #include "disk/ops.h"
 #include "util/error.h"
 #include "util/fileio.h"
-#include "util/sha256.h"
+#include "util/hashpool.h"
 #include "vhd/image.h"
 #include "vm/bundle.h"
 
@@ -60,24 +60,51 @@ out:
     return r;
 }
 
+static void verify_hash(void *opaque, const char *key, const char *hex)
+{
+    json_object_set_new(opaque, key, json_string(hex));
+}
+
+/* Every file of the copy hashes the same as the original; both sides are
+ * hashed on two threads at once. */
 static int verify_copy(const char *from, const char *to, json_t *files)
 {
     size_t i;
     json_t *f;
+    struct hash_pool *hashing = hash_pool_start(2);
+    json_t *hashes = json_object();
+    int r = hashing && hashes ? 0 : hvm_error(ENOMEM, "out of memory");
     json_array_foreach(files, i, f) {
-        char *a = path_join(from, json_string_value(f)), *b = path_join(to, json_string_value(f));
-        char ha[65], hb[65];
-        int r = (a && b) ? sha256_file(a, ha, NULL, NULL) : -ENOMEM;
-        if (r == 0)
-            r = sha256_file(b, hb, NULL, NULL);
-        if (r == 0 && strcmp(ha, hb) != 0)
-            r = hvm_error(EIO, "%s: the copy differs from the original", b);
+        const char *rel = json_string_value(f);
+        char *a = path_join(from, rel), *b = path_join(to, rel), *ka = NULL, *kb = NULL;
+        if (r == 0 && (!a || !b || asprintf(&ka, "a/%s", rel) < 0 || asprintf(&kb, "b/%s", rel) < 0))
+            r = hvm_error(ENOMEM, "out of memory");
+        if (r == 0 && (r = hash_pool_add(hashing, a, ka)) == 0)
+            r = hash_pool_add(hashing, b, kb);
         free(a);
         free(b);
-        if (r < 0)
-            return r;
+        free(ka);
+        free(kb);
     }
-    return 0;
+    if (hashing) {
+        int h = hash_pool_finish(hashing, verify_hash, hashes);
+        r = r < 0 ? r : h;
+    }
+    json_array_foreach(files, i, f) {
+        const char *rel = json_string_value(f);
+        char ka[4096], kb[4096];
+        snprintf(ka, sizeof ka, "a/%s", rel);
+        snprintf(kb, sizeof kb, "b/%s", rel);
+        const char *ha = json_string_value(json_object_get(hashes, ka));
+        const char *hb = json_string_value(json_object_get(hashes, kb));
+        if (r == 0 && (!ha || !hb || strcmp(ha, hb) != 0)) {
+            char *b = path_join(to, rel);
+            r = hvm_error(EIO, "%s: the copy differs from the original", b ? b : rel);
+            free(b);
+        }
+    }
+    json_decref(hashes);
+    return r;
 }
 
 /* --with-base: the base is copied into the moved folder (bases/), the

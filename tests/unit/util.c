@@ -1,0 +1,154 @@
+/* Unit tests of the file helpers: the hash pool (src/util/hashpool.c)
+ * against OpenSSL's one-shot digest of the same bytes, and file_copy_with
+ * (src/util/fileio.c) keeping content and holes. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "util/error.h"
+#include "util/fileio.h"
+#include "util/hashpool.h"
+
+static char dir[] = "/tmp/hvm-unit-util-XXXXXX";
+
+static void digest_hex(const void *data, size_t len, char hex[65])
+{
+    unsigned char md[32];
+    unsigned n = 0;
+    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+/* A file of size bytes, with data (a pattern from seed) only in
+ * [at, at + len): the rest is a hole. The same bytes go to *mem. */
+static char *make_file(const char *name, size_t size, size_t at, size_t len, unsigned seed, uint8_t **mem)
+{
+    char *path = path_join(dir, name);
+    uint8_t *buf = calloc(1, size ? size : 1);
+    for (size_t i = 0; i < len; i++)
+        buf[at + i] = (uint8_t)(seed * 31 + i * 7 + (i >> 9));
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(ftruncate(fileno(f), (off_t)size), 0);
+    assert_int_equal(fseek(f, (long)at, SEEK_SET), 0);
+    assert_int_equal(fwrite(buf + at, 1, len, f), len);
+    fclose(f);
+    *mem = buf;
+    return path;
+}
+
+struct seen {
+    int n;
+    char keys[16][16];
+    char hex[16][65];
+};
+
+static void record(void *opaque, const char *key, const char *hex)
+{
+    struct seen *s = opaque;
+    snprintf(s->keys[s->n], sizeof s->keys[0], "%s", key);
+    memcpy(s->hex[s->n++], hex, 65);
+}
+
+static void pool_hashes_like_openssl_in_queue_order(void **state)
+{
+    (void)state;
+    struct hash_pool *p = hash_pool_start(3);
+    assert_non_null(p);
+    char want[10][65];
+    for (int i = 0; i < 10; i++) {
+        char name[16], key[16];
+        uint8_t *mem;
+        /* sizes 0 .. ~4.5 MiB, holes before and after the data */
+        size_t size = (size_t)i * 500000, at = size / 3, len = size / 4;
+        snprintf(name, sizeof name, "f%d", i);
+        snprintf(key, sizeof key, "k%d", i);
+        char *path = make_file(name, size, at, len, (unsigned)i, &mem);
+        digest_hex(mem, size, want[i]);
+        assert_int_equal(hash_pool_add(p, path, key), 0);
+        free(mem);
+        free(path);
+    }
+    struct seen s = {0};
+    assert_int_equal(hash_pool_finish(p, record, &s), 0);
+    assert_int_equal(s.n, 10);
+    for (int i = 0; i < 10; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        assert_string_equal(s.keys[i], key);
+        assert_string_equal(s.hex[i], want[i]);
+    }
+}
+
+static void pool_reports_an_unreadable_file(void **state)
+{
+    (void)state;
+    struct hash_pool *p = hash_pool_start(2);
+    uint8_t *mem;
+    char *good = make_file("good", 4096, 0, 4096, 7, &mem);
+    char *missing = path_join(dir, "missing");
+    assert_int_equal(hash_pool_add(p, good, "good"), 0);
+    assert_int_equal(hash_pool_add(p, missing, "missing"), 0);
+    struct seen s = {0};
+    hvm_error_clear();
+    assert_int_equal(hash_pool_finish(p, record, &s), -ENOENT);
+    assert_non_null(strstr(hvm_error_message(), "missing"));
+    assert_int_equal(s.n, 1); /* the good file is still delivered */
+    assert_string_equal(s.keys[0], "good");
+    free(mem);
+    free(good);
+    free(missing);
+}
+
+static void copy_keeps_bytes_and_holes(void **state)
+{
+    (void)state;
+    uint8_t *mem;
+    size_t size = 8 << 20;
+    char *from = make_file("sparse", size, 3 << 20, 1 << 20, 3, &mem);
+    char *to = path_join(dir, "copy");
+    struct file_copy_options o = {.no_sync = true};
+    assert_int_equal(file_copy_with(from, to, &o), 0);
+    FILE *f = fopen(to, "r");
+    uint8_t *back = malloc(size + 1);
+    assert_int_equal(fread(back, 1, size + 1, f), size);
+    fclose(f);
+    assert_memory_equal(back, mem, size);
+    struct stat st;
+    assert_int_equal(stat(to, &st), 0);
+    assert_true((uint64_t)st.st_blocks * 512 < (2u << 20)); /* the holes stayed holes */
+    free(back);
+    free(mem);
+    free(from);
+    free(to);
+}
+
+static int cleanup(void **state)
+{
+    (void)state;
+    path_remove_tree(dir);
+    return 0;
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir))
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(pool_hashes_like_openssl_in_queue_order),
+        cmocka_unit_test(pool_reports_an_unreadable_file),
+        cmocka_unit_test(copy_keeps_bytes_and_holes),
+    };
+    return cmocka_run_group_tests(tests, NULL, cleanup);
+}
