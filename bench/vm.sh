@@ -13,8 +13,11 @@
 #      total, per VM (median), disk use per VM folder (du).
 #   3. hvm checkpoint delete of a middle checkpoint holding 1 GiB of changes
 #      vs qemu-img rebase (safe mode) of the qcow2 chain holding the same
-#      data: cold cache (sync + drop_caches before each run; warm if not
-#      root), median of 3.
+#      data followed by rm of the middle file (the same job: the layer is
+#      gone afterwards); cold cache (sync + drop_caches before each run) and
+#      warm, median of 3. Twice: (a) the checkpoint is the parent of Now's
+#      small leaf (hvm merges the leaf up), (b) a checkpoint sits above it
+#      (hvm rebases that checkpoint's layer onto the one below).
 #   4. hvm vm export / import of a VM with 10 checkpoints (320 MiB in all)
 #      vs cp -r of the VM folder / of the export folder (each followed by
 #      sync; hvm makes its output durable itself). Median of 5, warm cache,

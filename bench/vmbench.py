@@ -273,9 +273,18 @@ def vm_create_many(table):
     os.unlink(basefile)
 
 
-def vm_delete_middle(table, runs=3):
-    """3. delete a middle checkpoint holding 1 GiB vs qemu-img rebase."""
-    say("== 3. delete a middle checkpoint holding 1 GiB of changes vs qemu-img rebase ==")
+def vm_delete_middle(table, above, runs=3):
+    """3. delete a middle checkpoint holding 1 GiB vs qemu-img rebase + rm.
+
+    Chain: A (512 MiB) <- B (1 GiB of changes) <- C (16 MiB). With above ==
+    "now", C is Now's leaf: hvm merges the small leaf up into B's layer,
+    which takes the leaf's place. With above == "checkpoint", C is a
+    checkpoint (frozen) under an empty Now: hvm rebases C onto A. The peer
+    does the same job on the qcow2 equivalent in both cases: qemu-img rebase
+    of the top onto A (safe mode), then rm of the middle file (deleting a
+    checkpoint removes its layer)."""
+    say("== 3%s. delete a middle checkpoint holding 1 GiB under %s vs qemu-img rebase + rm =="
+        % ("a" if above == "now" else "b", "Now's small leaf" if above == "now" else "a checkpoint"))
     cold = can_drop_caches()
     st = Store("s3")
     size = 4 * GiB
@@ -287,8 +296,8 @@ def vm_delete_middle(table, runs=3):
     for k, spans in enumerate((l0, l1, l2)):
         with Served(st, ["vm", "serve", "d"], sock) as s:
             qemu_io(s.uri, write_cmds(spans))
-        if k < 2:
-            st.hvm("checkpoint", "take", "d", "AB"[k])
+        if k < 2 or above == "checkpoint":
+            st.hvm("checkpoint", "take", "d", "ABC"[k])
     q = [os.path.join(S, "q%d.qcow2" % k) for k in range(3)]
     run(["qemu-img", "create", "-q", "-f", "qcow2", q[0], str(size)])
     run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", q[0], "-F", "qcow2", q[1]])
@@ -297,20 +306,29 @@ def vm_delete_middle(table, runs=3):
         qemu_io(q[k], write_cmds(spans), fmt="qcow2")
     os.sync()
     vmd = st.vm_dir("d")
-    leaf = st.vm_json("d")["config"]["drives"][0]["file"]
     mid = [cp for cp in st.vm_json("d")["checkpoints"] if cp["name"] == "B"][0]["config"]["drives"][0]["file"]
-    say("chain: A 512 MiB, B %d MiB allocated (the 1 GiB of changes), Now 16 MiB; qcow2: %s"
-        % (du_kib(os.path.join(vmd, mid)) >> 10, ", ".join("%d MiB" % (du_kib(x) >> 10) for x in q)))
-    # Pristine copies: the VM folder hard-linked (hvm deletes the middle
-    # layer by unlinking it and replaces vm.json by rename), the leaf, which
-    # the fold writes into, copied; the qcow2 top layer copied.
+    say("chain: A 512 MiB, B %d MiB allocated (the 1 GiB of changes), C 16 MiB%s; qcow2: %s"
+        % (du_kib(os.path.join(vmd, mid)) >> 10, ", Now empty" if above == "checkpoint" else " (Now)",
+           ", ".join("%d MiB" % (du_kib(x) >> 10) for x in q)))
+    # Pristine copies to start each run from: hard links (files that are
+    # only read, deleted or replaced by rename), except the one layer each
+    # side writes in place, which is copied: B's layer when hvm merges up,
+    # C's when it rebases, the top qcow2 for qemu-img.
+    c_file = (st.vm_json("d")["config"] if above == "now" else
+              [cp for cp in st.vm_json("d")["checkpoints"] if cp["name"] == "C"][0]["config"])["drives"][0]["file"]
+    written = mid if above == "now" else c_file
     pristine = os.path.join(S, "d.pristine")
-    run(["cp", "-al", vmd, pristine])
-    os.unlink(os.path.join(pristine, leaf))
-    shutil.copy2(os.path.join(vmd, leaf), os.path.join(pristine, leaf))
-    q2p = q[2] + ".pristine"
-    shutil.copy2(q[2], q2p)
-    qcmd = ["qemu-img", "rebase", "-f", "qcow2", "-F", "qcow2", "-b", q[0], q[2]]
+
+    def restore_vm(src, dst):
+        run(["cp", "-al", src, dst])
+        os.unlink(os.path.join(dst, written))
+        run(["cp", "-a", "--sparse=always", os.path.join(src, written), os.path.join(dst, written)])
+
+    restore_vm(vmd, pristine)
+    qp = [x + ".pristine" for x in q[1:]]
+    run(["ln", q[1], qp[0]])
+    run(["cp", "-a", "--sparse=always", q[2], qp[1]])
+    qcmd = ["sh", "-c", "qemu-img rebase -f qcow2 -F qcow2 -b %s %s && rm %s" % (q[0], q[2], q[1])]
     modes = ["cold", "warm"] if cold else ["warm"]
     res = {}
     first = True
@@ -320,12 +338,14 @@ def vm_delete_middle(table, runs=3):
             if not first:
                 run(["chmod", "-R", "u+w", vmd])
                 shutil.rmtree(vmd)
-                run(["cp", "-al", pristine, vmd])
-                os.unlink(os.path.join(vmd, leaf))
-                shutil.copy2(os.path.join(pristine, leaf), os.path.join(vmd, leaf))
-                shutil.copy2(q2p, q[2])
+                restore_vm(pristine, vmd)
+                run(["ln", "-f", qp[0], q[1]])
+                run(["cp", "-a", "--sparse=always", qp[1], q[2]])
+                os.sync()
             first = False
-            for who in ("hvm", "qemu-img"):
+            # Alternate who goes first: a run pays for the writeback the
+            # previous one left to the host's disk.
+            for who in (("hvm", "qemu-img") if i % 2 == 0 else ("qemu-img", "hvm")):
                 if mode == "cold":
                     drop_caches()
                 else:
@@ -337,28 +357,33 @@ def vm_delete_middle(table, runs=3):
                 else:
                     tq.append(timed(qcmd, then_sync=True)[0])
         res[mode] = (th, tq)
-    # the two results read the same
-    with Served(st, ["vm", "serve", "d", "--read-only"], sock) as s:
-        cmp = run(["qemu-img", "compare", "-f", "raw", "-F", "qcow2", s.uri, q[2]], check=False)
-    same = cmp.returncode == 0
+    # the two results read the same (Now, and C's checkpoint when there is one)
+    same = True
+    views = [(["vm", "serve", "d", "--read-only"], q[2])]
+    for args, qf in views:
+        with Served(st, args, sock) as s:
+            cmp = run(["qemu-img", "compare", "-f", "raw", "-F", "qcow2", s.uri, qf], check=False)
+        same = same and cmp.returncode == 0
     chain = run(["qemu-img", "info", "--backing-chain", "-U", q[2]]).stdout.count("image:")
-    say("peer: %s (safe mode), then sync; results of the last runs %s"
-        % (" ".join(qcmd), "identical (qemu-img compare)" if same else "DIFFER: " + cmp.stdout.strip()))
+    say("peer: %s, then sync; results of the last runs %s"
+        % (qcmd[2], "identical (qemu-img compare)" if same else "DIFFER: " + cmp.stdout.strip()))
     if chain != 2:
         say("warning: the qcow2 chain is %d deep after the rebase" % chain)
+    what = "under Now's small leaf (hvm merges up)" if above == "now" else "under a checkpoint (hvm rebases)"
     for mode in modes:
         th, tq = res[mode]
         a, b = med(th), med(tq)
-        say("%s cache: hvm checkpoint delete d B (+ sync): median %.2f s %s; qemu-img rebase (+ sync): "
+        say("%s cache: hvm checkpoint delete d B (+ sync): median %.2f s %s; qemu-img rebase + rm (+ sync): "
             "median %.2f s %s; ratio %.2f" % (mode, a, [round(x, 2) for x in th], b, [round(x, 2) for x in tq], a / b))
-        table.append(("3", "delete middle checkpoint (1 GiB) vs qemu-img rebase -b, %s cache, median of %d"
-                      % (mode, runs), fmt_v(a, "s"), fmt_v(b, "s"), "%.2f" % (a / b), "<= 1",
+        table.append(("3", "delete middle checkpoint (1 GiB) %s vs qemu-img rebase -b + rm, %s cache, median of %d"
+                      % (what, mode, runs), fmt_v(a, "s"), fmt_v(b, "s"), "%.2f" % (a / b), "<= 1",
                       ("ok" if a / b <= 1 else "MISSED") + ("" if same else ", DATA DIFFERS")))
     run(["chmod", "-R", "u+w", S + "/s3", pristine], check=False)
     shutil.rmtree(st.root, ignore_errors=True)
     shutil.rmtree(pristine, ignore_errors=True)
-    for x in q + [q2p]:
-        os.unlink(x)
+    for x in q + qp:
+        if os.path.exists(x):
+            os.unlink(x)
 
 
 def vm_export_import(table, runs=5):
@@ -418,7 +443,8 @@ def main_vm():
     if "2" in which:
         vm_create_many(table)
     if "3" in which:
-        vm_delete_middle(table)
+        vm_delete_middle(table, "now")
+        vm_delete_middle(table, "checkpoint")
     if "4" in which:
         vm_export_import(table)
     print_table("Results (hvm vs peer; ratio = hvm / peer; for section 1, 1 GiB | 100 GiB | 100/1)",

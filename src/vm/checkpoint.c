@@ -176,6 +176,23 @@ static bool node_cloned(struct vm *vm, json_t *cp)
     return false;
 }
 
+/* Folding a hidden layer under Now's leaf: rebasing the leaf copies what
+ * the layer owns, merging the leaf up into the layer (which then takes the
+ * leaf's place) copies what the leaf owns. The usual case after a
+ * checkpoint of a big disk is a big layer under a small leaf: merge up
+ * then, as Hyper-V does. Only a layer of this VM's own folder qualifies. */
+static bool merge_up_cheaper(struct vm *vm, const char *leaf_rel, const char *layer_rel)
+{
+    if (!leaf_rel || !layer_rel || leaf_rel[0] == '/' || layer_rel[0] == '/')
+        return false;
+    char *leaf = vm_path(vm, leaf_rel), *layer = vm_path(vm, layer_rel);
+    struct stat a, b;
+    bool yes = leaf && layer && stat(leaf, &a) == 0 && stat(layer, &b) == 0 && a.st_blocks < b.st_blocks;
+    free(leaf);
+    free(layer);
+    return yes;
+}
+
 /* One fold of a hidden node, or 0 when none can be folded. */
 static int fold_one(struct vm *vm, bool *changed)
 {
@@ -217,10 +234,12 @@ static int fold_one(struct vm *vm, bool *changed)
             json_array_foreach(json_object_get(json_object_get(nh, "config"), "drives"), k, hd) {
                 json_t *cd = vm_config_drive(child_cfg, json_integer_value(json_object_get(hd, "slot")));
                 char *onto = NULL;
-                if (cd && layer_is_child_of(vm, json_string_value(json_object_get(cd, "file")),
-                                            json_string_value(json_object_get(hd, "file")), &onto))
-                    json_array_append_new(steps, vm_step_rebase(
-                                              json_string_value(json_object_get(cd, "file")), onto));
+                const char *cf = json_string_value(json_object_get(cd, "file"));
+                const char *hf = json_string_value(json_object_get(hd, "file"));
+                if (cd && layer_is_child_of(vm, cf, hf, &onto))
+                    json_array_append_new(steps, now_child && merge_up_cheaper(vm, cf, hf)
+                                                     ? vm_step_merge_up(cf, hf)
+                                                     : vm_step_rebase(cf, onto));
                 free(onto);
             }
             if (now_child)

@@ -11,7 +11,10 @@
  * simply: if vm.json already has the next generation, finish the deletions;
  * otherwise run the steps again and commit. A reader never sees a vm.json
  * that refers to a file that does not exist yet, and no file is deleted
- * while the committed vm.json refers to it. */
+ * while the committed vm.json refers to it, with one exception: merge-up
+ * renames a deleted (hidden) checkpoint's layer over the leaf above it
+ * before the commit; nothing reads a hidden layer but that leaf, which
+ * reads the same before and after, and recovery only rolls forward. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -34,6 +37,11 @@ json_t *vm_step_diff(const char *parent, const char *child)
 json_t *vm_step_rebase(const char *child, const char *onto)
 {
     return json_pack("{s:s, s:s, s:s?}", "do", "rebase", "child", child, "onto", onto);
+}
+
+json_t *vm_step_merge_up(const char *leaf, const char *parent)
+{
+    return json_pack("{s:s, s:s, s:s}", "do", "merge-up", "child", leaf, "parent", parent);
 }
 
 json_t *vm_step_copy(const char *from, const char *to)
@@ -125,6 +133,16 @@ static int step_rebase(struct vm *vm, json_t *st)
     return r;
 }
 
+static int step_merge_up(struct vm *vm, json_t *st)
+{
+    char *child = vm_path(vm, json_string_value(json_object_get(st, "child")));
+    char *parent = vm_path(vm, json_string_value(json_object_get(st, "parent")));
+    int r = (child && parent) ? disk_merge_up(child, parent, NULL) : hvm_error(ENOMEM, "out of memory");
+    free(child);
+    free(parent);
+    return r;
+}
+
 static int step_copy(struct vm *vm, json_t *st)
 {
     char *from = vm_path(vm, json_string_value(json_object_get(st, "from")));
@@ -176,6 +194,8 @@ static int run_steps(struct vm *vm, json_t *steps)
             r = step_diff(vm, st);
         else if (strcmp(what, "rebase") == 0)
             r = step_rebase(vm, st);
+        else if (strcmp(what, "merge-up") == 0)
+            r = step_merge_up(vm, st);
         else if (strcmp(what, "copy") == 0)
             r = step_copy(vm, st);
         else if (strcmp(what, "create") == 0)

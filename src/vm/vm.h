@@ -59,6 +59,9 @@ void vm_journal_abandon(struct vm *vm, json_t *journal);
 /* Journal steps. */
 json_t *vm_step_diff(const char *parent, const char *child);
 json_t *vm_step_rebase(const char *child, const char *onto);
+/* Merges the leaf into parent and renames parent over it (disk_merge_up). */
+json_t *vm_step_merge_up(const char *leaf, const char *parent);
+json_t *vm_step_merge_up(const char *leaf, const char *parent);
 json_t *vm_step_copy(const char *from, const char *to);
 json_t *vm_step_create(const char *file, uint64_t size);
 /* Runs the journal left by an interrupted command, if any. */

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Crash safety: kill -9 at random moments during checkpoint take, revert,
 # apply --take-first, delete (of a middle checkpoint holding a few MiB, so
-# the fold takes a moment), export, import and move. Afterwards `hvm vm
+# the fold takes a moment; and of the parent of Now, merged up), export, import and move. Afterwards `hvm vm
 # check` (the next command) completes or rolls back the operation: it exits
 # 0, no file is orphaned, and now and every checkpoint read as before or as
 # after the operation; an interrupted export leaves no DEST or a complete
@@ -197,6 +197,54 @@ while [ $i -lt $ROUNDS ]; do
     prev="B$i"
 done
 vm_check dl
+
+# ---- delete the parent of Now over a small leaf: the fold merges the
+# leaf up into the checkpoint's layer, which then takes the leaf's place ----
+"$HVM" vm create up --new-disk 16M >/dev/null
+vm_write up 0x07 0 1M
+"$HVM" checkpoint take up root >/dev/null
+setup_up() { # P$1 owning 8 MiB, Now owning 68 KiB over it
+    next_pat
+    vm_io up -- "write -P $pat 0 8M" >/dev/null
+    "$HVM" checkpoint take up "P$1" >/dev/null
+    vm_io up -- "write -P $((pat + 1)) 4M 64k" "write -P $((pat + 2)) 12M 4k" >/dev/null
+}
+layer_id() { # VM CHECKPOINT|now: unique id of that moment's drive 0 layer
+    _lf=$($PY - "$HVM_STORE/vms/$1/vm.json" "$2" <<'PYEOF'
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+cfg = d["config"] if sys.argv[2] == "now" else \
+    [c for c in d["checkpoints"] if c["name"] == sys.argv[2]][0]["config"]
+print(os.path.join(os.path.dirname(sys.argv[1]), cfg["drives"][0]["file"]))
+PYEOF
+)
+    "$HVM" vhd info --json "$_lf" >"$T/layer.json"
+    jget "$T/layer.json" unique_id
+}
+setup_up 0
+pid0=$(layer_id up P0)
+timed "$HVM" checkpoint delete up P0
+max=$took
+[ "$(layer_id up now)" = "$pid0" ] || fail "delete of P0 did not merge the small leaf up"
+i=0
+while [ $i -lt $ROUNDS ]; do
+    i=$((i + 1))
+    setup_up $i
+    p=$(cp_id up "P$i")
+    p0=$(msha up --checkpoint "P$i"); r0=$(msha up --checkpoint root); n0=$(msha up)
+    crash $max "$HVM" checkpoint delete up "P$i"
+    vm_check up
+    no_hidden_left up
+    if cp_visible up | grep -q "$p"; then
+        [ "$(msha up --checkpoint "$p")" = "$p0" ] || fail "delete-up $i: P changed"
+        "$HVM" checkpoint delete up "$p"
+    fi
+    [ "$(msha up --checkpoint root)" = "$r0" ] || fail "delete-up $i: root changed"
+    [ "$(msha up)" = "$n0" ] || fail "delete-up $i: now changed"
+    grep -q "$p" "$HVM_STORE/vms/up/vm.json" && fail "delete-up $i: P is still in vm.json"
+    [ "$(ls "$HVM_STORE/vms/up/disks" | wc -l)" = 2 ] || fail "delete-up $i: files left: $(ls "$HVM_STORE/vms/up/disks")"
+done
+vm_check up
 
 # ---- export ----
 timed "$HVM" vm export tk "$T/ex-first"
