@@ -120,6 +120,32 @@ int disk_chain_status(struct disk *d, uint64_t offset, uint64_t count, uint64_t 
     return 0;
 }
 
+int disk_locate(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run, int *fd,
+                uint64_t *file_offset)
+{
+    uint64_t len = count;
+    for (struct disk *l = d; l; l = l->parent) {
+        enum disk_extent st;
+        uint64_t n;
+        if (!l->ops->locate)
+            return -ENOTSUP;
+        int r = l->ops->locate(l, offset, len, &n, &st, fd, file_offset);
+        if (r < 0)
+            return r;
+        len = n;
+        if (st == DISK_EXTENT_DATA) {
+            *run = len;
+            return 0;
+        }
+        if (st == DISK_EXTENT_ZERO)
+            break;
+    }
+    *fd = -1;
+    *file_offset = 0;
+    *run = len;
+    return 0;
+}
+
 int disk_read_layered(struct disk *d, void *buf, uint64_t count, uint64_t offset,
                       int (*read_own)(struct disk *, void *, uint64_t, uint64_t))
 {

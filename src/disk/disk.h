@@ -29,6 +29,11 @@ struct disk_ops {
      * length (1..count bytes). Runs are 512-byte granular except at the end. */
     int (*block_status)(struct disk *d, uint64_t offset, uint64_t count,
                         uint64_t *run, enum disk_extent *state);
+    /* Optional, for serving without copying: like block_status, and for a
+     * DATA run also the file and byte offset that hold it (the run ends
+     * where the bytes stop being contiguous in that file). */
+    int (*locate)(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run,
+                  enum disk_extent *state, int *fd, uint64_t *file_offset);
     void (*close)(struct disk *d);
 };
 
@@ -71,6 +76,13 @@ int disk_block_status(struct disk *d, uint64_t offset, uint64_t count,
  * zeros everywhere (false)? *run is its length. */
 int disk_chain_status(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run,
                       bool *data);
+
+/* Through the whole chain: where the run at offset is stored, as a file
+ * descriptor and byte offset (*fd < 0: it reads as zeros). -ENOTSUP when a
+ * layer cannot say; readers then use disk_pread. The descriptor belongs to
+ * the layer and is valid while the chain is open. */
+int disk_locate(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run, int *fd,
+                uint64_t *file_offset);
 
 /* Reads count bytes at offset of d's own data where it has it and of the
  * parent otherwise. Used by the kinds themselves: resolves runs per layer so

@@ -72,6 +72,18 @@ static int raw_block_status(struct disk *d, uint64_t offset, uint64_t count, uin
     return 0;
 }
 
+/* The file's bytes are the disk's (holes read as zeros from the file too). */
+static int raw_locate(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run,
+                      enum disk_extent *state, int *fd, uint64_t *file_offset)
+{
+    struct raw *r = d->priv;
+    *state = DISK_EXTENT_DATA;
+    *run = count;
+    *fd = r->fd;
+    *file_offset = offset;
+    return 0;
+}
+
 static void raw_close(struct disk *d)
 {
     struct raw *r = d->priv;
@@ -89,6 +101,7 @@ static const struct disk_ops raw_ops = {
     .flush = raw_flush,
     .discard = raw_discard,
     .block_status = raw_block_status,
+    .locate = raw_locate,
     .close = raw_close,
 };
 

@@ -100,6 +100,27 @@ static int vd_block_status(struct disk *d, uint64_t offset, uint64_t count, uint
     return 0;
 }
 
+static int vd_locate(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run,
+                     enum disk_extent *state, int *fd, uint64_t *file_offset)
+{
+    struct vhd *v = d->priv;
+    int r = vd_block_status(d, offset, count, run, state);
+    if (r < 0 || *state != DISK_EXTENT_DATA)
+        return r;
+    *fd = v->fd;
+    if (!vhd_is_sparse(v)) { /* fixed: the data starts the file */
+        *file_offset = offset;
+        return 0;
+    }
+    /* Blocks next to each other on the disk need not be in the file. */
+    uint32_t block = (uint32_t)(offset / v->block_size);
+    uint64_t in_block = offset % v->block_size;
+    if (*run > v->block_size - in_block)
+        *run = v->block_size - in_block;
+    *file_offset = vhd_block_offset(v, block) + v->bitmap_bytes + in_block;
+    return 0;
+}
+
 static void vd_close(struct disk *d)
 {
     disk_close(d->parent);
@@ -111,7 +132,8 @@ static void vd_close(struct disk *d)
 #define VHD_OPS(name, kind_name)                                                       \
     static const struct disk_ops name = {                                              \
         .kind = kind_name, .pread = vd_pread, .pwrite = vd_pwrite, .flush = vd_flush,  \
-        .discard = vd_discard, .block_status = vd_block_status, .close = vd_close,     \
+        .discard = vd_discard, .block_status = vd_block_status, .locate = vd_locate,   \
+        .close = vd_close,                                                             \
     }
 VHD_OPS(fixed_ops, "fixed");
 VHD_OPS(dynamic_ops, "dynamic");

@@ -3,6 +3,12 @@
  * (sections "Fixed newstyle negotiation", "Transmission", "Metadata
  * querying", "Values").
  *
+ * Reads are sent without copying where the disk can say which file holds
+ * the bytes (disk_locate): the reply header goes out, then the data is
+ * spliced from the layer files' page cache into the socket through a pipe,
+ * so the client's receive is the only copy, as when QEMU reads a file
+ * itself. The pread-and-send path remains for the rest.
+ *
  * Requests on one connection are processed in order, one at a time. The
  * socket is non-blocking and every wait is a poll() that also watches the
  * server's stop pipe, so that no client (however slow or hostile) can keep
@@ -11,6 +17,7 @@
  * that is well framed but invalid gets an error reply and the connection
  * goes on. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +51,16 @@ struct conn {
     uint8_t *buf;        /* READ/WRITE payloads and option data */
     size_t buf_size;
     uint8_t *zeros;      /* ZERO_CHUNK bytes, allocated on first use */
+    int pipe[2];         /* for splicing reads; -1 until the first one */
+    bool no_splice;      /* no pipe for splicing: pread and send */
 };
+
+/* Runs of one spliced read; a read with more falls back to pread. */
+#define SPLICE_RUNS 64
+/* The pipe between the layer files and the socket, and the socket's send
+ * buffer: room for a whole large read at once (less where refused). */
+#define SPLICE_PIPE (1u << 20)
+#define SEND_BUFFER (4u << 20)
 
 /* ---- Socket I/O ---------------------------------------------------------- */
 
@@ -439,18 +455,180 @@ static bool in_range(const struct conn *c, const struct request *q)
     return q->offset <= c->size && q->length <= c->size - q->offset;
 }
 
+struct read_run {
+    int src;         /* the layer's descriptor (to merge contiguous runs) */
+    int fd;          /* a duplicate of it; -1: zeros */
+    uint64_t offset; /* in that file */
+    uint64_t len;
+};
+
+static void close_runs(struct read_run *runs, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (runs[i].fd >= 0)
+            close(runs[i].fd);
+}
+
+/* Where each byte of the request lives, under the disk lock; the
+ * descriptors are duplicated so that a layer switch (an online checkpoint)
+ * may close the originals while the data is on its way. Returns the number
+ * of runs, 0 when the disk cannot say (or an error, which the pread path
+ * then meets and reports) or there are too many runs. */
+static int read_plan(struct conn *c, const struct request *q, struct read_run *runs)
+{
+    struct nbd_server *s = c->s;
+    int n = 0;
+    bool ok = true;
+    uint64_t off = q->offset, left = q->length;
+    pthread_mutex_lock(&s->disk_lock);
+    while (left > 0 && ok) {
+        uint64_t run, foff;
+        int fd;
+        if (disk_locate(s->disk, off, left, &run, &fd, &foff) < 0) {
+            ok = false;
+            break;
+        }
+        struct read_run *last = n ? &runs[n - 1] : NULL;
+        if (last && last->src == fd && (fd < 0 || last->offset + last->len == foff)) {
+            last->len += run;
+        } else if (n == SPLICE_RUNS) {
+            ok = false;
+        } else {
+            runs[n] = (struct read_run){.src = fd, .fd = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0),
+                                        .offset = foff, .len = run};
+            ok = fd < 0 || runs[n].fd >= 0;
+            n++;
+        }
+        off += run;
+        left -= run;
+    }
+    pthread_mutex_unlock(&s->disk_lock);
+    hvm_error_clear();
+    if (!ok) {
+        close_runs(runs, n);
+        return 0;
+    }
+    return n;
+}
+
+static int pipe_ready(struct conn *c)
+{
+    if (c->pipe[0] >= 0)
+        return 0;
+    if (pipe2(c->pipe, O_CLOEXEC) < 0)
+        return -errno;
+    fcntl(c->pipe[1], F_SETPIPE_SZ, SPLICE_PIPE); /* best effort */
+    return 0;
+}
+
+/* Moves len bytes of fd at offset into the socket through the pipe. */
+static int splice_run(struct conn *c, int fd, uint64_t offset, uint64_t len, bool more)
+{
+    loff_t at = (loff_t)offset;
+    while (len > 0) {
+        ssize_t in = splice(fd, &at, c->pipe[1], NULL, len, SPLICE_F_MOVE);
+        if (in < 0 && errno == EINTR)
+            continue;
+        if (in <= 0)
+            return in < 0 ? -errno : -EIO; /* the file ended early */
+        len -= (uint64_t)in;
+        unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (more || len ? SPLICE_F_MORE : 0);
+        while (in > 0) {
+            ssize_t out = splice(c->pipe[0], NULL, c->fd, NULL, (size_t)in, flags);
+            if (out > 0) {
+                in -= out;
+            } else if (out < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                int w = conn_wait(c, POLLOUT);
+                if (w < 0)
+                    return w;
+            } else if (out < 0 && errno != EINTR) {
+                return -errno;
+            } else if (out == 0) {
+                return -EPIPE;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Sends len zero bytes. */
+static int send_zeros(struct conn *c, uint64_t len)
+{
+    if (!c->zeros && !(c->zeros = calloc(1, ZERO_CHUNK)))
+        return -ENOMEM;
+    while (len > 0) {
+        size_t n = len < ZERO_CHUNK ? (size_t)len : ZERO_CHUNK;
+        int r = conn_send(c, c->zeros, n);
+        if (r < 0)
+            return r;
+        len -= n;
+    }
+    return 0;
+}
+
+/* A read whose data is spliced from the files. 1 when sent, 0 when it
+ * cannot be (the caller reads and sends), <0 when the connection must end
+ * (once the header is out, a failure cannot be reported in this reply). */
+static int read_spliced(struct conn *c, const struct request *q)
+{
+    struct read_run runs[SPLICE_RUNS];
+    if (c->no_splice || (c->no_splice = pipe_ready(c) < 0))
+        return 0;
+    int n = read_plan(c, q, runs);
+    if (n == 0)
+        return 0;
+    uint8_t h[NBD_STRUCTURED_REPLY_SIZE + 8];
+    size_t hlen;
+    if (c->structured) {
+        chunk_header(h, q, NBD_REPLY_TYPE_OFFSET_DATA, 8 + q->length);
+        be64_put(h + 20, q->offset);
+        hlen = sizeof h;
+    } else {
+        be32_put(h, NBD_SIMPLE_REPLY_MAGIC);
+        be32_put(h + 4, 0);
+        be64_put(h + 8, q->handle);
+        hlen = NBD_SIMPLE_REPLY_SIZE;
+    }
+    int r = 0;
+    for (;;) { /* the header, held back (MSG_MORE) to go out with the data */
+        ssize_t k = send(c->fd, h, hlen, MSG_NOSIGNAL | MSG_MORE);
+        if (k == (ssize_t)hlen)
+            break;
+        if (k >= 0) { /* (a partial header: finish it plainly) */
+            r = conn_send(c, h + k, hlen - (size_t)k);
+            break;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            r = -errno;
+            break;
+        }
+        if ((r = conn_wait(c, POLLOUT)) < 0)
+            break;
+    }
+    for (int i = 0; i < n && r == 0; i++)
+        r = runs[i].fd < 0 ? send_zeros(c, runs[i].len)
+                           : splice_run(c, runs[i].fd, runs[i].offset, runs[i].len, i + 1 < n);
+    close_runs(runs, n);
+    return r < 0 ? r : 1;
+}
+
 static int do_read(struct conn *c, const struct request *q)
 {
     if (q->length == 0 || q->length > NBD_SERVER_MAX_PAYLOAD)
         return reply_error(c, q, EINVAL, "read length is 0 or above the maximum block size");
     if (!in_range(c, q))
         return reply_error(c, q, EINVAL, "read past the end of the disk");
+    int r = read_spliced(c, q);
+    if (r != 0)
+        return r < 0 ? r : 0;
     if (conn_reserve(c, q->length) < 0)
         return reply_error(c, q, ENOMEM, "out of memory");
 
     struct nbd_server *s = c->s;
     pthread_mutex_lock(&s->disk_lock);
-    int r = disk_pread(s->disk, c->buf, q->length, q->offset);
+    r = disk_pread(s->disk, c->buf, q->length, q->offset);
     pthread_mutex_unlock(&s->disk_lock);
     if (r < 0)
         return reply_error(c, q, r, hvm_error_message());
@@ -685,10 +863,19 @@ static int conn_transmission(struct conn *c)
 void *nbd_client_thread(void *arg)
 {
     struct nbd_client *client = arg;
-    struct conn c = {.s = client->server, .fd = client->fd};
+    struct conn c = {.s = client->server, .fd = client->fd, .pipe = {-1, -1}};
+    /* Room for a large read reply in one go (SO_SNDBUFFORCE passes the
+     * system's cap, for root). */
+    int sb = SEND_BUFFER;
+    if (setsockopt(c.fd, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof sb) < 0)
+        setsockopt(c.fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
     if (conn_handshake(&c) == 0)
         conn_transmission(&c);
     close(c.fd);
+    if (c.pipe[0] >= 0) {
+        close(c.pipe[0]);
+        close(c.pipe[1]);
+    }
     free(c.buf);
     free(c.zeros);
     atomic_store(&client->done, true);
