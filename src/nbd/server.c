@@ -172,7 +172,7 @@ static void reap(struct nbd_server *s, bool all)
     }
 }
 
-static void start_client(struct nbd_server *s, int fd)
+static bool start_client(struct nbd_server *s, int fd)
 {
     reap(s, false);
     for (int i = 0; i < NBD_SERVER_MAX_CLIENTS; i++) {
@@ -185,10 +185,22 @@ static void start_client(struct nbd_server *s, int fd)
         if (pthread_create(&c->thread, NULL, nbd_client_thread, c) != 0)
             break;
         c->used = true;
-        return;
+        return true;
     }
     /* Too many clients (or no thread): refuse this one. */
     close(fd);
+    return false;
+}
+
+int nbd_server_add_client(struct nbd_server *s, int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        int e = errno;
+        close(fd);
+        return hvm_error(e, "nbd: client socket: %s", strerror(e));
+    }
+    return start_client(s, fd) ? 0 : hvm_error(EAGAIN, "nbd: cannot serve one more client");
 }
 
 int nbd_server_run(struct nbd_server *s)

@@ -47,6 +47,12 @@ int nbd_server_listen_path(struct nbd_server *s, const char *path);
  * passed by a parent process). The server closes it in nbd_server_free. */
 int nbd_server_listen_fd(struct nbd_server *s, int fd);
 
+/* Serves fd, a Unix stream socket already connected to a client (one end
+ * of a socketpair whose other end a child process inherits, for
+ * instance). Call before nbd_server_run, from the thread that will call
+ * it. The server closes fd. */
+int nbd_server_add_client(struct nbd_server *s, int fd);
+
 /* Accepts and serves clients until nbd_server_stop; then ends every
  * connection (a request being processed completes first) and returns 0.
  * Call once, after a listen function. */

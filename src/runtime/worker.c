@@ -39,6 +39,7 @@ struct drive {
     struct nbd_server *server;
     pthread_t thread;
     bool running;
+    int qemu_fd; /* QEMU's end of its NBD connection, until QEMU has it */
 };
 
 struct worker {
@@ -108,6 +109,25 @@ static void record_drives(struct worker *w)
     json_decref(rec);
 }
 
+/* QEMU's connection to a drive is one end of a socketpair that it
+ * inherits, rather than a connect to the drive's socket: that way both
+ * ends get a send buffer that holds a whole 1 MiB request (QEMU would keep
+ * the system default, about 200 KiB, and a large write would cross in
+ * five or six rounds of wake-ups). The socket file stays for other
+ * clients. */
+static int connect_qemu(struct drive *dr)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return hvm_error(errno, "socketpair: %s", strerror(errno));
+    int size = 4 << 20;
+    for (int i = 0; i < 2; i++)
+        if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+            setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    dr->qemu_fd = sv[1];
+    return nbd_server_add_client(dr->server, sv[0]);
+}
+
 static int open_drives(struct worker *w)
 {
     size_t i;
@@ -121,11 +141,14 @@ static int open_drives(struct worker *w)
         char name[32];
         snprintf(name, sizeof name, "drive%d.sock", dr->slot);
         char *sock = run_path(w, name);
+        dr->qemu_fd = -1;
         int r = disk_open(dr->path, 0, &dr->disk);
         if (r == 0)
             r = nbd_server_new(dr->disk, NULL, &dr->server);
         if (r == 0)
             r = nbd_server_listen_path(dr->server, sock);
+        if (r == 0)
+            r = connect_qemu(dr);
         free(sock);
         if (r < 0)
             return r;
@@ -151,6 +174,8 @@ static void close_drives(struct worker *w)
             wlog("flush of %s failed: %s", d->path, hvm_error_message());
         disk_close(d->disk);
         free(d->path);
+        if (d->qemu_fd >= 0)
+            close(d->qemu_fd);
     }
     w->n_drives = 0;
 }
@@ -197,13 +222,9 @@ static int spawn_qemu(struct worker *w)
     add(argv, &n, "-qmp");
     add(argv, &n, "unix:%s,server=on,wait=off", qmp);
     for (int i = 0; i < w->n_drives; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "drive%d.sock", w->drives[i].slot);
-        char *sock = run_path(w, name);
         add(argv, &n, "-drive");
-        add(argv, &n, "driver=raw,file.driver=nbd,file.server.type=unix,file.server.path=%s,"
-                      "if=virtio,cache=writeback,discard=unmap", sock ? sock : "");
-        free(sock);
+        add(argv, &n, "driver=raw,file.driver=nbd,file.server.type=fd,file.server.str=%d,"
+                      "if=virtio,cache=writeback,discard=unmap", w->drives[i].qemu_fd);
     }
     size_t i;
     json_t *nic;
@@ -254,9 +275,16 @@ static int spawn_qemu(struct worker *w)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(127);
+        for (int i = 0; i < w->n_drives; i++) /* QEMU keeps its NBD ends */
+            fcntl(w->drives[i].qemu_fd, F_SETFD, 0);
         execvp(argv[0], argv);
         fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);
+    }
+    /* Only QEMU may hold its ends: when it dies, the connections end. */
+    for (int i = 0; i < w->n_drives; i++) {
+        close(w->drives[i].qemu_fd);
+        w->drives[i].qemu_fd = -1;
     }
     for (int k = 0; k < n; k++)
         free(argv[k]);
@@ -553,6 +581,16 @@ static int listen_control(struct worker *w)
 /* After QEMU is gone: disks flushed and closed, vm.json says Off or Saved. */
 static void finish(struct worker *w, int status)
 {
+    /* The control socket goes first: a command holding the VM's lock may be
+     * asking us something, and we are about to wait for that lock. Closed,
+     * the socket answers it with an error instead of silence. */
+    char *ctl = run_path(w, "ctl.sock");
+    if (ctl)
+        unlink(ctl);
+    free(ctl);
+    if (w->ctl_fd >= 0)
+        close(w->ctl_fd);
+    w->ctl_fd = -1;
     close_drives(w);
     qmp_close(&w->qmp);
     struct vm *vm;
@@ -574,13 +612,6 @@ static void finish(struct worker *w, int status)
         wlog("could not open the VM to record its state: %s", hvm_error_message());
     }
     wlog("QEMU exited (status %d); VM is %s", status, w->saved_memory ? "Saved" : "Off");
-    char *run = run_path(w, "");
-    for (const char *f = "ctl.sock"; f; f = NULL) {
-        char *p = run_path(w, f);
-        unlink(p);
-        free(p);
-    }
-    free(run);
 }
 
 void runtime_worker_main(const char *vm_dir, json_t *plan, int ready_fd)
