@@ -422,6 +422,39 @@ static int create_disk(const char *dir, const struct vm_create_params *p, json_t
     return r;
 }
 
+/* A linked clone's drives: differencing children of the other VM's layers. */
+static int create_clone_disks(const char *dir, const struct vm_create_params *p, json_t *drives)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(p->clone_drives, i, d) {
+        int slot = (int)json_integer_value(json_object_get(d, "slot"));
+        char *rel = vm_new_disk_name(slot);
+        char *abs = rel ? path_join(dir, rel) : NULL;
+        int r = abs ? disk_diff_create(json_string_value(json_object_get(d, "layer")), abs, false)
+                    : hvm_error(ENOMEM, "out of memory");
+        if (r == 0)
+            json_array_append_new(drives, json_pack("{s:i, s:s}", "slot", slot, "file", rel));
+        free(rel);
+        free(abs);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Registers the VM as a child of its base or of the layers it was cloned from. */
+static int register_children(struct store *s, const struct vm_create_params *p, const char *id)
+{
+    int r = p->from ? store_base_add_child(s, p->from, id) : 0;
+    size_t i;
+    json_t *d;
+    json_array_foreach(p->clone_drives, i, d)
+        if (r == 0)
+            r = store_base_add_child(s, json_string_value(json_object_get(d, "layer")), id);
+    return r;
+}
+
 int vm_create(struct store *s, const struct vm_create_params *p)
 {
     char *dir = NULL, *tmp = NULL;
@@ -462,10 +495,15 @@ int vm_create(struct store *s, const struct vm_create_params *p)
     json_t *doc = new_doc(p->name, id_text, p->cpus > 0 ? p->cpus : 1,
                           p->memory ? p->memory : 1ull << 30);
     json_t *config = json_object_get(doc, "config");
-    if ((r = create_disk(tmp, p, json_object_get(config, "drives"))) < 0) {
+    if ((r = create_disk(tmp, p, json_object_get(config, "drives"))) < 0 ||
+        (r = create_clone_disks(tmp, p, json_object_get(config, "drives"))) < 0) {
         json_decref(doc);
         goto out;
     }
+    size_t k;
+    json_t *nic;
+    json_array_foreach(p->clone_nics, k, nic)
+        json_array_append(json_object_get(config, "nics"), nic);
     for (int i = 0; i < p->n_nics; i++)
         if (!store_switch_known(s, p->nics[i])) {
             json_decref(doc);
@@ -489,13 +527,15 @@ int vm_create(struct store *s, const struct vm_create_params *p)
     free(cfg);
     free(text);
     json_decref(doc);
-    if (r == 0 && p->from)
-        r = store_base_add_child(s, p->from, id_text);
+    /* (A crash from here to the rename leaves the registry naming a VM
+     * that does not exist: store_recover removes it with the folder.) */
+    if (r == 0)
+        r = register_children(s, p, id_text);
     if (r == 0 && rename(tmp, dir) < 0)
         r = hvm_error(errno, "%s: %s", dir, strerror(errno));
     if (r == 0)
         r = path_sync_dir(dir);
-    if (r < 0 && p->from)
+    if (r < 0 && (p->from || p->clone_drives))
         store_base_remove_child(s, id_text);
 out:
     if (r < 0 && tmp)

@@ -78,6 +78,11 @@ struct vm_create_params {
     int n_nics;
     const char *clone;    /* another VM to link-clone */
     const char *clone_checkpoint;
+    /* Set by vm_clone for vm_create: [{"slot", "layer": absolute path}],
+     * each drive a differencing child of that layer (registered like a
+     * base), and the adapters to give the VM ([{"switch", "mac"}]). */
+    json_t *clone_drives;
+    json_t *clone_nics;
 };
 int vm_create(struct store *s, const struct vm_create_params *p);
 /* A linked clone: differencing children of another VM's checkpoint layers,

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Crash safety: kill -9 at random moments during checkpoint take, revert,
 # apply --take-first, delete (of a middle checkpoint holding a few MiB, so
-# the fold takes a moment; and of the parent of Now, merged up), export, import and move. Afterwards `hvm vm
+# the fold takes a moment; and of the parent of Now, merged up), export,
+# linked clone, import and move. Afterwards `hvm vm
 # check` (the next command) completes or rolls back the operation: it exits
 # 0, no file is orphaned, and now and every checkpoint read as before or as
 # after the operation; an interrupted export leaves no DEST or a complete
@@ -342,6 +343,39 @@ for v in $("$HVM" vm list --json >vms.json; json_get vms.json "' '.join(v['name'
     case $v in c*) "$HVM" vm delete "$v" ;; esac
 done
 "$HVM" base remove base.vhd
+
+# ---- a linked clone: afterwards there is no clone or a complete one, and
+# the registry names only VMs that exist ----
+registry_ids_exist() {
+    "$HVM" base list --json >bases.json
+    $PY - bases.json "$HVM_STORE/vms" <<'PYEOF' || fail "$1: the registry names a VM that does not exist"
+import json, os, sys
+ids = {json.load(open(os.path.join(sys.argv[2], v, "vm.json")))["id"]
+       for v in os.listdir(sys.argv[2]) if not v.startswith(".")}
+for b in json.load(open(sys.argv[1]))["bases"]:
+    for c in b["children"]:
+        if c not in ids:
+            sys.exit(1)
+PYEOF
+}
+root_sha=$(msha up --checkpoint root)
+timed "$HVM" vm create k0 --clone up --checkpoint root
+max=$took
+i=0
+while [ $i -lt $SMALL ]; do
+    i=$((i + 1))
+    crash $max "$HVM" vm create "k$i" --clone up --checkpoint root
+    "$HVM" vm list >/dev/null
+    ls -a "$HVM_STORE/vms" | grep -q '^\.creating' && fail "clone $i: a temporary folder is left"
+    if [ -e "$HVM_STORE/vms/k$i" ]; then
+        vm_check "k$i"
+        [ "$(msha "k$i")" = "$root_sha" ] || fail "clone $i: does not read as the checkpoint"
+        "$HVM" vm delete "k$i"
+    fi
+    registry_ids_exist "clone $i"
+done
+"$HVM" vm delete k0
+vm_check up
 
 echo "killed $killed operations mid-way, $finished finished before the kill"
 [ $killed -gt 0 ] || fail "no operation was interrupted"
