@@ -2,7 +2,7 @@
 #   make          build (build/)
 #   make check    install missing packages, build with ASan+UBSan, run every test
 #   make demo     install, build, run the guided tour on a scratch store
-#   make bench    benchmarks against qemu-img, qemu-nbd and cp (optimized build)
+#   make bench    benchmarks against qemu-img, qemu-nbd, cp and plain QEMU (optimized build)
 #   make fuzz     build and run the libFuzzer target for a while
 #   make guest    the test guest (Debian cloud kernel + busybox initramfs) in build-guest/
 BUILD ?= build
@@ -38,9 +38,14 @@ demo: deps all
 	@GUEST_DIR=$(GUEST_DIR) sh scripts/guest/build.sh || echo "make demo: no test guest; the live part is skipped"
 	HVM=$(CURDIR)/$(BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh scripts/demo.sh
 
+# Storage (bench/run.sh), VMs and checkpoints (bench/vm.sh), running VMs
+# (bench/runtime.sh, with the test guest); each prints its own table.
 bench: deps $(BENCH_BUILD)/build.ninja
 	ninja -C $(BENCH_BUILD)
 	HVM=$(CURDIR)/$(BENCH_BUILD)/hvm sh bench/run.sh
+	HVM=$(CURDIR)/$(BENCH_BUILD)/hvm sh bench/vm.sh
+	@GUEST_DIR=$(GUEST_DIR) sh scripts/guest/build.sh || echo "make bench: no test guest; bench/runtime.sh skipped"
+	[ ! -f $(GUEST_DIR)/vmlinuz ] || HVM=$(CURDIR)/$(BENCH_BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh bench/runtime.sh
 
 fuzz: deps
 	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null 2>&1 || true

@@ -94,56 +94,55 @@ int disk_block_status(struct disk *d, uint64_t offset, uint64_t count, uint64_t 
     return d->ops->block_status(d, offset, count, run, state);
 }
 
-int disk_chain_status(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run,
-                      bool *data)
+/* Walks down the chain while the run at offset comes from a parent,
+ * shrinking it to the smallest run seen so that the answer holds for the
+ * whole of it. With locate, each layer also says which file holds its data
+ * (-ENOTSUP from a kind that cannot). */
+static int chain_walk(struct disk *d, uint64_t offset, uint64_t count, bool locate, uint64_t *run,
+                      bool *data, int *fd, uint64_t *file_offset)
 {
-    /* Walk down while the run comes from a parent, shrinking it to the
-     * smallest run seen so that the answer holds for the whole of it. */
     uint64_t len = count;
+    *data = false;
     for (struct disk *l = d; l; l = l->parent) {
         enum disk_extent st;
         uint64_t n;
-        int r = disk_block_status(l, offset, len, &n, &st);
+        int r;
+        if (!locate)
+            r = disk_block_status(l, offset, len, &n, &st);
+        else if (!l->ops->locate)
+            r = -ENOTSUP;
+        else
+            r = l->ops->locate(l, offset, len, &n, &st, fd, file_offset);
         if (r < 0)
             return r;
         len = n;
         if (st == DISK_EXTENT_DATA) {
             *data = true;
-            *run = len;
-            return 0;
+            break;
         }
         if (st == DISK_EXTENT_ZERO)
             break;
     }
-    *data = false;
     *run = len;
     return 0;
+}
+
+int disk_chain_status(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run,
+                      bool *data)
+{
+    return chain_walk(d, offset, count, false, run, data, NULL, NULL);
 }
 
 int disk_locate(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run, int *fd,
                 uint64_t *file_offset)
 {
-    uint64_t len = count;
-    for (struct disk *l = d; l; l = l->parent) {
-        enum disk_extent st;
-        uint64_t n;
-        if (!l->ops->locate)
-            return -ENOTSUP;
-        int r = l->ops->locate(l, offset, len, &n, &st, fd, file_offset);
-        if (r < 0)
-            return r;
-        len = n;
-        if (st == DISK_EXTENT_DATA) {
-            *run = len;
-            return 0;
-        }
-        if (st == DISK_EXTENT_ZERO)
-            break;
+    bool data;
+    int r = chain_walk(d, offset, count, true, run, &data, fd, file_offset);
+    if (r == 0 && !data) {
+        *fd = -1;
+        *file_offset = 0;
     }
-    *fd = -1;
-    *file_offset = 0;
-    *run = len;
-    return 0;
+    return r;
 }
 
 int disk_read_layered(struct disk *d, void *buf, uint64_t count, uint64_t offset,
