@@ -19,7 +19,9 @@
 #      rewritten), served by hvm's worker; peers with the same data and the
 #      same QEMU command line: one raw file, a 2-deep qcow2 chain, and the
 #      raw file through qemu-nbd (the cost of NBD itself). Host page cache
-#      warm (files read before each boot).
+#      warm (files read before each boot). BENCH_RT_ROUNDS (2) rounds in
+#      alternating order, the best figure of each kept (the machine's speed
+#      drifts); each round writes to a region of its own.
 #   2. online checkpoint: hvm checkpoint take 5 times on a running 256 MiB
 #      guest in counter mode; the pause hvm prints (median, max).
 #   3. hvm vm start -> HVM-GUEST READY in console.log vs plain QEMU (same
