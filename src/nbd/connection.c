@@ -57,6 +57,9 @@ struct conn {
 
 /* Runs of one spliced read; a read with more falls back to pread. */
 #define SPLICE_RUNS 64
+/* Smaller reads are copied: pread and send are two system calls, a splice
+ * takes about six, which costs more than copying a few pages. */
+#define SPLICE_MIN (64u << 10)
 /* The pipe between the layer files and the socket, and the socket's send
  * buffer: room for a whole large read at once (less where refused). */
 #define SPLICE_PIPE (1u << 20)
@@ -572,7 +575,7 @@ static int send_zeros(struct conn *c, uint64_t len)
 static int read_spliced(struct conn *c, const struct request *q)
 {
     struct read_run runs[SPLICE_RUNS];
-    if (c->no_splice || (c->no_splice = pipe_ready(c) < 0))
+    if (q->length < SPLICE_MIN || c->no_splice || (c->no_splice = pipe_ready(c) < 0))
         return 0;
     int n = read_plan(c, q, runs);
     if (n == 0)
