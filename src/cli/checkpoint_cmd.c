@@ -120,7 +120,7 @@ static int ck_take(int argc, char **argv)
     double pause_ms = -1;
     /* A running VM: the worker pauses it, saves memory, switches leaves. */
     int r = runtime_alive(vm) ? runtime_checkpoint_take(vm, name, &pause_ms, &id)
-                              : vm_checkpoint_take(vm, name, NULL, &id);
+                              : vm_checkpoint_take(vm, name, &id);
     if (r == 0) {
         json_t *cp = vm_checkpoint_by_id(vm->doc, id);
         printf("checkpoint '%s' (%.8s) taken", json_string_value(json_object_get(cp, "name")), id);

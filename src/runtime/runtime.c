@@ -20,7 +20,6 @@
 
 #include "util/error.h"
 #include "util/fileio.h"
-#include "util/uuid.h"
 #include "vm/checkpoint.h"
 
 static int connect_ctl(struct vm *vm)
@@ -225,48 +224,32 @@ int runtime_start(struct vm *vm, const char *accel_wanted)
 
 int runtime_checkpoint_take(struct vm *vm, const char *name, double *pause_ms, char **id_out)
 {
-    uint8_t raw[16];
-    char id[37], when[32], defname[300], *mem = NULL;
-    uuid_generate_bytes(raw);
-    uuid_format(raw, id);
-    vm_now_string(when, sizeof when);
-    if (!name) {
-        snprintf(defname, sizeof defname, "%s - (%s)", vm->name, when);
-        name = defname;
-    }
-    if (asprintf(&mem, "checkpoints/%s.state", id) < 0)
+    char id[37], *mem = NULL;
+    json_t *steps = json_array();
+    /* If this command dies after the worker switched, recovery finds the
+     * leaves made and commits; if before, it makes them (unused by the
+     * running guest until the next start) and commits as well. */
+    json_t *next = vm_checkpoint_next(vm, name, steps, id);
+    if (!next || asprintf(&mem, "checkpoints/%s.state", id) < 0) {
+        json_decref(next);
+        json_decref(steps);
         return hvm_error(ENOMEM, "out of memory");
-    json_t *next = json_deep_copy(vm->doc);
-    json_t *config = json_object_get(next, "config");
-    json_t *cp = json_pack("{s:s, s:s, s:s, s:O, s:b, s:o, s:s}", "id", id, "name", name,
-                           "created", when, "parent", json_object_get(json_object_get(next, "now"), "parent"),
-                           "hidden", 0, "config", json_deep_copy(config), "memory", mem);
-    json_array_append_new(json_object_get(next, "checkpoints"), cp);
-    json_t *leaves = json_array(), *steps = json_array();
+    }
+    json_object_set_new(vm_checkpoint_by_id(next, id), "memory", json_string(mem));
+    /* The new leaves for the worker to switch to, and the same paths as the
+     * journal's guard. */
+    json_t *leaves = json_array(), *guard = json_pack("{s:[]}", "leaves");
     size_t i;
     json_t *d;
-    json_array_foreach(json_object_get(config, "drives"), i, d) {
-        const char *frozen = json_string_value(json_object_get(d, "file"));
-        char *leaf = vm_new_disk_name((int)json_integer_value(json_object_get(d, "slot")));
-        char *abs = vm_path(vm, leaf);
+    json_array_foreach(json_object_get(json_object_get(next, "config"), "drives"), i, d) {
+        char *abs = vm_path(vm, json_string_value(json_object_get(d, "file")));
         json_array_append_new(leaves, json_pack("{s:O, s:s}", "slot", json_object_get(d, "slot"),
                                                 "file", abs));
-        /* If this command dies after the worker switched, recovery finds
-         * the leaf made and commits; if before, it makes it (unused by the
-         * running guest until the next start) and commits as well. */
-        json_array_append_new(steps, vm_step_diff(frozen, leaf));
-        json_object_set_new(d, "file", json_string(leaf));
-        free(leaf);
+        json_array_append_new(json_object_get(guard, "leaves"), json_string(abs));
         free(abs);
     }
-    json_object_set_new(json_object_get(next, "now"), "parent", json_string(id));
     char *mem_abs = vm_path(vm, mem);
     free(mem);
-    json_t *guard = json_pack("{s:[]}", "leaves");
-    size_t k;
-    json_t *l;
-    json_array_foreach(leaves, k, l)
-        json_array_append(json_object_get(guard, "leaves"), json_object_get(l, "file"));
     /* The journal first: whatever happens next, recovery can tell from the
      * worker's record whether the leaves were switched. */
     json_t *journal;

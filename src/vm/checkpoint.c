@@ -91,13 +91,10 @@ static void add_drive_files(json_t *list, json_t *config)
         json_array_append(list, json_object_get(d, "file"));
 }
 
-int vm_checkpoint_take(struct vm *vm, const char *name, const char *memory_file, char **id_out)
+json_t *vm_checkpoint_next(struct vm *vm, const char *name, json_t *steps, char id[37])
 {
-    int r = refuse_running(vm);
-    if (r < 0)
-        return r;
     uint8_t raw[16];
-    char id[37], when[32], defname[300];
+    char when[32], defname[300];
     uuid_generate_bytes(raw);
     uuid_format(raw, id);
     vm_now_string(when, sizeof when);
@@ -106,28 +103,39 @@ int vm_checkpoint_take(struct vm *vm, const char *name, const char *memory_file,
         name = defname;
     }
     json_t *next = json_deep_copy(vm->doc);
-    json_t *steps = json_array();
     json_t *config = json_object_get(next, "config");
     json_t *cp = json_pack("{s:s, s:s, s:s, s:O, s:b, s:o, s:n}", "id", id, "name", name,
                            "created", when, "parent", json_object_get(doc_now(next), "parent"),
                            "hidden", 0, "config", json_deep_copy(config), "memory");
+    json_array_append_new(json_object_get(next, "checkpoints"), cp);
+    if (fresh_leaves(config, steps) < 0) {
+        json_decref(next);
+        return NULL;
+    }
+    json_object_set_new(doc_now(next), "parent", json_string(id));
+    return next;
+}
+
+int vm_checkpoint_take(struct vm *vm, const char *name, char **id_out)
+{
+    int r = refuse_running(vm);
+    if (r < 0)
+        return r;
+    char id[37];
+    json_t *steps = json_array();
+    json_t *next = vm_checkpoint_next(vm, name, steps, id);
+    if (!next) {
+        json_decref(steps);
+        return -ENOMEM;
+    }
     /* A Saved VM's memory goes with the checkpoint, like Hyper-V's. */
     const char *saved = json_string_value(json_object_get(next, "saved_memory"));
     char *mem = NULL;
-    if (memory_file) {
-        json_object_set_new(cp, "memory", json_string(memory_file));
-    } else if (saved && asprintf(&mem, "checkpoints/%s.state", id) > 0) {
+    if (saved && asprintf(&mem, "checkpoints/%s.state", id) > 0) {
         json_array_append_new(steps, vm_step_copy(saved, mem));
-        json_object_set_new(cp, "memory", json_string(mem));
+        json_object_set_new(vm_checkpoint_by_id(next, id), "memory", json_string(mem));
         free(mem);
     }
-    json_array_append_new(json_object_get(next, "checkpoints"), cp);
-    if ((r = fresh_leaves(config, steps)) < 0) {
-        json_decref(next);
-        json_decref(steps);
-        return r;
-    }
-    json_object_set_new(doc_now(next), "parent", json_string(id));
     r = vm_commit(vm, "take", next, steps, NULL);
     if (r == 0 && id_out)
         *id_out = strdup(id);
@@ -336,7 +344,7 @@ int vm_checkpoint_apply(struct vm *vm, json_t *cp, bool take_first)
         return r;
     char *id = strdup(json_string_value(json_object_get(cp, "id")));
     if (take_first)
-        r = vm_checkpoint_take(vm, NULL, NULL, NULL);
+        r = vm_checkpoint_take(vm, NULL, NULL);
     if (r == 0)
         r = apply_to(vm, id);
     free(id);

@@ -13,10 +13,16 @@
 
 #include "vm/vm.h"
 
-/* Takes a checkpoint of now; name NULL gives "VM - (YYYY-MM-DD HH:MM:SS)".
- * memory_file (relative, may be NULL) becomes the checkpoint's memory state.
- * *id_out (may be NULL) receives the new id (malloc'd). */
-int vm_checkpoint_take(struct vm *vm, const char *name, const char *memory_file, char **id_out);
+/* The next document after a checkpoint of now, for the offline take and
+ * the runtime's online one: a new node (id written to id; name NULL gives
+ * "VM - (YYYY-MM-DD HH:MM:SS)") holding now's configuration, no memory
+ * yet, and now moved onto fresh differencing leaves whose creation is
+ * appended to steps. NULL when out of memory. */
+json_t *vm_checkpoint_next(struct vm *vm, const char *name, json_t *steps, char id[37]);
+/* Takes a checkpoint of a VM that is not running (a Saved VM's memory
+ * state goes with it). *id_out (may be NULL) receives the new id
+ * (malloc'd). */
+int vm_checkpoint_take(struct vm *vm, const char *name, char **id_out);
 /* Back to now's parent checkpoint: fresh leaves, its configuration. */
 int vm_checkpoint_revert(struct vm *vm);
 /* To any checkpoint; take_first takes a checkpoint of now before. */

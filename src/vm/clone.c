@@ -3,13 +3,10 @@
  * registry with the clone as their child, so the other VM keeps them (as
  * hidden nodes) even when the checkpoint is deleted. */
 #include <errno.h>
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/error.h"
-#include "util/uuid.h"
 #include "vm/checkpoint.h"
 #include "vm/vm.h"
 
