@@ -48,8 +48,8 @@ static void file_progress(void *opaque, uint64_t done, uint64_t total)
         cp->p->fn(cp->p->opaque, cp->base + done, cp->total);
 }
 
-/* Copies into a bundle being built: no sync per file (the whole folder is
- * synced once before it is renamed into place) and, when a hash pool is
+/* Copies into a bundle being built: no sync per file (publish_tree syncs the
+ * whole folder once before it is renamed into place) and, when a hash pool is
  * given, the copy queued for its SHA-256 (the manifest's, or the check of
  * an import against it): the copy is what the bundle or the store holds. */
 static int bundle_copy(const char *from, const char *to, struct copy_progress *cp,
@@ -77,15 +77,30 @@ static int hashes_collect(struct hash_pool *hashing, json_t *hashes, int r)
     return r < 0 ? r : h;
 }
 
-/* One syncfs for everything written under dir. */
-static int sync_tree(const char *dir)
+/* Finishes a folder built under a temporary name: one syncfs for all that
+ * was written in it, the rename into place (the commit point) and the
+ * parent folder made durable. When r (the result of building it) or any
+ * of this fails, the temporary folder goes and the first error is the one
+ * reported. */
+static int publish_tree(const char *tmp, const char *dest, int r)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int r = 0;
-    if (fd < 0 || syncfs(fd) < 0)
-        r = hvm_error(errno, "%s: sync: %s", dir, strerror(errno));
-    if (fd >= 0)
-        close(fd);
+    if (r == 0) {
+        int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || syncfs(fd) < 0)
+            r = hvm_error(errno, "%s: sync: %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    if (r == 0 && rename(tmp, dest) < 0)
+        r = hvm_error(errno, "%s: %s", dest, strerror(errno));
+    if (r == 0)
+        r = path_sync_dir(dest);
+    if (r < 0) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", hvm_error_message());
+        path_remove_tree(tmp);
+        r = hvm_error(-r, "%s", msg);
+    }
     return r;
 }
 
@@ -458,7 +473,7 @@ static int write_json(const char *dir, const char *name, json_t *doc)
     return write_json_as(dir, name, doc, false);
 }
 
-/* Into a folder that sync_tree will make durable before renaming it. */
+/* Into a folder that publish_tree will make durable before renaming it. */
 static int write_json_unsynced(const char *dir, const char *name, json_t *doc)
 {
     return write_json_as(dir, name, doc, true);
@@ -557,18 +572,7 @@ int vm_export(struct vm *vm, const struct export_params *p)
     json_decref(doc);
     json_decref(files);
     json_decref(hashes);
-    if (r == 0)
-        r = sync_tree(tmp);
-    if (r == 0 && rename(tmp, p->dest) < 0)
-        r = hvm_error(errno, "%s: %s", p->dest, strerror(errno));
-    if (r == 0)
-        r = path_sync_dir(p->dest);
-    if (r < 0) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", hvm_error_message());
-        path_remove_tree(tmp);
-        r = hvm_error(-r, "%s", msg);
-    }
+    r = publish_tree(tmp, p->dest, r);
     free(tmp);
     return r;
 }
@@ -1010,18 +1014,7 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
             r = repoint_chains(tmp, json_object_get(manifest, "chains"));
         if (r == 0)
             r = write_json_unsynced(tmp, "vm.json", doc);
-        if (r == 0)
-            r = sync_tree(tmp);
-        if (r == 0 && rename(tmp, dest) < 0)
-            r = hvm_error(errno, "%s: %s", dest, strerror(errno));
-        if (r == 0)
-            r = path_sync_dir(dest);
-        if (r < 0) {
-            char msg[1024];
-            snprintf(msg, sizeof msg, "%s", hvm_error_message());
-            path_remove_tree(tmp);
-            r = hvm_error(-r, "%s", msg);
-        }
+        r = publish_tree(tmp, dest, r);
         free(tmp);
     }
     free(dest);
