@@ -60,10 +60,9 @@ struct conn {
 /* Smaller reads are copied: pread and send are two system calls, a splice
  * takes about six, which costs more than copying a few pages. */
 #define SPLICE_MIN (64u << 10)
-/* The pipe between the layer files and the socket, and the socket's send
- * buffer: room for a whole large read at once (less where refused). */
+/* The pipe between the layer files and the socket: room for a whole large
+ * read at once (less where refused). */
 #define SPLICE_PIPE (1u << 20)
-#define SEND_BUFFER (4u << 20)
 
 /* ---- Socket I/O ---------------------------------------------------------- */
 
@@ -122,11 +121,12 @@ static int conn_skip(struct conn *c, size_t n)
     return 0;
 }
 
-static int conn_sendv(struct conn *c, struct iovec *iov, int cnt)
+/* Sends all of iov; flags may add MSG_MORE (more follows at once). */
+static int conn_sendv_flags(struct conn *c, struct iovec *iov, int cnt, int flags)
 {
     while (cnt > 0) {
         struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
-        ssize_t r = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        ssize_t r = sendmsg(c->fd, &m, MSG_NOSIGNAL | flags);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -149,6 +149,11 @@ static int conn_sendv(struct conn *c, struct iovec *iov, int cnt)
         }
     }
     return 0;
+}
+
+static int conn_sendv(struct conn *c, struct iovec *iov, int cnt)
+{
+    return conn_sendv_flags(c, iov, cnt, 0);
 }
 
 static int conn_send(struct conn *c, const void *buf, size_t n)
@@ -411,13 +416,18 @@ static uint32_t nbd_errno(int err)
     }
 }
 
+static void simple_header(uint8_t *h, const struct request *q, int err)
+{
+    be32_put(h, NBD_SIMPLE_REPLY_MAGIC);
+    be32_put(h + 4, nbd_errno(err));
+    be64_put(h + 8, q->handle);
+}
+
 static int reply_simple(struct conn *c, const struct request *q, int err, const void *data,
                         size_t len)
 {
     uint8_t h[NBD_SIMPLE_REPLY_SIZE];
-    be32_put(h, NBD_SIMPLE_REPLY_MAGIC);
-    be32_put(h + 4, nbd_errno(err));
-    be64_put(h + 8, q->handle);
+    simple_header(h, q, err);
     struct iovec iov[2] = {{h, sizeof h}, {(void *)data, len}};
     return conn_sendv(c, iov, len ? 2 : 1);
 }
@@ -569,47 +579,39 @@ static int send_zeros(struct conn *c, uint64_t len)
     return 0;
 }
 
+/* The header of a successful read's reply: a simple reply, or one
+ * OFFSET_DATA chunk marked final. Returns its length. */
+static size_t read_header(const struct conn *c, const struct request *q,
+                          uint8_t h[NBD_STRUCTURED_REPLY_SIZE + 8])
+{
+    if (!c->structured) {
+        simple_header(h, q, 0);
+        return NBD_SIMPLE_REPLY_SIZE;
+    }
+    chunk_header(h, q, NBD_REPLY_TYPE_OFFSET_DATA, 8 + q->length);
+    be64_put(h + 20, q->offset);
+    return NBD_STRUCTURED_REPLY_SIZE + 8;
+}
+
 /* A read whose data is spliced from the files. 1 when sent, 0 when it
  * cannot be (the caller reads and sends), <0 when the connection must end
  * (once the header is out, a failure cannot be reported in this reply). */
 static int read_spliced(struct conn *c, const struct request *q)
 {
     struct read_run runs[SPLICE_RUNS];
-    if (q->length < SPLICE_MIN || c->no_splice || (c->no_splice = pipe_ready(c) < 0))
+    if (q->length < SPLICE_MIN || c->no_splice)
         return 0;
+    if (pipe_ready(c) < 0) {
+        c->no_splice = true;
+        return 0;
+    }
     int n = read_plan(c, q, runs);
     if (n == 0)
         return 0;
     uint8_t h[NBD_STRUCTURED_REPLY_SIZE + 8];
-    size_t hlen;
-    if (c->structured) {
-        chunk_header(h, q, NBD_REPLY_TYPE_OFFSET_DATA, 8 + q->length);
-        be64_put(h + 20, q->offset);
-        hlen = sizeof h;
-    } else {
-        be32_put(h, NBD_SIMPLE_REPLY_MAGIC);
-        be32_put(h + 4, 0);
-        be64_put(h + 8, q->handle);
-        hlen = NBD_SIMPLE_REPLY_SIZE;
-    }
-    int r = 0;
-    for (;;) { /* the header, held back (MSG_MORE) to go out with the data */
-        ssize_t k = send(c->fd, h, hlen, MSG_NOSIGNAL | MSG_MORE);
-        if (k == (ssize_t)hlen)
-            break;
-        if (k >= 0) { /* (a partial header: finish it plainly) */
-            r = conn_send(c, h + k, hlen - (size_t)k);
-            break;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            r = -errno;
-            break;
-        }
-        if ((r = conn_wait(c, POLLOUT)) < 0)
-            break;
-    }
+    struct iovec iov = {h, read_header(c, q, h)};
+    /* The header held back (MSG_MORE) to go out with the data. */
+    int r = conn_sendv_flags(c, &iov, 1, MSG_MORE);
     for (int i = 0; i < n && r == 0; i++)
         r = runs[i].fd < 0 ? send_zeros(c, runs[i].len)
                            : splice_run(c, runs[i].fd, runs[i].offset, runs[i].len, i + 1 < n);
@@ -636,13 +638,9 @@ static int do_read(struct conn *c, const struct request *q)
     if (r < 0)
         return reply_error(c, q, r, hvm_error_message());
 
-    if (!c->structured)
-        return reply_simple(c, q, 0, c->buf, q->length);
-    /* One OFFSET_DATA chunk, marked final: header and data in one sendmsg. */
+    /* Header and data in one sendmsg. */
     uint8_t h[NBD_STRUCTURED_REPLY_SIZE + 8];
-    chunk_header(h, q, NBD_REPLY_TYPE_OFFSET_DATA, 8 + q->length);
-    be64_put(h + 20, q->offset);
-    struct iovec iov[2] = {{h, sizeof h}, {c->buf, q->length}};
+    struct iovec iov[2] = {{h, read_header(c, q, h)}, {c->buf, q->length}};
     return conn_sendv(c, iov, 2);
 }
 
@@ -867,11 +865,7 @@ void *nbd_client_thread(void *arg)
 {
     struct nbd_client *client = arg;
     struct conn c = {.s = client->server, .fd = client->fd, .pipe = {-1, -1}};
-    /* Room for a large read reply in one go (SO_SNDBUFFORCE passes the
-     * system's cap, for root). */
-    int sb = SEND_BUFFER;
-    if (setsockopt(c.fd, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof sb) < 0)
-        setsockopt(c.fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
+    nbd_socket_buffers(c.fd);
     if (conn_handshake(&c) == 0)
         conn_transmission(&c);
     close(c.fd);

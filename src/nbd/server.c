@@ -192,6 +192,13 @@ static bool start_client(struct nbd_server *s, int fd)
     return false;
 }
 
+void nbd_socket_buffers(int fd)
+{
+    int size = 4 << 20;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+}
+
 int nbd_server_add_client(struct nbd_server *s, int fd)
 {
     int fl = fcntl(fd, F_GETFL);

@@ -47,6 +47,13 @@ int nbd_server_listen_path(struct nbd_server *s, const char *path);
  * passed by a parent process). The server closes it in nbd_server_free. */
 int nbd_server_listen_fd(struct nbd_server *s, int fd);
 
+/* Gives a stream socket a send buffer that holds a whole large request or
+ * reply (4 MiB; past the system's cap where the caller may, as root),
+ * so that it crosses in one go instead of in rounds of wake-ups. The
+ * server does this to every client socket; a process that hands a client
+ * its end of a socketpair can do it to that end too. */
+void nbd_socket_buffers(int fd);
+
 /* Serves fd, a Unix stream socket already connected to a client (one end
  * of a socketpair whose other end a child process inherits, for
  * instance). Call before nbd_server_run, from the thread that will call

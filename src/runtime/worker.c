@@ -120,10 +120,7 @@ static int connect_qemu(struct drive *dr)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return hvm_error(errno, "socketpair: %s", strerror(errno));
-    int size = 4 << 20;
-    for (int i = 0; i < 2; i++)
-        if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
-            setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    nbd_socket_buffers(sv[1]); /* (the server does its own end) */
     dr->qemu_fd = sv[1];
     return nbd_server_add_client(dr->server, sv[0]);
 }

@@ -199,6 +199,9 @@ def protocol(path):
     # Simple replies (no structured reply negotiated).
     s, size, _ = go(path, structured=False)
     expect(request(s, READ, 777, 10), (0, data[:10], None), "simple read")
+    big = os.urandom(200001)  # large enough to be spliced from the file
+    expect(request(s, WRITE, 70001, len(big), data=big)[0], 0, "simple write of 200001 bytes")
+    expect(request(s, READ, 70001, len(big)), (0, big, None), "simple read of 200001 bytes")
     expect(request(s, READ, size, 1), (EINVAL, b"", None), "simple read past the end")
     expect(request(s, STATUS, 0, 512)[0], EINVAL, "block status without a context")
     s.close()
