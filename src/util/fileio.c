@@ -199,13 +199,11 @@ int file_copy_with(const char *from, const char *to, const struct file_copy_opti
         r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
         goto out;
     }
-    r = copy_extents(in, from, out, tmp, (uint64_t)st.st_size, o);
-    /* Start writing the copy back now, so the disk works while we hash
-     * and copy the next file, and the final sync has little left to do. */
-    if (r == 0)
-        sync_file_range(out, 0, 0, SYNC_FILE_RANGE_WRITE);
-    if (r < 0)
+    if ((r = copy_extents(in, from, out, tmp, (uint64_t)st.st_size, o)) < 0)
         goto out;
+    /* Start writing the copy back now: the disk works while the caller goes
+     * on (hashing, the next file), and a later sync has little left to do. */
+    sync_file_range(out, 0, 0, SYNC_FILE_RANGE_WRITE);
     if (!o->no_sync && fsync(out) < 0) {
         r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
         goto out;

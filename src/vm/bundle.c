@@ -443,18 +443,17 @@ static int export_flat(struct vm *vm, const char *tmp, json_t *doc, json_t *file
     return r;
 }
 
-/* Writes dir/name. Inside a folder being built (unsynced) the file is
- * written plainly: the folder is synced once before its rename, and each
- * fsync here would cost a journal commit. Elsewhere it is replaced
- * durably. */
-static int write_json_as(const char *dir, const char *name, json_t *doc, bool unsynced)
+/* Writes dir/name. Inside a folder being built (synced_later: publish_tree
+ * syncs it once before its rename) the file is written plainly, as each
+ * fsync would cost a journal commit; elsewhere it is replaced durably. */
+static int write_json(const char *dir, const char *name, json_t *doc, bool synced_later)
 {
     char *path = path_join(dir, name);
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     int r = 0;
     if (!path || !text) {
         r = hvm_error(ENOMEM, "out of memory");
-    } else if (!unsynced) {
+    } else if (!synced_later) {
         r = file_replace(path, text, strlen(text));
     } else {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -466,17 +465,6 @@ static int write_json_as(const char *dir, const char *name, json_t *doc, bool un
     free(path);
     free(text);
     return r;
-}
-
-static int write_json(const char *dir, const char *name, json_t *doc)
-{
-    return write_json_as(dir, name, doc, false);
-}
-
-/* Into a folder that publish_tree will make durable before renaming it. */
-static int write_json_unsynced(const char *dir, const char *name, json_t *doc)
-{
-    return write_json_as(dir, name, doc, true);
 }
 
 /* An export killed before its rename leaves DEST.exporting-PID: remove
@@ -545,7 +533,7 @@ int vm_export(struct vm *vm, const struct export_params *p)
     json_t *chains = json_incref(json_object_get(doc, "__chains"));
     json_object_del(doc, "__chains");
     if (r == 0)
-        r = write_json_unsynced(tmp, "vm.json", doc);
+        r = write_json(tmp, "vm.json", doc, true);
     if (r == 0) {
         json_array_append_new(files, json_string("vm.json"));
         json_t *entries = json_array();
@@ -565,7 +553,7 @@ int vm_export(struct vm *vm, const struct export_params *p)
                                      "exported", when, "files", entries, "chains",
                                      chains ? chains : json_null());
         if (r == 0)
-            r = write_json_unsynced(tmp, "manifest.json", manifest);
+            r = write_json(tmp, "manifest.json", manifest, true);
         json_decref(manifest);
     }
     json_decref(chains);
@@ -952,7 +940,7 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
     if (p->mode == IMPORT_REGISTER) {
         char *abs = realpath(p->dir, NULL);
         if ((r = repoint_chains(p->dir, json_object_get(manifest, "chains"))) == 0 &&
-            (r = write_json(p->dir, "vm.json", doc)) == 0 && symlink(abs, dest) < 0)
+            (r = write_json(p->dir, "vm.json", doc, false)) == 0 && symlink(abs, dest) < 0)
             r = hvm_error(errno, "%s: %s", dest, strerror(errno));
         free(abs);
     } else {
@@ -1013,7 +1001,7 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
         if (r == 0)
             r = repoint_chains(tmp, json_object_get(manifest, "chains"));
         if (r == 0)
-            r = write_json_unsynced(tmp, "vm.json", doc);
+            r = write_json(tmp, "vm.json", doc, true);
         r = publish_tree(tmp, dest, r);
         free(tmp);
     }

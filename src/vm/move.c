@@ -60,9 +60,10 @@ out:
     return r;
 }
 
-static void verify_hash(void *opaque, const char *key, const char *hex)
+static void append_hash(void *opaque, const char *key, const char *hex)
 {
-    json_object_set_new(opaque, key, json_string(hex));
+    (void)key;
+    json_array_append_new(opaque, json_string(hex));
 }
 
 /* Every file of the copy hashes the same as the original; both sides are
@@ -72,37 +73,31 @@ static int verify_copy(const char *from, const char *to, json_t *files)
     size_t i;
     json_t *f;
     struct hash_pool *hashing = hash_pool_start(2);
-    json_t *hashes = json_object();
-    int r = hashing && hashes ? 0 : hvm_error(ENOMEM, "out of memory");
+    if (!hashing)
+        return hvm_error(ENOMEM, "out of memory");
+    int r = 0;
     json_array_foreach(files, i, f) {
         const char *rel = json_string_value(f);
-        char *a = path_join(from, rel), *b = path_join(to, rel), *ka = NULL, *kb = NULL;
-        if (r == 0 && (!a || !b || asprintf(&ka, "a/%s", rel) < 0 || asprintf(&kb, "b/%s", rel) < 0))
+        char *a = path_join(from, rel), *b = path_join(to, rel);
+        if (r == 0 && (!a || !b))
             r = hvm_error(ENOMEM, "out of memory");
-        if (r == 0 && (r = hash_pool_add(hashing, a, ka)) == 0)
-            r = hash_pool_add(hashing, b, kb);
+        if (r == 0 && (r = hash_pool_add(hashing, a, rel)) == 0)
+            r = hash_pool_add(hashing, b, rel);
         free(a);
         free(b);
-        free(ka);
-        free(kb);
     }
-    if (hashing) {
-        int h = hash_pool_finish(hashing, verify_hash, hashes);
-        r = r < 0 ? r : h;
-    }
-    json_array_foreach(files, i, f) {
-        const char *rel = json_string_value(f);
-        char ka[4096], kb[4096];
-        snprintf(ka, sizeof ka, "a/%s", rel);
-        snprintf(kb, sizeof kb, "b/%s", rel);
-        const char *ha = json_string_value(json_object_get(hashes, ka));
-        const char *hb = json_string_value(json_object_get(hashes, kb));
-        if (r == 0 && (!ha || !hb || strcmp(ha, hb) != 0)) {
-            char *b = path_join(to, rel);
-            r = hvm_error(EIO, "%s: the copy differs from the original", b ? b : rel);
+    /* In queue order: original, copy, original, copy... (all of them
+     * when nothing failed). */
+    json_t *hashes = json_array();
+    int h = hash_pool_finish(hashing, append_hash, hashes);
+    if (r == 0)
+        r = h;
+    json_array_foreach(files, i, f)
+        if (r == 0 && !json_equal(json_array_get(hashes, 2 * i), json_array_get(hashes, 2 * i + 1))) {
+            char *b = path_join(to, json_string_value(f));
+            r = hvm_error(EIO, "%s: the copy differs from the original", b ? b : json_string_value(f));
             free(b);
         }
-    }
     json_decref(hashes);
     return r;
 }
