@@ -2,7 +2,6 @@
  * merge (a child into its parent), rebase (a child onto an ancestor, or
  * standalone) and set-parent (re-point at a moved parent). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,11 +299,6 @@ int disk_rebase(const char *child_path, const char *onto_path, const struct disk
             goto out;
         }
     }
-    /* The layers in between are read front to back: a larger read-ahead
-     * for them (a cold cache is the common case for old checkpoints). */
-    for (struct disk *l = reader->parent; l && l != ctx.onto; l = l->parent)
-        if (disk_vhd_image(l))
-            posix_fadvise(disk_vhd_image(l)->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     /* Copy what the layers in between provide: the child reads the same at
      * every moment, since each copied sector holds what it read before. */
     if ((r = copy_runs(reader, child, reader, pick_between, &ctx, pr)) < 0 ||
