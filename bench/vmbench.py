@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+from measure import drop_caches, warm as warm_files  # (bench/measure.py)
+
 HVM = os.environ["HVM"]
 S = os.environ["S"]
 MiB = 1 << 20
@@ -59,16 +61,6 @@ def timed(cmd, env=None, then_sync=False):
 
 def med(v):
     return statistics.median(v) if v else float("nan")
-
-
-def drop_caches():
-    os.sync()
-    try:
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("3\n")
-        return True
-    except OSError:
-        return False
 
 
 def can_drop_caches():
@@ -561,13 +553,6 @@ class PlainQemu:
         self.p.terminate()
         self.p.wait(timeout=30)
 
-
-def warm_files(paths):
-    for p in paths:
-        with open(p, "rb", buffering=0) as f:
-            buf = bytearray(1 << 20)
-            while f.readinto(buf):
-                pass
 
 
 RAND_N = int(os.environ.get("BENCH_RAND_READS", "500"))
