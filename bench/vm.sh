@@ -16,8 +16,9 @@
 #      data followed by rm of the middle file (the same job: the layer is
 #      gone afterwards); cold cache (sync + drop_caches before each run) and
 #      warm, median of 3. Twice: (a) the checkpoint is the parent of Now's
-#      small leaf (hvm merges the leaf up), (b) a checkpoint sits above it
-#      (hvm rebases that checkpoint's layer onto the one below).
+#      small leaf, (b) a small checkpoint sits above it. Both times hvm
+#      merges the small layer above up into the deleted one, which then
+#      takes its place (it rebases instead when the layer above is bigger).
 #   4. hvm vm export / import of a VM with 10 checkpoints (320 MiB in all)
 #      vs cp -r of the VM folder / of the export folder (each followed by
 #      sync; hvm makes its output durable itself). Median of 5, warm cache,

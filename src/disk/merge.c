@@ -157,14 +157,19 @@ out:
     return r;
 }
 
+/* Merge-up: the parent absorbs the child's own sectors and then becomes
+ * the child: its identity (unique id and time stamp), its mode and, by one
+ * rename, its name. Whatever refers to the child (differencing disks above
+ * it, by locator and id) finds the same name, identity and content before
+ * and after. The only reader of the parent must be the child. */
 int disk_merge_up(const char *child_path, const char *parent_path, const struct disk_progress *pr)
 {
     struct stat cst;
     if (access(parent_path, F_OK) < 0 && errno == ENOENT && stat(child_path, &cst) == 0)
-        return 0; /* done before: the merged parent already took the leaf's place */
+        return 0; /* done before: the merged parent already took the child's place */
     struct disk *child = NULL, *parent = NULL;
     struct vhd *cv, *pv;
-    /* The leaf alone: its own sectors are all that is copied, and a run of
+    /* The child alone: its own sectors are all that is copied, and a run of
      * this step after a crash must not depend on its chain opening. */
     int r = disk_open(child_path, DISK_OPEN_READ_ONLY | DISK_OPEN_NO_PARENT, &child);
     if (r < 0)
@@ -172,14 +177,25 @@ int disk_merge_up(const char *child_path, const char *parent_path, const struct 
     if ((r = need_diff(child, &cv)) < 0 || (r = disk_open(parent_path, DISK_OPEN_FORCE, &parent)) < 0 ||
         (r = need_vhd(parent, &pv)) < 0)
         goto out;
-    if (memcmp(cv->header.parent_id, pv->footer.unique_id, 16) != 0 || child->size != parent->size) {
+    /* Already carrying the child's identity: a run that was killed between
+     * taking it and the rename; the copy is complete. */
+    bool copied = memcmp(cv->footer.unique_id, pv->footer.unique_id, 16) == 0;
+    if ((!copied && memcmp(cv->header.parent_id, pv->footer.unique_id, 16) != 0) ||
+        child->size != parent->size) {
         r = hvm_error(ESTALE, "%s: %s is not its parent (identity or size differ)", child_path,
                       parent_path);
         goto out;
     }
-    /* The leaf still owns every sector copied, so it reads the same
+    /* The child still owns every sector copied, so it reads the same
      * throughout; a crash leaves it intact and this can run again. */
-    if ((r = copy_runs(child, parent, child, pick_own, NULL, pr)) < 0 || (r = disk_flush(parent)) < 0)
+    if (!copied && ((r = copy_runs(child, parent, child, pick_own, NULL, pr)) < 0 ||
+                    (r = disk_flush(parent)) < 0))
+        goto out;
+    /* From here until the rename the child fails its parent's identity
+     * check (a clear error, never wrong data); the journal rolls forward. */
+    memcpy(pv->footer.unique_id, cv->footer.unique_id, 16);
+    pv->footer.timestamp = cv->footer.timestamp;
+    if ((r = vhd_footer_write(pv)) < 0 || (r = file_sync(pv->fd, pv->path)) < 0)
         goto out;
     if (fstat(cv->fd, &cst) < 0) {
         r = hvm_error(errno, "%s: %s", child_path, strerror(errno));
@@ -188,8 +204,6 @@ int disk_merge_up(const char *child_path, const char *parent_path, const struct 
     disk_close(parent);
     disk_close(child);
     parent = child = NULL;
-    /* The parent now reads as the leaf: it takes the leaf's name (one
-     * atomic rename) and its writability. */
     if (chmod(parent_path, cst.st_mode & 0777) < 0 || rename(parent_path, child_path) < 0) {
         r = hvm_error(errno, "%s: %s", parent_path, strerror(errno));
         goto out;

@@ -62,13 +62,14 @@ int disk_diff_create(const char *parent, const char *child, bool no_protect);
  * force. The child reads the same throughout the copy. */
 int disk_merge(const char *child, bool force, const struct disk_progress *pr);
 
-/* Merges a leaf (a child nothing else builds on) into its parent, then
- * renames the parent over the leaf: the file at child reads as the leaf did
- * and its parent is the old parent's parent. The cheap way to drop the
- * layer under a small leaf: only the leaf's own sectors are copied. The
- * caller vouches that the leaf is the parent's only child (the parent keeps
- * its identity). Safe to run again after a crash at any point, and a no-op
- * once done (parent gone, child there). */
+/* Merges a child into its parent, then the parent becomes the child: it
+ * takes the child's unique id, time stamp, mode and (by one rename) name, so
+ * the file at child reads as the child did, its parent is the old parent's
+ * parent, and disks built on the child still find it. The cheap way to drop
+ * a big layer under a small child: only the child's own sectors are copied.
+ * The caller vouches that the child is the parent's only reader. Safe to run
+ * again after a crash at any point, and a no-op once done (parent gone,
+ * child there). */
 int disk_merge_up(const char *child, const char *parent, const struct disk_progress *pr);
 
 /* Copies into child the sectors it reads from the layers between it and

@@ -184,11 +184,13 @@ static bool node_cloned(struct vm *vm, json_t *cp)
     return false;
 }
 
-/* Folding a hidden layer under Now's leaf: rebasing the leaf copies what
- * the layer owns, merging the leaf up into the layer (which then takes the
- * leaf's place) copies what the leaf owns. The usual case after a
- * checkpoint of a big disk is a big layer under a small leaf: merge up
- * then, as Hyper-V does. Only a layer of this VM's own folder qualifies. */
+/* Folding a hidden layer into its only child: rebasing the child copies
+ * what the layer owns, merging the child up into the layer (which then
+ * becomes the child, identity included) copies what the child owns. The
+ * usual case after a checkpoint of a big disk is a big layer under a small
+ * child: merge up then, as Hyper-V does. Only layers of this VM's own folder
+ * qualify, and not a child that linked clones of other VMs build on (they
+ * must never see it mid-change). */
 static bool merge_up_cheaper(struct vm *vm, const char *leaf_rel, const char *layer_rel)
 {
     if (!leaf_rel || !layer_rel || leaf_rel[0] == '/' || layer_rel[0] == '/')
@@ -245,7 +247,8 @@ static int fold_one(struct vm *vm, bool *changed)
                 const char *cf = json_string_value(json_object_get(cd, "file"));
                 const char *hf = json_string_value(json_object_get(hd, "file"));
                 if (cd && layer_is_child_of(vm, cf, hf, &onto))
-                    json_array_append_new(steps, now_child && merge_up_cheaper(vm, cf, hf)
+                    json_array_append_new(steps, (now_child || !node_cloned(vm, only)) &&
+                                                         merge_up_cheaper(vm, cf, hf)
                                                      ? vm_step_merge_up(cf, hf)
                                                      : vm_step_rebase(cf, onto));
                 free(onto);

@@ -199,53 +199,70 @@ while [ $i -lt $ROUNDS ]; do
 done
 vm_check dl
 
-# ---- delete the parent of Now over a small leaf: the fold merges the
-# leaf up into the checkpoint's layer, which then takes the leaf's place ----
+# ---- delete a checkpoint over a small child: the fold merges the child
+# up into the checkpoint's layer, which then becomes the child (its name and
+# identity: what builds on the child still finds it) ----
 "$HVM" vm create up --new-disk 16M >/dev/null
 vm_write up 0x07 0 1M
 "$HVM" checkpoint take up root >/dev/null
-setup_up() { # P$1 owning 8 MiB, Now owning 68 KiB over it
-    next_pat
-    vm_io up -- "write -P $pat 0 8M" >/dev/null
-    "$HVM" checkpoint take up "P$1" >/dev/null
-    vm_io up -- "write -P $((pat + 1)) 4M 64k" "write -P $((pat + 2)) 12M 4k" >/dev/null
-}
-layer_id() { # VM CHECKPOINT|now: unique id of that moment's drive 0 layer
-    _lf=$($PY - "$HVM_STORE/vms/$1/vm.json" "$2" <<'PYEOF'
+layer_file() { # VM CHECKPOINT|now: path of that moment's drive 0 layer
+    $PY - "$HVM_STORE/vms/$1/vm.json" "$2" <<'PYEOF'
 import json, os, sys
 d = json.load(open(sys.argv[1]))
 cfg = d["config"] if sys.argv[2] == "now" else \
     [c for c in d["checkpoints"] if c["name"] == sys.argv[2]][0]["config"]
 print(os.path.join(os.path.dirname(sys.argv[1]), cfg["drives"][0]["file"]))
 PYEOF
-)
-    "$HVM" vhd info --json "$_lf" >"$T/layer.json"
+}
+layer_id() { # VM CHECKPOINT|now: unique id of that moment's drive 0 layer
+    "$HVM" vhd info --json "$(layer_file "$1" "$2")" >"$T/layer.json"
     jget "$T/layer.json" unique_id
 }
-setup_up 0
-pid0=$(layer_id up P0)
-timed "$HVM" checkpoint delete up P0
-max=$took
-[ "$(layer_id up now)" = "$pid0" ] || fail "delete of P0 did not merge the small leaf up"
-i=0
-while [ $i -lt $ROUNDS ]; do
-    i=$((i + 1))
-    setup_up $i
-    p=$(cp_id up "P$i")
-    p0=$(msha up --checkpoint "P$i"); r0=$(msha up --checkpoint root); n0=$(msha up)
-    crash $max "$HVM" checkpoint delete up "P$i"
+layer_ino() { stat -c %i "$(layer_file "$1" "$2")"; }
+# P$1 owning 8 MiB, then ABOVE (now, or checkpoint Q$1 under an empty Now)
+# owning 68 KiB over it
+setup_up() { # N ABOVE
+    next_pat
+    vm_io up -- "write -P $pat 0 8M" >/dev/null
+    "$HVM" checkpoint take up "P$1" >/dev/null
+    vm_io up -- "write -P $((pat + 1)) 4M 64k" "write -P $((pat + 2)) 12M 4k" >/dev/null
+    [ "$2" = now ] || "$HVM" checkpoint take up "Q$1" >/dev/null
+}
+for above in now Q; do
+    setup_up 0 $above
+    [ $above = now ] && child=now || child=Q0
+    ino=$(layer_ino up P0); cid=$(layer_id up $child)
+    timed "$HVM" checkpoint delete up P0
+    max=$took
+    [ "$(layer_ino up $child)" = "$ino" ] || fail "delete of P0 under $above did not merge the small child up"
+    [ "$(layer_id up $child)" = "$cid" ] || fail "the merged child did not keep its identity"
+    [ $above = now ] || "$HVM" checkpoint delete up Q0
+    i=0
+    while [ $i -lt $ROUNDS ]; do
+        i=$((i + 1))
+        setup_up $i $above
+        p=$(cp_id up "P$i")
+        p0=$(msha up --checkpoint "P$i"); r0=$(msha up --checkpoint root); n0=$(msha up)
+        [ $above = now ] || q0=$(msha up --checkpoint "Q$i")
+        crash $max "$HVM" checkpoint delete up "P$i"
+        vm_check up
+        no_hidden_left up
+        if cp_visible up | grep -q "$p"; then
+            [ "$(msha up --checkpoint "$p")" = "$p0" ] || fail "delete-up $above $i: P changed"
+            "$HVM" checkpoint delete up "$p"
+        fi
+        [ "$(msha up --checkpoint root)" = "$r0" ] || fail "delete-up $above $i: root changed"
+        [ "$(msha up)" = "$n0" ] || fail "delete-up $above $i: now changed"
+        grep -q "$p" "$HVM_STORE/vms/up/vm.json" && fail "delete-up $above $i: P is still in vm.json"
+        if [ $above = Q ]; then
+            [ "$(msha up --checkpoint "Q$i")" = "$q0" ] || fail "delete-up $above $i: Q changed"
+            "$HVM" checkpoint delete up "Q$i"
+        fi
+        [ "$(ls "$HVM_STORE/vms/up/disks" | wc -l)" = 2 ] ||
+            fail "delete-up $above $i: files left: $(ls "$HVM_STORE/vms/up/disks")"
+    done
     vm_check up
-    no_hidden_left up
-    if cp_visible up | grep -q "$p"; then
-        [ "$(msha up --checkpoint "$p")" = "$p0" ] || fail "delete-up $i: P changed"
-        "$HVM" checkpoint delete up "$p"
-    fi
-    [ "$(msha up --checkpoint root)" = "$r0" ] || fail "delete-up $i: root changed"
-    [ "$(msha up)" = "$n0" ] || fail "delete-up $i: now changed"
-    grep -q "$p" "$HVM_STORE/vms/up/vm.json" && fail "delete-up $i: P is still in vm.json"
-    [ "$(ls "$HVM_STORE/vms/up/disks" | wc -l)" = 2 ] || fail "delete-up $i: files left: $(ls "$HVM_STORE/vms/up/disks")"
 done
-vm_check up
 
 # ---- export ----
 timed "$HVM" vm export tk "$T/ex-first"
