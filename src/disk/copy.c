@@ -54,6 +54,7 @@ int disk_convert(const char *src_path, const char *dst_path, enum disk_format fo
         return hvm_error(EEXIST, "%s: already exists", dst_path);
     if ((r = disk_open(src_path, DISK_OPEN_READ_ONLY, &src)) < 0)
         return r;
+    path_remove_stale(dst_path, ".converting.");
     if (asprintf(&tmp, "%s.converting.%d", dst_path, (int)getpid()) < 0) {
         disk_close(src);
         return hvm_error(ENOMEM, "out of memory");

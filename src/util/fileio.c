@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +191,7 @@ int file_copy_with(const char *from, const char *to, const struct file_copy_opti
         r = hvm_error(errno, "%s: %s", from, strerror(errno));
         goto out;
     }
+    path_remove_stale(to, ".copying.");
     if (asprintf(&tmp, "%s.copying.%d", to, (int)getpid()) < 0) {
         tmp = NULL;
         r = hvm_error(ENOMEM, "out of memory");
@@ -235,6 +238,30 @@ int file_copy_progress(const char *from, const char *to,
 int file_copy(const char *from, const char *to)
 {
     return file_copy_progress(from, to, NULL, NULL);
+}
+
+void path_remove_stale(const char *path, const char *infix)
+{
+    char *dir = path_dirname(path);
+    const char *base = path_basename(path);
+    size_t n = strlen(base), m = strlen(infix);
+    DIR *d = dir ? opendir(dir) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, base, n) != 0 || strncmp(e->d_name + n, infix, m) != 0)
+            continue;
+        char *end;
+        long pid = strtol(e->d_name + n + m, &end, 10);
+        if (pid <= 0 || *end || pid > INT_MAX || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char *abs = path_join(dir, e->d_name);
+        if (abs)
+            path_remove_tree(abs);
+        free(abs);
+    }
+    if (d)
+        closedir(d);
+    free(dir);
 }
 
 int path_remove_tree(const char *path)

@@ -39,6 +39,10 @@ int file_copy_progress(const char *from, const char *to,
 /* Removes a file or a folder with everything in it (symlinks are removed,
  * never followed). Missing is not an error. */
 int path_remove_tree(const char *path);
+/* A killed writer leaves its work beside PATH under a temporary name,
+ * PATH + infix + its PID (e.g. "disk.vhd.creating.1234"): removes those
+ * (files or folders) of processes that no longer run. */
+void path_remove_stale(const char *path, const char *infix);
 /* Creates a folder and its missing parents. */
 int path_mkdirs(const char *path);
 /* Is rel a safe relative path: not absolute, no "..", no empty parts? */

@@ -122,6 +122,7 @@ int vhd_create(const char *path, const struct vhd_create_params *p)
         return r;
     if (access(path, F_OK) == 0)
         return hvm_error(EEXIST, "%s: already exists", path);
+    path_remove_stale(path, ".creating.");
     if (asprintf(&tmp, "%s.creating.%d", path, (int)getpid()) < 0)
         return hvm_error(ENOMEM, "out of memory");
     fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

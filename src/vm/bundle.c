@@ -467,31 +467,6 @@ static int write_json(const char *dir, const char *name, json_t *doc, bool synce
     return r;
 }
 
-/* An export killed before its rename leaves DEST.exporting-PID: remove
- * those of dead processes. */
-static void remove_stale_exports(const char *dest)
-{
-    char *dir = path_dirname(dest);
-    const char *base = path_basename(dest);
-    size_t n = strlen(base);
-    DIR *d = dir ? opendir(dir) : NULL;
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (strncmp(e->d_name, base, n) != 0 || strncmp(e->d_name + n, ".exporting-", 11) != 0)
-            continue;
-        int pid = atoi(e->d_name + n + 11);
-        if (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH) {
-            char *abs = path_join(dir, e->d_name);
-            if (abs)
-                path_remove_tree(abs);
-            free(abs);
-        }
-    }
-    if (d)
-        closedir(d);
-    free(dir);
-}
-
 int vm_export(struct vm *vm, const struct export_params *p)
 {
     char *tmp = NULL;
@@ -501,7 +476,7 @@ int vm_export(struct vm *vm, const struct export_params *p)
     if (!p->live_checkpoint &&
         (strcmp(vm_state(vm), "Running") == 0 || strcmp(vm_state(vm), "Paused") == 0))
         return hvm_error(EBUSY, "VM '%s' is running: its leaves are being written", vm->name);
-    remove_stale_exports(p->dest);
+    path_remove_stale(p->dest, ".exporting-");
     if (asprintf(&tmp, "%s.exporting-%d", p->dest, (int)getpid()) < 0)
         return hvm_error(ENOMEM, "out of memory");
     char *disks = path_join(tmp, "disks"), *cps = path_join(tmp, "checkpoints");

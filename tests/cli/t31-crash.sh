@@ -87,7 +87,11 @@ while [ $i -lt "$ITER" ]; do
         check_ok $d/out.vhd "convert #$i ($r)"
         reads_as $d/out.vhd tmpl/top.raw || fail "convert #$i ($r): incomplete output"
     fi
-    # A temporary file may be left behind; it never has DST's name.
+    # A temporary file may be left behind; it never has DST's name, and
+    # the next convert to DST (here, after removing a complete one) clears it.
+    rm -f $d/out.vhd
+    "$HVM" vhd convert tmpl/top.vhd $d/out.vhd
+    [ "$(ls $d)" = out.vhd ] || fail "convert #$i ($r): left behind: $(ls $d)"
     rm -rf $d
     i=$((i + 1))
 done

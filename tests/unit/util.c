@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -134,6 +135,58 @@ static void copy_keeps_bytes_and_holes(void **state)
     free(to);
 }
 
+static void touch(const char *name)
+{
+    char *path = path_join(dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    free(path);
+}
+
+static bool exists(const char *name)
+{
+    char *path = path_join(dir, name);
+    bool yes = access(path, F_OK) == 0;
+    free(path);
+    return yes;
+}
+
+static void stale_temporaries_of_dead_writers_go(void **state)
+{
+    (void)state;
+    pid_t dead = fork();
+    assert_true(dead >= 0);
+    if (dead == 0)
+        _exit(0);
+    assert_int_equal(waitpid(dead, NULL, 0), dead);
+    char gone[64], alive[64];
+    snprintf(gone, sizeof gone, "d.vhd.creating.%d", (int)dead);
+    snprintf(alive, sizeof alive, "d.vhd.creating.%d", (int)getpid());
+    touch(gone);
+    touch(alive);
+    touch("d.vhd.creating.12x");   /* not a PID */
+    touch("e.vhd.creating.1");     /* another file's */
+    touch("d.vhd");
+    char *target = path_join(dir, "d.vhd");
+    path_remove_stale(target, ".creating.");
+    assert_false(exists(gone));
+    assert_true(exists(alive));
+    assert_true(exists("d.vhd.creating.12x"));
+    assert_true(exists("e.vhd.creating.1"));
+    assert_true(exists("d.vhd"));
+    /* A folder left by a dead writer goes too, with its content. */
+    char sub[80];
+    snprintf(sub, sizeof sub, "%s/x", gone);
+    char *p = path_join(dir, gone);
+    assert_int_equal(mkdir(p, 0755), 0);
+    touch(sub);
+    path_remove_stale(target, ".creating.");
+    assert_false(exists(gone));
+    free(p);
+    free(target);
+}
+
 static int cleanup(void **state)
 {
     (void)state;
@@ -149,6 +202,7 @@ int main(void)
         cmocka_unit_test(pool_hashes_like_openssl_in_queue_order),
         cmocka_unit_test(pool_reports_an_unreadable_file),
         cmocka_unit_test(copy_keeps_bytes_and_holes),
+        cmocka_unit_test(stale_temporaries_of_dead_writers_go),
     };
     return cmocka_run_group_tests(tests, NULL, cleanup);
 }
