@@ -8,20 +8,21 @@
 #
 #   1. guest disk throughput, measured inside the test guest (shell mode,
 #      commands typed on the serial console) with busybox dd on /dev/vda:
-#      sequential 1 MiB reads of the whole 512 MiB disk (iflag=direct; the
-#      better of 2 passes), 8192 4 KiB O_DIRECT reads from one dd (queue
-#      depth 1: the per-request cost), BENCH_RAND_READS (500) random 4 KiB
-#      reads (one dd started per read, as busybox has nothing better; the
-#      same loop on /dev/zero is timed too and printed, since starting dd
-#      under TCG costs about as much as the read), 128 MiB of sequential
-#      1 MiB writes + fsync. Guest time from /proc/uptime (10 ms steps).
+#      sequential 1 MiB reads of the whole 512 MiB disk (iflag=direct),
+#      8192 4 KiB O_DIRECT reads from one dd (queue depth 1: the
+#      per-request cost), BENCH_RAND_READS (500) random 4 KiB reads (one dd
+#      started per read, as busybox has nothing better: starting dd under
+#      TCG costs about as much as the read), 128 MiB of sequential 1 MiB
+#      writes + fsync. Guest time from /proc/uptime (10 ms steps).
 #      hvm: a 2-layer VHD chain (a checkpoint, then a quarter of the disk
 #      rewritten), served by hvm's worker; peers with the same data and the
 #      same QEMU command line: one raw file, a 2-deep qcow2 chain, and the
 #      raw file through qemu-nbd (the cost of NBD itself). Host page cache
-#      warm (files read before each boot). BENCH_RT_ROUNDS (2) rounds in
-#      alternating order, the best figure of each kept (the machine's speed
-#      drifts); each round writes to a region of its own.
+#      warm. The four guests run at once; each figure is taken in
+#      BENCH_RT_ROUNDS (3) rounds, every guest once per round in alternating
+#      order, and hvm's ratio to each peer is the median of the per-round
+#      ratios (the machine's speed drifts within minutes); each round writes
+#      to a region of its own.
 #   2. online checkpoint: hvm checkpoint take 5 times on a running 256 MiB
 #      guest in counter mode; the pause hvm prints (median, max).
 #   3. hvm vm start -> HVM-GUEST READY in console.log vs plain QEMU (same

@@ -269,9 +269,10 @@ def vm_delete_middle(table, above, runs=3):
     """3. delete a middle checkpoint holding 1 GiB vs qemu-img rebase + rm.
 
     Chain: A (512 MiB) <- B (1 GiB of changes) <- C (16 MiB). With above ==
-    "now", C is Now's leaf: hvm merges the small leaf up into B's layer,
-    which takes the leaf's place. With above == "checkpoint", C is a
-    checkpoint (frozen) under an empty Now: hvm rebases C onto A. The peer
+    "now", C is Now's leaf, with above == "checkpoint" a checkpoint (frozen)
+    under an empty Now. Either way hvm merges the small C up into B's layer,
+    which then becomes C (name and identity); it rebases C onto A only when C
+    owns more than B (tests/cli/t53 covers both ways). The peer
     does the same job on the qcow2 equivalent in both cases: qemu-img rebase
     of the top onto A (safe mode), then rm of the middle file (deleting a
     checkpoint removes its layer)."""
@@ -304,11 +305,9 @@ def vm_delete_middle(table, above, runs=3):
            ", ".join("%d MiB" % (du_kib(x) >> 10) for x in q)))
     # Pristine copies to start each run from: hard links (files that are
     # only read, deleted or replaced by rename), except the one layer each
-    # side writes in place, which is copied: B's layer when hvm merges up,
-    # C's when it rebases, the top qcow2 for qemu-img.
-    c_file = (st.vm_json("d")["config"] if above == "now" else
-              [cp for cp in st.vm_json("d")["checkpoints"] if cp["name"] == "C"][0]["config"])["drives"][0]["file"]
-    written = mid if above == "now" else c_file
+    # side writes in place, which is copied: B's layer, which hvm merges C
+    # into, and the top qcow2 for qemu-img.
+    written = mid
     pristine = os.path.join(S, "d.pristine")
 
     def restore_vm(src, dst):
@@ -361,7 +360,7 @@ def vm_delete_middle(table, above, runs=3):
         % (qcmd[2], "identical (qemu-img compare)" if same else "DIFFER: " + cmp.stdout.strip()))
     if chain != 2:
         say("warning: the qcow2 chain is %d deep after the rebase" % chain)
-    what = "under Now's small leaf (hvm merges up)" if above == "now" else "under a checkpoint (hvm rebases)"
+    what = "under Now's small leaf" if above == "now" else "under a small checkpoint"
     for mode in modes:
         th, tq = res[mode]
         a, b = med(th), med(tq)
@@ -558,37 +557,45 @@ class PlainQemu:
 RAND_N = int(os.environ.get("BENCH_RAND_READS", "500"))
 
 
-def disk_figures(con, size_mib, rnd=0):
-    """Sequential 1 MiB reads of the whole disk, RAND_N random 4 KiB reads
-    (one dd each; the same loop over /dev/zero is subtracted: it is the cost
-    of starting dd under TCG), sequential 1 MiB writes with fsync."""
-    out = {}
-    up = "cat /proc/uptime"
-    t = min(uptime_pair(con.run("a=$(%s); dd if=/dev/vda of=/dev/null bs=1M count=%d iflag=direct 2>/dev/null; "
-                                "b=$(%s); echo $a $b" % (up, size_mib, up))) for _ in range(2))
-    out["seq"] = size_mib * MiB / 1e6 / t
-    # 4 KiB requests one after the other from one dd (queue depth 1): the
-    # per-request cost of each backend, without starting a process per read
+UP = "cat /proc/uptime"
+
+
+def fig_seq(con, size_mib, rnd):
+    """Sequential 1 MiB O_DIRECT reads of the whole disk (MB/s)."""
+    t = uptime_pair(con.run("a=$(%s); dd if=/dev/vda of=/dev/null bs=1M count=%d iflag=direct 2>/dev/null; "
+                            "b=$(%s); echo $a $b" % (UP, size_mib, UP)))
+    return size_mib * MiB / 1e6 / t
+
+
+def fig_qd1(con, size_mib, rnd):
+    """4 KiB requests one after the other from one dd (queue depth 1): the
+    per-request cost of each backend, without starting a process per read
+    (reads/s)."""
     n4k = 8192
     t = uptime_pair(con.run("a=$(%s); dd if=/dev/vda of=/dev/null bs=4k count=%d skip=%d iflag=direct 2>/dev/null; "
-                            "b=$(%s); echo $a $b" % (up, n4k, size_mib * 64, up)))
-    out["qd1"] = n4k / t
-    blocks = size_mib * 256
-    loop = ("i=0; a=$(%s); while [ $i -lt %d ]; do dd if=IF of=/dev/null bs=4k count=1 "
-            "skip=$(( ((RANDOM << 15) | RANDOM) %% %d )) FLAG 2>/dev/null; i=$((i+1)); done; b=$(%s); echo $a $b"
-            % (up, RAND_N, blocks, up))
-    tr = uptime_pair(con.run(loop.replace("IF", "/dev/vda").replace("FLAG", "iflag=direct")))
-    tz = uptime_pair(con.run(loop.replace("IF", "/dev/zero").replace("FLAG", "")))
-    out["rand_gross"] = RAND_N / tr
-    out["rand_ms"] = tr / RAND_N * 1e3
-    out["dd_ms"] = tz / RAND_N * 1e3
-    out["rand_net_ms"] = (tr - tz) / RAND_N * 1e3
-    wmib = 128
+                            "b=$(%s); echo $a $b" % (UP, n4k, size_mib * 64, UP)))
+    return n4k / t
+
+
+def fig_rand(con, size_mib, rnd):
+    """RAND_N random 4 KiB reads, one dd each (reads/s, starting dd
+    included: busybox has nothing better)."""
+    loop = ("i=0; a=$(%s); while [ $i -lt %d ]; do dd if=/dev/vda of=/dev/null bs=4k count=1 "
+            "skip=$(( ((RANDOM << 15) | RANDOM) %% %d )) iflag=direct 2>/dev/null; i=$((i+1)); done; "
+            "b=$(%s); echo $a $b" % (UP, RAND_N, size_mib * 256, UP))
+    return RAND_N / uptime_pair(con.run(loop))
+
+
+WRITE_MIB = 128
+
+
+def fig_write(con, size_mib, rnd):
+    """128 MiB of sequential 1 MiB O_DIRECT writes + fsync, into a region of
+    the disk of this round's own (MB/s)."""
+    seek = size_mib - (rnd % (size_mib // (WRITE_MIB + 16)) + 1) * (WRITE_MIB + 16)
     t = uptime_pair(con.run("a=$(%s); dd if=/dev/zero of=/dev/vda bs=1M count=%d seek=%d oflag=direct "
-                            "conv=fsync 2>/dev/null; b=$(%s); echo $a $b"
-                            % (up, wmib, size_mib - (rnd + 1) * (wmib + 16), up)))
-    out["wr"] = wmib * MiB / 1e6 / t
-    return out
+                            "conv=fsync 2>/dev/null; b=$(%s); echo $a $b" % (UP, WRITE_MIB, seek, UP)))
+    return WRITE_MIB * MiB / 1e6 / t
 
 
 def rt_throughput(table):
@@ -619,84 +626,78 @@ def rt_throughput(table):
     nbdsock = os.path.join(S, "qemu-nbd.sock")
     res = {}
     peers = ("hvm", "raw", "qcow2", "qemu-nbd")
-    # Rounds in alternating order, the best figure of each kept: this
-    # machine's speed drifts by tens of percent within minutes, and one
-    # pass in a fixed order would charge the drift to whoever came last.
-    # Each round writes to its own region (new allocations every time).
-    rounds = int(os.environ.get("BENCH_RT_ROUNDS", "2"))
-    schedule = [(rnd, who) for rnd in range(rounds)
-                for who in (peers if rnd % 2 == 0 else tuple(reversed(peers)))]
-    for rnd, who in schedule:
-        os.sync()
-        if who == "hvm":
-            warm_files([os.path.join(vmd, "disks", f) for f in os.listdir(os.path.join(vmd, "disks"))])
-            st.hvm("vm", "start", "r", "--accel", "tcg")
-            log = os.path.join(vmd, "run", "console.log")
-            if not wait_line(log, r"HVM-GUEST READY", 180):
-                raise SystemExit("bench: hvm guest not READY")
-            con = Console(os.path.join(vmd, "run", "console.sock"))
-        else:
-            warm_files([q0, q1] if who == "qcow2" else [raw])
-            drive = {"raw": "file=%s,format=raw,if=virtio,cache=writeback,discard=unmap" % raw,
-                     "qcow2": "file=%s,format=qcow2,if=virtio,cache=writeback,discard=unmap" % q1,
-                     "qemu-nbd": "driver=raw,file.driver=nbd,file.server.type=unix,file.server.path=%s,"
-                                 "if=virtio,cache=writeback,discard=unmap" % nbdsock}[who]
-            if who == "qemu-nbd":
-                nbdp = subprocess.Popen(["qemu-nbd", "-f", "raw", "-t", "--cache=writeback", "--socket=" + nbdsock,
-                                         raw], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-                remember_pid(nbdp.pid)
-                for _ in range(500):
-                    if os.path.exists(nbdsock):
-                        break
-                    time.sleep(0.01)
-            vmq = PlainQemu(who, drive, append)
-            vmq.ready()
-            con = vmq.console()
-        time.sleep(1)
+    # All four guests run at once and each figure is taken in rounds, every
+    # peer once per round, in alternating order: this machine's speed drifts
+    # by tens of percent within minutes, so hvm is compared with each peer
+    # round by round (the median of the per-round ratios), never with a run
+    # made minutes apart. An idle guest costs little (it sleeps in HLT).
+    rounds = int(os.environ.get("BENCH_RT_ROUNDS", "3"))
+    os.sync()
+    warm_files([os.path.join(vmd, "disks", f) for f in os.listdir(os.path.join(vmd, "disks"))] + [raw, q0, q1])
+    st.hvm("vm", "start", "r", "--accel", "tcg")
+    # qemu-nbd serves a copy of its own: the raw guest holds r.raw's lock
+    raw_nbd = raw + ".nbd"
+    run(["cp", raw, raw_nbd])
+    nbdp = subprocess.Popen(["qemu-nbd", "-f", "raw", "-t", "--cache=writeback", "--socket=" + nbdsock, raw_nbd],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    remember_pid(nbdp.pid)
+    for _ in range(500):
+        if os.path.exists(nbdsock):
+            break
+        time.sleep(0.01)
+    plain = {}
+    for who in peers[1:]:
+        drive = {"raw": "file=%s,format=raw,if=virtio,cache=writeback,discard=unmap" % raw,
+                 "qcow2": "file=%s,format=qcow2,if=virtio,cache=writeback,discard=unmap" % q1,
+                 "qemu-nbd": "driver=raw,file.driver=nbd,file.server.type=unix,file.server.path=%s,"
+                             "if=virtio,cache=writeback,discard=unmap" % nbdsock}[who]
+        plain[who] = PlainQemu(who, drive, append)
+    if not wait_line(os.path.join(vmd, "run", "console.log"), r"HVM-GUEST READY", 180):
+        raise SystemExit("bench: hvm guest not READY")
+    cons = {"hvm": Console(os.path.join(vmd, "run", "console.sock"))}
+    for who, vmq in plain.items():
+        vmq.ready()
+        cons[who] = vmq.console()
+    time.sleep(1)
+    for con in cons.values():
         con.run("true")
-        f = disk_figures(con, size_mib, rnd)
+    figures = (("seq", fig_seq, "seq read 1 MiB O_DIRECT, whole disk (MB/s)"),
+               ("qd1", fig_qd1, "4 KiB O_DIRECT reads at QD1, one dd (reads/s)"),
+               ("rand", fig_rand, "random read 4 KiB, one dd started per read (reads/s)"),
+               ("wr", fig_write, "seq write 1 MiB + fsync, 128 MiB (MB/s)"))
+    res = {who: {} for who in peers}
+    for key, fig, label in figures:
+        for rnd in range(rounds):
+            for who in (peers if rnd % 2 == 0 else tuple(reversed(peers))):
+                res[who].setdefault(key, []).append(fig(cons[who], size_mib, rnd))
+        say("%s, %d rounds: %s" % (label, rounds, "; ".join(
+            "%s %s" % (who, " ".join("%.0f" % v for v in res[who][key])) for who in peers)))
+    for con in cons.values():
         con.close()
-        if who == "hvm":
-            st.hvm("vm", "turn-off", "r")
-        else:
-            vmq.stop()
-            if who == "qemu-nbd":
-                nbdp.terminate()
-                nbdp.wait()
-        if who not in res:
-            res[who] = dict(f)
-        for key in ("seq", "qd1", "rand_gross", "wr"):
-            res[who][key] = max(res[who][key], f[key])
-        for key in ("rand_ms", "dd_ms", "rand_net_ms"):
-            res[who][key] = min(res[who][key], f[key])
-        say("%-8s seq read %.1f MB/s; 4K O_DIRECT reads at QD1 %.0f/s (%.3f ms each); random 4K read "
-            "%.2f ms each, one dd per read (%.0f reads/s; starting dd alone: %.2f ms, so %.2f ms net); "
-            "seq write %.1f MB/s"
-            % (who, f["seq"], f["qd1"], 1e3 / f["qd1"], f["rand_ms"], f["rand_gross"], f["dd_ms"],
-               f["rand_net_ms"], f["wr"]))
-    say("best of %d rounds:" % rounds)
+    st.hvm("vm", "turn-off", "r")
+    for vmq in plain.values():
+        vmq.stop()
+    nbdp.terminate()
+    nbdp.wait()
+    say("medians over %d rounds:" % rounds)
     for who in peers:
         f = res[who]
         say("%-8s seq %.1f MB/s; QD1 %.0f/s; random %.0f/s; write %.1f MB/s"
-            % (who, f["seq"], f["qd1"], f["rand_gross"], f["wr"]))
+            % (who, med(f["seq"]), med(f["qd1"]), med(f["rand"]), med(f["wr"])))
     h = res["hvm"]
-    for key, label in (("seq", "seq read 1 MiB O_DIRECT, whole disk (MB/s)"),
-                       ("qd1", "4 KiB O_DIRECT reads at QD1, one dd (reads/s)"),
-                       ("rand_gross", "random read 4 KiB, one dd started per read (reads/s)"),
-                       ("wr", "seq write 1 MiB + fsync, 128 MiB (MB/s)")):
+    for key, fig, label in figures:
         for peer in ("raw", "qcow2", "qemu-nbd"):
-            r = h[key] / res[peer][key]
+            r = med([a / b for a, b in zip(h[key], res[peer][key])])
             target = {"raw": 0.9, "qcow2": 1.0}.get(peer)
             if key == "wr" and peer == "qcow2":
                 target = None
-            table.append(("1", "%s vs %s" % (label, peer), "%.1f" % h[key], "%.1f" % res[peer][key],
+            table.append(("1", "%s vs %s" % (label, peer), "%.1f" % med(h[key]), "%.1f" % med(res[peer][key]),
                           "%.2f" % r, ">= %.1f" % target if target else "-",
                           ("ok" if r >= target else "MISSED") if target else "-"))
 
     run(["chmod", "-R", "u+w", st.root], check=False)
     shutil.rmtree(st.root, ignore_errors=True)
-    for x in (raw, q0, q1):
+    for x in (raw, raw_nbd, q0, q1):
         os.unlink(x)
 
 
