@@ -177,9 +177,17 @@ static char *bundle_name(struct vm *vm, struct layers *ls, const char *abs)
     }
 }
 
-/* Adds a layer file and its whole chain below it. */
+/* Adds a layer file and its whole chain below it. A layer already known
+ * came with its chain, opened and checked then: Now's leaf goes first and
+ * brings the layers of every checkpoint on its branch, so each chain is
+ * opened once, not once per checkpoint. */
 static int collect_chain(struct vm *vm, struct layers *ls, const char *path)
 {
+    char *known = realpath(path, NULL);
+    bool skip = known && layers_find(ls, known);
+    free(known);
+    if (skip)
+        return 0;
     struct disk *d;
     int r = disk_open(path, DISK_OPEN_READ_ONLY, &d);
     if (r < 0)
