@@ -34,7 +34,7 @@ void cli_serve_signals(void)
 int cli_serve_disk(struct disk *d, const char *socket_path, bool read_only, const char *label)
 {
     struct nbd_server *s = NULL;
-    struct nbd_server_options o = {.read_only = read_only};
+    struct nbd_server_options o = {.read_only = read_only, .poll_requests = true};
     if (nbd_server_new(d, &o, &s) < 0 || nbd_server_listen_path(s, socket_path) < 0) {
         int rc = cli_fail();
         nbd_server_free(s);

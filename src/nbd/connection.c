@@ -119,7 +119,8 @@ static int conn_recv(struct conn *c, void *buf, size_t n)
  * adapts the way QEMU's own event loop polling does: it doubles (from
  * SPIN_MIN) while waits end within SPIN_MAX, and drops to 0 after a longer
  * wait, so an idle client costs no CPU. Never on a single CPU, where the
- * spinning would hold back the very client. */
+ * spinning would hold back the very client. Only when the server was asked
+ * to (nbd_server_options.poll_requests). */
 #define SPIN_MIN 4000u
 #define SPIN_MAX 512000u
 
@@ -152,7 +153,7 @@ static bool spin_for_request(struct conn *c)
 
 static int conn_wait_request(struct conn *c)
 {
-    if (!c->last_small || !spin_allowed())
+    if (!c->s->poll_requests || !c->last_small || !spin_allowed())
         return 0;
     uint64_t start = now_ns();
     if (c->spin_ns && spin_for_request(c))

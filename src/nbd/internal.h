@@ -24,6 +24,7 @@ struct nbd_server {
     pthread_mutex_t disk_lock;
     struct disk *disk;
     bool read_only;
+    bool poll_requests;
 
     int listen_fd;
     char *socket_path; /* set when we created the socket file */

@@ -51,6 +51,7 @@ int nbd_server_new(struct disk *disk, const struct nbd_server_options *opts,
     pthread_mutex_init(&s->disk_lock, NULL);
     s->disk = disk;
     s->read_only = read_only;
+    s->poll_requests = opts && opts->poll_requests;
     s->listen_fd = -1;
     atomic_init(&s->stopping, false);
     *out = s;
