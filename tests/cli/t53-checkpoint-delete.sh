@@ -237,4 +237,35 @@ cmp -s w.a0 w.a1 || fail "w: A changed"
 [ "$(json_get "$HVM_STORE/vms/w/vm.json" "len(d['checkpoints'])")" = 1 ] || fail "w: hidden nodes left"
 vm_check w
 [ "$(ls "$HVM_STORE/vms/w/disks" | wc -l)" = 2 ] || fail "w: layers left: $(ls "$HVM_STORE/vms/w/disks")"
+# Both ways of folding, chosen by size, under checkpoints that others build
+# on: R -> P (4 MiB) -> Q (64 KiB) -> S (64 KiB) -> Now. Deleting P merges the
+# small Q up into P's layer, which becomes Q (its file, its identity): S and
+# Now still open. Deleting S then rebases Now's bigger leaf onto Q.
+"$HVM" vm create m --new-disk 8M
+vm_write m 0x71 0 1M; "$HVM" checkpoint take m R >/dev/null
+vm_write m 0x72 1M 4M; "$HVM" checkpoint take m P >/dev/null
+vm_write m 0x73 2M 64k; "$HVM" checkpoint take m Q >/dev/null
+vm_write m 0x74 3M 64k; "$HVM" checkpoint take m S >/dev/null
+vm_write m 0x75 0 6M
+for x in R P Q S; do vm_flat m "m.$x" --checkpoint "$x"; done
+vm_flat m m.now
+layer_m() { # CHECKPOINT: its drive-0 layer file
+    echo "$HVM_STORE/vms/m/$(json_get "$HVM_STORE/vms/m/vm.json" "[c for c in d['checkpoints'] if c['name']=='$1'][0]['config']['drives'][0]['file']")"
+}
+p_ino=$(stat -c %i "$(layer_m P)")
+q_id=$("$HVM" vhd info --json "$(layer_m Q)" | $PY -c 'import json,sys; print(json.load(sys.stdin)["unique_id"])')
+"$HVM" checkpoint delete m P
+[ "$(stat -c %i "$(layer_m Q)")" = "$p_ino" ] || fail "m: Q was not merged up into P's layer"
+[ "$("$HVM" vhd info --json "$(layer_m Q)" | $PY -c 'import json,sys; print(json.load(sys.stdin)["unique_id"])')" = "$q_id" ] ||
+    fail "m: the merged layer did not take Q's identity"
+for x in R Q S; do rm -f cur; vm_flat m cur --checkpoint "$x"; cmp -s cur "m.$x" || fail "m: $x changed when P went"; done
+rm -f cur; vm_flat m cur; cmp -s cur m.now || fail "m: now changed when P went"
+vm_check m
+s_ino=$(stat -c %i "$(layer_m S)")
+"$HVM" checkpoint delete m S
+for x in R Q; do rm -f cur; vm_flat m cur --checkpoint "$x"; cmp -s cur "m.$x" || fail "m: $x changed when S went"; done
+rm -f cur; vm_flat m cur; cmp -s cur m.now || fail "m: now changed when S went (rebase)"
+ls -i "$HVM_STORE/vms/m/disks" | grep -q "^ *$s_ino " && fail "m: S's layer is still there"
+vm_check m
+[ "$(ls "$HVM_STORE/vms/m/disks" | wc -l)" = 3 ] || fail "m: layers left: $(ls "$HVM_STORE/vms/m/disks")"
 echo ok
