@@ -19,6 +19,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -131,12 +133,21 @@ static uint64_t now_ns(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
+static bool several_cpus;
+
+static void count_cpus(void)
+{
+    cpu_set_t set;
+    several_cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) > 1
+                                                               : sysconf(_SC_NPROCESSORS_ONLN) > 1;
+}
+
+/* More than one CPU to run on (the process's own set, not the machine's). */
 static bool spin_allowed(void)
 {
-    static int cpus;
-    if (!cpus)
-        cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    return cpus > 1;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, count_cpus);
+    return several_cpus;
 }
 
 /* Polls for a request for at most c->spin_ns; true when one is there. */

@@ -250,8 +250,11 @@ void path_remove_stale(const char *path, const char *infix)
     while (d && (e = readdir(d))) {
         if (strncmp(e->d_name, base, n) != 0 || strncmp(e->d_name + n, infix, m) != 0)
             continue;
+        const char *digits = e->d_name + n + m;
         char *end;
-        long pid = strtol(e->d_name + n + m, &end, 10);
+        if (*digits < '0' || *digits > '9')
+            continue;
+        long pid = strtol(digits, &end, 10);
         if (pid <= 0 || *end || pid > INT_MAX || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
             continue;
         char *abs = path_join(dir, e->d_name);

@@ -15,14 +15,16 @@
 /* The file's data regions are read; its holes, which read as zeros, are
  * fed from a zero buffer instead: copying zeros out of the kernel costs as
  * much as hashing them, and the layers of a VHD chain are full of holes. */
+static const uint8_t zeros[64 << 10];
+
 static int hash_range(int fd, const char *path, EVP_MD_CTX *ctx, uint8_t *buf, size_t cap,
                       uint64_t at, uint64_t end, bool hole, uint64_t *done,
                       void (*progress)(void *, uint64_t), void *opaque)
 {
-    if (hole)
-        memset(buf, 0, cap);
+    const uint8_t *src = hole ? zeros : buf;
+    size_t room = hole ? sizeof zeros : cap;
     while (at < end) {
-        size_t want = end - at < cap ? (size_t)(end - at) : cap;
+        size_t want = end - at < room ? (size_t)(end - at) : room;
         ssize_t n = hole ? (ssize_t)want : pread(fd, buf, want, (off_t)at);
         if (n < 0 && errno == EINTR)
             continue;
@@ -30,7 +32,7 @@ static int hash_range(int fd, const char *path, EVP_MD_CTX *ctx, uint8_t *buf, s
             return hvm_error(errno, "%s: %s", path, strerror(errno));
         if (n == 0)
             return hvm_error(EIO, "%s: file shrank while being hashed", path);
-        EVP_DigestUpdate(ctx, buf, (size_t)n);
+        EVP_DigestUpdate(ctx, src, (size_t)n);
         at += (uint64_t)n;
         *done += (uint64_t)n;
         if (progress)
@@ -73,6 +75,10 @@ int sha256_file(const char *path, char hex[65], void (*progress)(void *, uint64_
         r = hash_range(fd, path, ctx, buf, cap, d, h, false, &done, progress, opaque);
         at = h;
     }
+    /* A file that changed size meanwhile was not hashed as it is. */
+    struct stat after;
+    if (r == 0 && (fstat(fd, &after) < 0 || after.st_size != st.st_size))
+        r = hvm_error(EIO, "%s: file changed while being hashed", path);
     if (r < 0)
         goto out;
     unsigned char md[32];

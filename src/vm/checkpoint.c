@@ -173,6 +173,8 @@ static bool layer_is_child_of(struct vm *vm, const char *child_rel, const char *
     return yes;
 }
 
+static void collect_subtree(json_t *doc, const char *id, json_t *out);
+
 /* Linked clones of other VMs build on a layer of this node: it must stay. */
 static bool node_cloned(struct vm *vm, json_t *cp)
 {
@@ -184,13 +186,31 @@ static bool node_cloned(struct vm *vm, json_t *cp)
     return false;
 }
 
+/* Do linked clones of other VMs build on this node or on anything above it?
+ * Their chains pass through its layers. */
+static bool subtree_cloned(struct vm *vm, json_t *cp)
+{
+    if (node_cloned(vm, cp))
+        return true;
+    json_t *ids = json_array();
+    collect_subtree(vm->doc, json_string_value(json_object_get(cp, "id")), ids);
+    size_t i;
+    json_t *x;
+    bool yes = false;
+    json_array_foreach(ids, i, x)
+        yes = yes || node_cloned(vm, vm_checkpoint_by_id(vm->doc, json_string_value(x)));
+    json_decref(ids);
+    return yes;
+}
+
 /* Folding a hidden layer into its only child: rebasing the child copies
  * what the layer owns, merging the child up into the layer (which then
  * becomes the child, identity included) copies what the child owns. The
  * usual case after a checkpoint of a big disk is a big layer under a small
  * child: merge up then, as Hyper-V does. Only layers of this VM's own folder
- * qualify, and not a child that linked clones of other VMs build on (they
- * must never see it mid-change). */
+ * qualify, and not a child that linked clones of other VMs build on,
+ * directly or through checkpoints above it: merge-up switches the child's
+ * file and identity, and they must never see that mid-change. */
 static bool merge_up_cheaper(struct vm *vm, const char *leaf_rel, const char *layer_rel)
 {
     if (!leaf_rel || !layer_rel || leaf_rel[0] == '/' || layer_rel[0] == '/')
@@ -247,7 +267,7 @@ static int fold_one(struct vm *vm, bool *changed)
                 const char *cf = json_string_value(json_object_get(cd, "file"));
                 const char *hf = json_string_value(json_object_get(hd, "file"));
                 if (cd && layer_is_child_of(vm, cf, hf, &onto))
-                    json_array_append_new(steps, (now_child || !node_cloned(vm, only)) &&
+                    json_array_append_new(steps, (now_child || !subtree_cloned(vm, only)) &&
                                                          merge_up_cheaper(vm, cf, hf)
                                                      ? vm_step_merge_up(cf, hf)
                                                      : vm_step_rebase(cf, onto));

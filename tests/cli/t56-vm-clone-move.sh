@@ -147,6 +147,24 @@ vm_check fb
 "$HVM" base remove base.vhd   # the original is free now
 "$HVM" vm delete fb
 [ ! -e "$T/shared2/fb" ] || fail "delete left the moved folder"
+# A clone built on a checkpoint above the one deleted: the checkpoint in
+# between is rebased, never merged up (which would switch its file and
+# identity under the clone's chain).
+"$HVM" vm create ch --new-disk 16M >/dev/null
+vm_write ch 0x41 0 8M; "$HVM" checkpoint take ch C1 >/dev/null
+vm_write ch 0x42 1M 64k; "$HVM" checkpoint take ch C2 >/dev/null
+vm_write ch 0x43 2M 64k; "$HVM" checkpoint take ch C3 >/dev/null
+"$HVM" vm create chc --clone ch --checkpoint C3 >/dev/null
+vm_flat chc chc.0
+c2f="$HVM_STORE/vms/ch/$(json_get "$HVM_STORE/vms/ch/vm.json" "[c for c in d['checkpoints'] if c['name']=='C2'][0]['config']['drives'][0]['file']")"
+c2i=$(stat -c %i "$c2f")
+"$HVM" checkpoint delete ch C1
+[ "$(stat -c %i "$c2f")" = "$c2i" ] || fail "C2 was merged up under a clone of C3"
+vm_flat chc cur; cmp -s cur chc.0 || fail "the clone changed when C1 went"
+vm_check ch
+vm_check chc
+"$HVM" vm delete chc >/dev/null
+"$HVM" vm delete ch >/dev/null
 "$HVM" vm delete src
 [ ! -e "$T/src-again" ] || fail "delete left the moved folder"
 [ "$(ls -A "$HVM_STORE/vms")" = "" ] || fail "entries left: $(ls -A "$HVM_STORE/vms")"
