@@ -176,6 +176,29 @@ struct vhd *disk_vhd_image(struct disk *d)
 static int open_layer(const char *path, unsigned flags, unsigned depth, struct seen *seen,
                       struct disk **out);
 
+/* A layer protected read-only (no write bits) that the caller may write
+ * (DISK_OPEN_FORCE: a merge into it, a rebase of a frozen checkpoint layer).
+ * Root opens it as it is; its owner may not, so the owner's write bit is
+ * lifted for the open only: the descriptor stays writable, the file goes
+ * back to read-only at once. */
+static int vhd_open_protected(const char *path, unsigned vflags, const struct stat *st,
+                              struct vhd **v)
+{
+    int r = vhd_open(path, vflags, v);
+    if (r != -EACCES || (vflags & VHD_OPEN_READ_ONLY) || (st->st_mode & S_IWUSR) ||
+        st->st_uid != geteuid())
+        return r;
+    if (chmod(path, (st->st_mode | S_IWUSR) & 07777) < 0)
+        return hvm_error(errno, "%s: %s", path, strerror(errno));
+    r = vhd_open(path, vflags, v);
+    if (chmod(path, st->st_mode & 07777) < 0 && r == 0) {
+        r = hvm_error(errno, "%s: could not protect it again: %s", path, strerror(errno));
+        vhd_close(*v);
+        *v = NULL;
+    }
+    return r;
+}
+
 static int open_parent(struct disk *d, struct vhd *v, unsigned flags, unsigned depth,
                        struct seen *seen)
 {
@@ -252,7 +275,8 @@ static int open_layer(const char *path, unsigned flags, unsigned depth, struct s
     unsigned vflags = (flags & DISK_OPEN_READ_ONLY ? VHD_OPEN_READ_ONLY : 0) |
                       (flags & DISK_OPEN_LENIENT ? VHD_OPEN_LENIENT : 0) |
                       (flags & DISK_OPEN_HEADER_ONLY ? VHD_OPEN_HEADER_ONLY : 0);
-    if ((r = vhd_open(path, vflags, &v)) < 0)
+    if ((r = (flags & DISK_OPEN_FORCE) ? vhd_open_protected(path, vflags, &st, &v)
+                                       : vhd_open(path, vflags, &v)) < 0)
         return r;
     struct disk *d = calloc(1, sizeof *d);
     if (!d || !(d->path = strdup(path))) {
