@@ -343,11 +343,21 @@ static const char delete_usage[] =
     "Deletes a checkpoint: its disk layer is folded into its child layer (which\n"
     "reads the same at every moment, so an interruption loses nothing) and its\n"
     "memory state goes. A layer that two checkpoints still build on stays, hidden,\n"
-    "until one of them goes. --subtree deletes its descendants too.\n";
+    "until one of them goes. --subtree deletes its descendants too. On a running\n"
+    "VM the checkpoints go at once and their layers are folded when it is off.\n";
 
 static int ck_delete(int argc, char **argv)
 {
     CK_BEGIN(delete_usage, 2, 2);
     json_t *cp = find_or_fail(vm, argv[optind + 1]);
-    return ck_done(&s, vm, cp ? vm_checkpoint_delete(vm, cp, a.subtree) : -1);
+    char state[32]; /* (vm_state points into the document the deletion replaces) */
+    snprintf(state, sizeof state, "%s", vm_state(vm));
+    bool running = strcmp(state, "Running") == 0 || strcmp(state, "Paused") == 0;
+    char *name = cp ? strdup(json_string_value(json_object_get(cp, "name"))) : NULL;
+    int r = cp ? vm_checkpoint_delete(vm, cp, a.subtree) : -1;
+    if (r == 0 && running)
+        printf("checkpoint '%s' deleted; VM '%s' is %s: its disk layer is merged when the "
+               "VM is off\n", name ? name : "?", vm->name, state);
+    free(name);
+    return ck_done(&s, vm, r);
 }

@@ -15,6 +15,7 @@
 #include "cli/vm_common.h"
 #include "runtime/runtime.h"
 #include "util/error.h"
+#include "vm/checkpoint.h"
 #include "vm/vm.h"
 
 struct run_args {
@@ -100,7 +101,9 @@ int cmd_vm_start(int argc, char **argv)
 }
 
 /* Sends op, then lets go of the VM lock so that the worker can record the
- * final state, and waits for the worker to end. */
+ * final state, and waits for the worker to end. Then the layers of
+ * checkpoints deleted while the VM ran are folded (journalled like any
+ * deletion; a failure here leaves them to the next deletion or `vm check`). */
 static int request_and_wait(struct store *s, struct vm *vm, const char *op, json_t *extra,
                             int timeout_ms, const char **final)
 {
@@ -118,6 +121,9 @@ static int request_and_wait(struct store *s, struct vm *vm, const char *op, json
             bool gone = !runtime_alive(again);
             static char state[32];
             snprintf(state, sizeof state, "%s", vm_state(again));
+            if (gone && strcmp(state, "Running") != 0 && vm_checkpoint_fold(again) < 0)
+                fprintf(stderr, "hvm: warning: VM '%s': folding the checkpoints deleted while it "
+                        "ran: %s\n", name, hvm_error_message());
             vm_close(again);
             if (gone && strcmp(state, "Running") != 0) {
                 *final = state;

@@ -400,9 +400,14 @@ static void collect_subtree(json_t *doc, const char *id, json_t *out)
 
 int vm_checkpoint_delete(struct vm *vm, json_t *cp, bool subtree)
 {
-    int r = refuse_running(vm);
-    if (r < 0)
-        return r;
+    /* A running VM reads its chain through its worker, so its layers cannot
+     * be folded now: the checkpoints are hidden (gone from the tree, their
+     * memory states freed) and folded when the VM is off: by `hvm vm stop`,
+     * `turn-off` and `save` once it is, else by `vm check` or the next
+     * deletion. */
+    bool running = refuse_running(vm) < 0;
+    hvm_error_clear();
+    int r;
     json_t *ids = json_array();
     const char *id = json_string_value(json_object_get(cp, "id"));
     if (subtree)
@@ -430,7 +435,7 @@ int vm_checkpoint_delete(struct vm *vm, json_t *cp, bool subtree)
     json_decref(ids);
     if ((r = vm_commit(vm, "delete-checkpoint", next, NULL, remove)) < 0)
         return r;
-    return fold_hidden(vm);
+    return running ? 0 : fold_hidden(vm);
 }
 
 int vm_checkpoint_hide(struct vm *vm, const char *id)
