@@ -26,7 +26,8 @@
 #   2. online checkpoint: hvm checkpoint take 5 times on a running 256 MiB
 #      guest in counter mode; the pause hvm prints (median, max).
 #   3. hvm vm start -> HVM-GUEST READY in console.log vs plain QEMU (same
-#      kernel, initrd, memory, raw disk, same chardev) -> READY; median of 5.
+#      kernel, initrd, memory, raw disk, same chardev) -> READY; median of 5,
+#      alternating which of the two goes first.
 #
 # Environment: GUEST_DIR (default build-guest/ beside bench/), BENCH_DIR
 # (/var/tmp), BENCH_KEEP=1, BENCH_RAND_READS, BENCH_DISK_MIB (512).
