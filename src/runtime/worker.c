@@ -332,7 +332,6 @@ static int wait_migration(struct worker *w, const char *what)
     return hvm_error(ETIMEDOUT, "%s did not finish", what);
 }
 
-/* Saves the (stopped) guest's memory to file, through a temporary name. */
 /* Makes a memory state written to FILE.saving durable under its name. Not
  * part of the guest's pause: only the commit that names it must wait. */
 static int save_memory_commit(const char *file)
@@ -346,10 +345,8 @@ static int save_memory_commit(const char *file)
         r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
     if (fd >= 0)
         close(fd);
-    if (r == 0 && rename(tmp, file) < 0)
-        r = hvm_error(errno, "%s: %s", file, strerror(errno));
     if (r == 0)
-        r = path_sync_dir(file);
+        r = path_rename_durable(tmp, file);
     if (r < 0)
         unlink(tmp);
     free(tmp);

@@ -109,6 +109,13 @@ int path_sync_dir(const char *path)
     return r;
 }
 
+int path_rename_durable(const char *from, const char *to)
+{
+    if (rename(from, to) < 0)
+        return hvm_error(errno, "%s: %s", to, strerror(errno));
+    return path_sync_dir(to);
+}
+
 int file_replace(const char *path, const void *data, size_t len)
 {
     char *tmp;

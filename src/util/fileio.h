@@ -23,6 +23,9 @@ const char *path_basename(const char *path);
 
 /* fsync the folder that holds path, so that a create or rename is durable. */
 int path_sync_dir(const char *path);
+/* Renames from to to (a finished temporary into its place) and makes the
+ * rename durable (path_sync_dir of to). */
+int path_rename_durable(const char *from, const char *to);
 
 /* Copies a file (sparse-aware, preserving holes) to a new path via a
  * temporary name and rename; progress is optional. */

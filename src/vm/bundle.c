@@ -91,10 +91,8 @@ static int publish_tree(const char *tmp, const char *dest, int r)
         if (fd >= 0)
             close(fd);
     }
-    if (r == 0 && rename(tmp, dest) < 0)
-        r = hvm_error(errno, "%s: %s", dest, strerror(errno));
     if (r == 0)
-        r = path_sync_dir(dest);
+        r = path_rename_durable(tmp, dest);
     if (r < 0) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", hvm_error_message());

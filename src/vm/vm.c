@@ -531,10 +531,8 @@ int vm_create(struct store *s, const struct vm_create_params *p)
      * that does not exist: store_recover removes it with the folder.) */
     if (r == 0)
         r = register_children(s, p, id_text);
-    if (r == 0 && rename(tmp, dir) < 0)
-        r = hvm_error(errno, "%s: %s", dir, strerror(errno));
     if (r == 0)
-        r = path_sync_dir(dir);
+        r = path_rename_durable(tmp, dir);
     if (r < 0 && (p->from || p->clone_drives))
         store_base_remove_child(s, id_text);
 out:
