@@ -92,34 +92,3 @@ out:
     close(fd);
     return r;
 }
-
-struct sha256 {
-    EVP_MD_CTX *ctx;
-};
-
-struct sha256 *sha256_begin(void)
-{
-    struct sha256 *h = calloc(1, sizeof *h);
-    if (h && (!(h->ctx = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL))) {
-        EVP_MD_CTX_free(h->ctx);
-        free(h);
-        h = NULL;
-    }
-    return h;
-}
-
-void sha256_update(struct sha256 *h, const void *data, size_t len)
-{
-    EVP_DigestUpdate(h->ctx, data, len);
-}
-
-void sha256_end(struct sha256 *h, char hex[65])
-{
-    unsigned char md[32];
-    unsigned len = 0;
-    EVP_DigestFinal_ex(h->ctx, md, &len);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    EVP_MD_CTX_free(h->ctx);
-    free(h);
-}
