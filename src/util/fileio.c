@@ -109,6 +109,16 @@ int path_sync_dir(const char *path)
     return r;
 }
 
+void file_next_data(int fd, uint64_t at, uint64_t size, uint64_t *data, uint64_t *end)
+{
+    off_t d = lseek(fd, (off_t)at, SEEK_DATA);
+    *data = d < 0 ? (errno == ENXIO ? size : at) : (uint64_t)d;
+    if (*data > size)
+        *data = size;
+    off_t h = *data < size ? lseek(fd, (off_t)*data, SEEK_HOLE) : (off_t)size;
+    *end = h < 0 || (uint64_t)h > size ? size : (uint64_t)h;
+}
+
 int path_rename_durable(const char *from, const char *to)
 {
     if (rename(from, to) < 0)
@@ -148,24 +158,21 @@ static int copy_extents(int in, const char *from, int out, const char *tmp, uint
                         const struct file_copy_options *o)
 {
     static _Thread_local uint8_t buf[1 << 20];
-    off_t pos = 0;
-    while ((uint64_t)pos < size) {
-        off_t data = lseek(in, pos, SEEK_DATA);
-        if (data < 0)
-            data = (off_t)size; /* the rest is a hole */
-        off_t hole = data < (off_t)size ? lseek(in, data, SEEK_HOLE) : (off_t)size;
-        if (hole < 0)
-            hole = (off_t)size;
-        off_t o_in = data, o_out = data;
+    uint64_t pos = 0;
+    while (pos < size) {
+        uint64_t data, hole;
+        file_next_data(in, pos, size, &data, &hole);
+        off_t o_in = (off_t)data, o_out = (off_t)data;
         bool in_kernel = true;
-        while (o_in < hole) {
+        while (o_in < (off_t)hole) {
             ssize_t n = -1;
             if (in_kernel)
-                n = copy_file_range(in, &o_in, out, &o_out, (size_t)(hole - o_in), 0);
+                n = copy_file_range(in, &o_in, out, &o_out, (size_t)(hole - (uint64_t)o_in), 0);
             if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP))
                 in_kernel = false;
             if (!in_kernel) {
-                size_t want = (size_t)(hole - o_in) < sizeof buf ? (size_t)(hole - o_in) : sizeof buf;
+                uint64_t left = hole - (uint64_t)o_in;
+                size_t want = left < sizeof buf ? (size_t)left : sizeof buf;
                 int r;
                 if ((r = file_pread(in, from, buf, want, (uint64_t)o_in)) < 0 ||
                     (r = file_pwrite(out, tmp, buf, want, (uint64_t)o_out)) < 0)

@@ -23,6 +23,10 @@ const char *path_basename(const char *path);
 
 /* fsync the folder that holds path, so that a create or rename is durable. */
 int path_sync_dir(const char *path);
+/* The next data extent of fd at or after at, below size: [*data, *end);
+ * *data == size when only a hole is left. Where the file system cannot
+ * tell (no SEEK_DATA), everything from at is data. */
+void file_next_data(int fd, uint64_t at, uint64_t size, uint64_t *data, uint64_t *end);
 /* Renames from to to (a finished temporary into its place) and makes the
  * rename durable (path_sync_dir of to). */
 int path_rename_durable(const char *from, const char *to);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/error.h"
+#include "util/fileio.h"
 
 /* The file's data regions are read; its holes, which read as zeros, are
  * fed from a zero buffer instead: copying zeros out of the kernel costs as
@@ -62,16 +63,12 @@ int sha256_file(const char *path, char hex[65], void (*progress)(void *, uint64_
     }
     uint64_t size = (uint64_t)st.st_size, at = 0;
     while (at < size && r == 0) {
-        /* Where the next data starts, and where it ends; without SEEK_DATA
-         * support, the whole rest is data. */
-        off_t data = lseek(fd, (off_t)at, SEEK_DATA);
-        uint64_t d = data < 0 ? (errno == ENXIO ? size : at) : (uint64_t)data;
+        uint64_t d, h;
+        file_next_data(fd, at, size, &d, &h);
         if (d > at)
             r = hash_range(fd, path, ctx, buf, cap, at, d, true, &done, progress, opaque);
         if (r < 0 || d >= size)
             break;
-        off_t hole = lseek(fd, (off_t)d, SEEK_HOLE);
-        uint64_t h = hole < 0 || (uint64_t)hole > size ? size : (uint64_t)hole;
         r = hash_range(fd, path, ctx, buf, cap, d, h, false, &done, progress, opaque);
         at = h;
     }
