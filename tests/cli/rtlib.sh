@@ -46,6 +46,16 @@ last_count() { console_since "$1" | grep -a "^HVM-GUEST COUNT" | tail -1 | awk '
 first_count() {
     console_since "$1" | awk '/^\[hvm\] /{n=""} /^HVM-GUEST COUNT/{if(n=="")n=$3} END{print n}'
 }
+# wait_first_count NAME SECONDS: until the newest run has printed a count
+# (a count of the run before, printed after the mark, does not end the wait).
+wait_first_count() {
+    i=0
+    while [ -z "$(first_count "$1")" ]; do
+        i=$((i + 1))
+        [ $i -lt $(($2 * 10)) ] || { console_since "$1" | tail -20 >&2; fail "$1: no count from the new run within $2 s"; }
+        sleep 0.1
+    done
+}
 # wait_state NAME STATE SECONDS
 wait_state() {
     i=0

@@ -25,7 +25,7 @@ echo "saved at $n"
 "$HVM" vm list | grep -E "^c +Saved" || fail "list does not show Saved"
 console_mark c
 "$HVM" vm start c
-wait_console c "HVM-GUEST COUNT" 30
+wait_first_count c 30
 first=$(first_count c)
 echo "resumed at $first"
 console_since c | grep -aq "HVM-GUEST START\|HVM-GUEST READY" && fail "the guest booted again instead of resuming"

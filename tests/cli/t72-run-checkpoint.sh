@@ -35,7 +35,7 @@ ck2=$(disk_text c 2097152 --checkpoint extra2)
 
 console_mark c
 "$HVM" checkpoint apply c online
-wait_console c "HVM-GUEST COUNT" 30
+wait_first_count c 30
 first=$(first_count c)
 echo "after apply: $first"
 [ "$first" -ge $((n - 3)) ] && [ "$first" -le $((n + 3)) ] || fail "after apply the counter is at $first, expected about $n"
@@ -51,7 +51,7 @@ after=$(disk_text c 2097152)
 console_mark c
 "$HVM" checkpoint revert c
 wait_state c Running 10
-wait_console c "HVM-GUEST COUNT" 30
+wait_first_count c 30
 [ "$(first_count c)" -le $((n + 3)) ] || fail "revert did not resume at the checkpoint"
 "$HVM" vm turn-off c
 "$HVM" vm check c

@@ -22,7 +22,7 @@ n=$(last_count c)
 "$HVM" checkpoint list c2 | grep -q first || fail "the copy lacks the tree"
 console_mark c2
 "$HVM" vm start c2 --accel "$ACCEL"
-wait_console c2 "HVM-GUEST COUNT" 30
+wait_first_count c2 30
 first=$(first_count c2)
 echo "exported near $n, the copy resumed at $first"
 [ "$first" -le $((n + 1)) ] && [ "$first" -ge $((n - 4)) ] || fail "the copy resumed at $first, exported near $n"
