@@ -145,6 +145,47 @@ int disk_locate(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run, 
     return r;
 }
 
+int disk_locate_layer(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run,
+                      enum disk_extent *state, int *fd, uint64_t *file_offset)
+{
+    if (!d->ops->locate)
+        return -ENOTSUP;
+    if (offset >= d->size || count == 0) {
+        *run = 0;
+        *state = DISK_EXTENT_ZERO;
+        return 0;
+    }
+    if (count > d->size - offset)
+        count = d->size - offset;
+    return d->ops->locate(d, offset, count, run, state, fd, file_offset);
+}
+
+/* Zeros to write from: a write-zeroes writes at most this much at a time. */
+#define ZERO_CHUNK (1u << 20)
+static const uint8_t zero_chunk[ZERO_CHUNK];
+
+int disk_write_zeroes(struct disk *d, uint64_t offset, uint64_t count)
+{
+    while (count > 0) {
+        uint64_t run;
+        bool data;
+        int r = disk_chain_status(d, offset, count, &run, &data);
+        if (r < 0)
+            return r;
+        if (run == 0 || run > count)
+            run = count;
+        if (data) {
+            uint64_t n = run < ZERO_CHUNK ? run : ZERO_CHUNK;
+            if ((r = disk_pwrite(d, zero_chunk, n, offset)) < 0)
+                return r;
+            run = n;
+        }
+        offset += run;
+        count -= run;
+    }
+    return 0;
+}
+
 int disk_read_layered(struct disk *d, void *buf, uint64_t count, uint64_t offset,
                       int (*read_own)(struct disk *, void *, uint64_t, uint64_t))
 {

@@ -22,8 +22,9 @@ struct disk_ops {
     int (*pread)(struct disk *d, void *buf, uint64_t count, uint64_t offset);
     int (*pwrite)(struct disk *d, const void *buf, uint64_t count, uint64_t offset);
     int (*flush)(struct disk *d);
-    /* Forget data in a range (may do nothing); the range then reads as zeros
-     * (or from the parent, for a differencing layer). */
+    /* Forget data in a range (may do nothing): whole blocks of it then read
+     * as zeros (VHD layers keep owning them, so no parent shows through),
+     * the rest as before. */
     int (*discard)(struct disk *d, uint64_t count, uint64_t offset);
     /* This layer only: the state of the run starting at offset, and its
      * length (1..count bytes). Runs are 512-byte granular except at the end. */
@@ -83,6 +84,18 @@ int disk_chain_status(struct disk *d, uint64_t offset, uint64_t count, uint64_t 
  * the layer and is valid while the chain is open. */
 int disk_locate(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run, int *fd,
                 uint64_t *file_offset);
+
+/* This layer only: like the locate op (state, run, and for a DATA run the
+ * file and offset holding it); -ENOTSUP when the kind cannot say. A DATA
+ * run of the layer opened for writing may be written in place. */
+int disk_locate_layer(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run,
+                      enum disk_extent *state, int *fd, uint64_t *file_offset);
+
+/* Writes zeros over [offset, offset+count). A run that already reads as
+ * zeros through the whole chain is left alone: that keeps dynamic and
+ * differencing disks sparse. (Discarding instead would be wrong for a
+ * differencing layer, where discarded sectors show the parent.) */
+int disk_write_zeroes(struct disk *d, uint64_t offset, uint64_t count);
 
 /* Reads count bytes at offset of d's own data where it has it and of the
  * parent otherwise. Used by the kinds themselves: resolves runs per layer so

@@ -778,42 +778,14 @@ static int do_trim(struct conn *c, const struct request *q)
     return reply_status(c, q, r);
 }
 
-/* Writes zeros over [offset, offset+count) of d in bounded chunks. A run
- * that already reads as zeros through the whole chain is left alone: that
- * keeps dynamic and differencing disks sparse. Discarding instead would be
- * wrong for a differencing layer, where discarded sectors show the parent. */
-static int write_zeroes(struct conn *c, struct disk *d, uint64_t offset, uint64_t count)
-{
-    while (count > 0) {
-        uint64_t run;
-        bool data;
-        int r = disk_chain_status(d, offset, count, &run, &data);
-        if (r < 0)
-            return r;
-        if (run == 0 || run > count)
-            run = count;
-        if (data) {
-            uint64_t n = run < ZERO_CHUNK ? run : ZERO_CHUNK;
-            if ((r = disk_pwrite(d, c->zeros, n, offset)) < 0)
-                return r;
-            run = n;
-        }
-        offset += run;
-        count -= run;
-    }
-    return 0;
-}
-
 static int do_write_zeroes(struct conn *c, const struct request *q)
 {
     int r;
     if ((r = check_write(c, q)) <= 0)
         return r;
-    if (!c->zeros && !(c->zeros = calloc(1, ZERO_CHUNK)))
-        return reply_error(c, q, ENOMEM, "out of memory");
     struct nbd_server *s = c->s;
     pthread_mutex_lock(&s->disk_lock);
-    r = write_zeroes(c, s->disk, q->offset, q->length);
+    r = disk_write_zeroes(s->disk, q->offset, q->length);
     if (r == 0 && (q->flags & NBD_CMD_FLAG_FUA))
         r = disk_flush(s->disk);
     pthread_mutex_unlock(&s->disk_lock);

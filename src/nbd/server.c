@@ -269,6 +269,17 @@ int nbd_server_replace_disk(struct nbd_server *s, struct disk *new_disk, struct 
     return r;
 }
 
+struct disk *nbd_server_lock_disk(struct nbd_server *s)
+{
+    pthread_mutex_lock(&s->disk_lock);
+    return s->disk;
+}
+
+void nbd_server_unlock_disk(struct nbd_server *s)
+{
+    pthread_mutex_unlock(&s->disk_lock);
+}
+
 void nbd_server_free(struct nbd_server *s)
 {
     if (!s)

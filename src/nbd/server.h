@@ -83,6 +83,13 @@ void nbd_server_stop(struct nbd_server *s);
  * durable before switching. */
 int nbd_server_replace_disk(struct nbd_server *s, struct disk *new_disk, struct disk **old);
 
+/* Takes the disk lock and returns the disk served now, for another server
+ * of the same disk (the worker's vhost-user device): its requests then
+ * never interleave with ours, and a replace_disk switches both. Give it
+ * back with nbd_server_unlock_disk. */
+struct disk *nbd_server_lock_disk(struct nbd_server *s);
+void nbd_server_unlock_disk(struct nbd_server *s);
+
 /* Closes the listening socket, removes the socket file it created, frees
  * the server. Call it after nbd_server_run has returned (or if it was never
  * called), not concurrently with it. Does not touch the disk. NULL is
