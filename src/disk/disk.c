@@ -2,12 +2,14 @@
 #include "disk/disk.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 
 #include "util/error.h"
+#include "util/iov.h"
 
 /* Named like a VHD? Such a file that does not probe as one is a damaged VHD
  * (an empty file, a fixed disk cut short), not a raw disk to read as is. */
@@ -55,14 +57,22 @@ int disk_pread(struct disk *d, void *buf, uint64_t count, uint64_t offset)
     return r < 0 ? r : d->ops->pread(d, buf, count, offset);
 }
 
-int disk_pwrite(struct disk *d, const void *buf, uint64_t count, uint64_t offset)
+int disk_pwritev(struct disk *d, const struct iovec *iov, int iovcnt, uint64_t offset)
 {
-    int r = check_range(d, count, offset);
+    int r = check_range(d, iov_total(iov, iovcnt), offset);
     if (r < 0)
         return r;
     if (d->read_only)
         return hvm_error(EROFS, "%s: opened read-only", d->path);
-    return d->ops->pwrite(d, buf, count, offset);
+    if (iovcnt > IOV_MAX)
+        return hvm_error(EINVAL, "%s: write in more than %d pieces", d->path, IOV_MAX);
+    return d->ops->pwritev(d, iov, iovcnt, offset);
+}
+
+int disk_pwrite(struct disk *d, const void *buf, uint64_t count, uint64_t offset)
+{
+    struct iovec one = {(void *)buf, count};
+    return disk_pwritev(d, &one, 1, offset);
 }
 
 int disk_flush(struct disk *d)
@@ -143,21 +153,6 @@ int disk_locate(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run, 
         *file_offset = 0;
     }
     return r;
-}
-
-int disk_locate_layer(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run,
-                      enum disk_extent *state, int *fd, uint64_t *file_offset)
-{
-    if (!d->ops->locate)
-        return -ENOTSUP;
-    if (offset >= d->size || count == 0) {
-        *run = 0;
-        *state = DISK_EXTENT_ZERO;
-        return 0;
-    }
-    if (count > d->size - offset)
-        count = d->size - offset;
-    return d->ops->locate(d, offset, count, run, state, fd, file_offset);
 }
 
 /* Zeros to write from: a write-zeroes writes at most this much at a time. */

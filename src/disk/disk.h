@@ -15,12 +15,14 @@ enum disk_extent {
 };
 
 struct disk;
+struct iovec;
 
 struct disk_ops {
     const char *kind; /* "raw", "fixed", "dynamic", "differencing" */
     /* Offsets and counts are byte-granular; each kind handles alignment. */
     int (*pread)(struct disk *d, void *buf, uint64_t count, uint64_t offset);
-    int (*pwrite)(struct disk *d, const void *buf, uint64_t count, uint64_t offset);
+    /* At most IOV_MAX pieces; the bytes to write are their total. */
+    int (*pwritev)(struct disk *d, const struct iovec *iov, int iovcnt, uint64_t offset);
     int (*flush)(struct disk *d);
     /* Forget data in a range (may do nothing): whole blocks of it then read
      * as zeros (VHD layers keep owning them, so no parent shows through),
@@ -68,6 +70,8 @@ void disk_close(struct disk *d);
 
 int disk_pread(struct disk *d, void *buf, uint64_t count, uint64_t offset);
 int disk_pwrite(struct disk *d, const void *buf, uint64_t count, uint64_t offset);
+/* The same from a list of at most IOV_MAX pieces, without copying them. */
+int disk_pwritev(struct disk *d, const struct iovec *iov, int iovcnt, uint64_t offset);
 int disk_flush(struct disk *d);
 int disk_discard(struct disk *d, uint64_t count, uint64_t offset);
 int disk_block_status(struct disk *d, uint64_t offset, uint64_t count,
@@ -84,12 +88,6 @@ int disk_chain_status(struct disk *d, uint64_t offset, uint64_t count, uint64_t 
  * the layer and is valid while the chain is open. */
 int disk_locate(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run, int *fd,
                 uint64_t *file_offset);
-
-/* This layer only: like the locate op (state, run, and for a DATA run the
- * file and offset holding it); -ENOTSUP when the kind cannot say. A DATA
- * run of the layer opened for writing may be written in place. */
-int disk_locate_layer(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run,
-                      enum disk_extent *state, int *fd, uint64_t *file_offset);
 
 /* Writes zeros over [offset, offset+count). A run that already reads as
  * zeros through the whole chain is left alone: that keeps dynamic and

@@ -22,10 +22,10 @@ static int raw_pread(struct disk *d, void *buf, uint64_t count, uint64_t offset)
     return file_pread(r->fd, d->path, buf, count, offset);
 }
 
-static int raw_pwrite(struct disk *d, const void *buf, uint64_t count, uint64_t offset)
+static int raw_pwritev(struct disk *d, const struct iovec *iov, int iovcnt, uint64_t offset)
 {
     struct raw *r = d->priv;
-    return file_pwrite(r->fd, d->path, buf, count, offset);
+    return file_pwritev(r->fd, d->path, iov, iovcnt, offset);
 }
 
 static int raw_flush(struct disk *d)
@@ -97,7 +97,7 @@ static void raw_close(struct disk *d)
 static const struct disk_ops raw_ops = {
     .kind = "raw",
     .pread = raw_pread,
-    .pwrite = raw_pwrite,
+    .pwritev = raw_pwritev,
     .flush = raw_flush,
     .discard = raw_discard,
     .block_status = raw_block_status,

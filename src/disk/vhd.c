@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "disk/disk.h"
 #include "util/error.h"
+#include "util/iov.h"
 #include "util/uuid.h"
 #include "vhd/image.h"
 
@@ -75,6 +77,24 @@ static int vd_pwrite(struct disk *d, const void *buf, uint64_t count, uint64_t o
     return 0;
 }
 
+/* Whole sectors go straight from the pieces; a write with partial sectors
+ * (only byte-granular NBD clients send those) is gathered first. */
+static int vd_pwritev(struct disk *d, const struct iovec *iov, int iovcnt, uint64_t offset)
+{
+    uint64_t count = iov_total(iov, iovcnt);
+    if (offset % VHD_SECTOR == 0 && count % VHD_SECTOR == 0)
+        return vhd_writev_own(d->priv, iov, iovcnt, offset);
+    if (iovcnt == 1)
+        return vd_pwrite(d, iov[0].iov_base, count, offset);
+    uint8_t *buf = malloc(count ? count : 1);
+    if (!buf)
+        return hvm_error(ENOMEM, "out of memory");
+    iov_gather(iov, iovcnt, buf);
+    int r = vd_pwrite(d, buf, count, offset);
+    free(buf);
+    return r;
+}
+
 static int vd_flush(struct disk *d)
 {
     return vhd_flush(d->priv);
@@ -131,7 +151,7 @@ static void vd_close(struct disk *d)
 
 #define VHD_OPS(name, kind_name)                                                       \
     static const struct disk_ops name = {                                              \
-        .kind = kind_name, .pread = vd_pread, .pwrite = vd_pwrite, .flush = vd_flush,  \
+        .kind = kind_name, .pread = vd_pread, .pwritev = vd_pwritev, .flush = vd_flush,  \
         .discard = vd_discard, .block_status = vd_block_status, .locate = vd_locate,   \
         .close = vd_close,                                                             \
     }

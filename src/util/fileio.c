@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "util/error.h"
@@ -30,6 +31,34 @@ int file_pread(int fd, const char *path, void *buf, size_t count, uint64_t offse
         p += n;
         count -= (size_t)n;
         offset += (uint64_t)n;
+    }
+    return 0;
+}
+
+int file_pwritev(int fd, const char *path, const struct iovec *iov, int n, uint64_t offset)
+{
+    ssize_t done;
+    do
+        done = pwritev(fd, iov, n, (off_t)offset);
+    while (done < 0 && errno == EINTR);
+    if (done < 0)
+        return hvm_error(errno, "%s: write at offset %llu: %s", path,
+                         (unsigned long long)offset, strerror(errno));
+    /* A short write (rare: a signal, a full disk on the way): the rest
+     * piece by piece, which reports the error if there is one. */
+    for (int i = 0; i < n; i++) {
+        size_t len = iov[i].iov_len;
+        if ((size_t)done >= len) {
+            done -= (ssize_t)len;
+            offset += len;
+            continue;
+        }
+        int r = file_pwrite(fd, path, (const char *)iov[i].iov_base + done, len - (size_t)done,
+                            offset + (uint64_t)done);
+        if (r < 0)
+            return r;
+        offset += len;
+        done = 0;
     }
     return 0;
 }

@@ -10,6 +10,9 @@
 /* Full pread/pwrite: 0 on success; a short read past EOF is -EIO. */
 int file_pread(int fd, const char *path, void *buf, size_t count, uint64_t offset);
 int file_pwrite(int fd, const char *path, const void *buf, size_t count, uint64_t offset);
+/* Full pwritev of n (at most IOV_MAX) pieces. */
+struct iovec;
+int file_pwritev(int fd, const char *path, const struct iovec *iov, int n, uint64_t offset);
 int file_sync(int fd, const char *path);
 int file_size(int fd, const char *path, uint64_t *size);
 

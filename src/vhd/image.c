@@ -15,15 +15,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "util/endian.h"
 #include "util/error.h"
 #include "util/fileio.h"
+#include "util/iov.h"
 #include "util/uuid.h"
 
 #define VHD_CACHE_SLOTS 1024u
@@ -460,23 +463,6 @@ int vhd_bat_set(struct vhd *v, uint32_t block, uint32_t sector)
     return 0;
 }
 
-static bool all_zero(const uint8_t *p, uint64_t n)
-{
-    /* Word-wise scan; the tail byte-wise. */
-    while (n && ((uintptr_t)p & 7)) {
-        if (*p++)
-            return false;
-        n--;
-    }
-    for (; n >= 8; p += 8, n -= 8)
-        if (*(const uint64_t *)(const void *)p)
-            return false;
-    while (n--)
-        if (*p++)
-            return false;
-    return true;
-}
-
 /* Appends a new block at the end, as described at the top of this file. */
 static int block_allocate(struct vhd *v, uint32_t block, const uint8_t *bitmap)
 {
@@ -512,8 +498,8 @@ static int block_allocate(struct vhd *v, uint32_t block, const uint8_t *bitmap)
     return vhd_bat_set(v, block, (uint32_t)(start / VHD_SECTOR));
 }
 
-static int write_chunk(struct vhd *v, uint32_t block, const uint8_t *p, uint64_t n,
-                       uint64_t in_block)
+static int write_chunk(struct vhd *v, uint32_t block, const struct iovec *iov, int cnt,
+                       uint64_t n, uint64_t in_block)
 {
     uint32_t s0 = (uint32_t)(in_block / VHD_SECTOR);
     uint32_t s1 = (uint32_t)((in_block + n) / VHD_SECTOR);
@@ -522,7 +508,7 @@ static int write_chunk(struct vhd *v, uint32_t block, const uint8_t *p, uint64_t
     int r;
 
     if (v->bat[block] == VHD_BAT_UNUSED) {
-        if (!diff && all_zero(p, n))
+        if (!diff && iov_is_zero(iov, cnt))
             return 0;
         uint8_t *bits = malloc(v->bitmap_bytes);
         if (!bits)
@@ -535,7 +521,7 @@ static int write_chunk(struct vhd *v, uint32_t block, const uint8_t *p, uint64_t
         if (r < 0)
             return r;
     }
-    r = file_pwrite(v->fd, v->path, p, n, vhd_block_offset(v, block) + v->bitmap_bytes + in_block);
+    r = file_pwritev(v->fd, v->path, iov, cnt, vhd_block_offset(v, block) + v->bitmap_bytes + in_block);
     if (r < 0 || !diff)
         return r;
     if ((r = bitmap_load(v, block, &slot)) < 0)
@@ -552,29 +538,40 @@ static int write_chunk(struct vhd *v, uint32_t block, const uint8_t *p, uint64_t
     return 0;
 }
 
-int vhd_write_own(struct vhd *v, const void *buf, uint64_t count, uint64_t offset)
+int vhd_writev_own(struct vhd *v, const struct iovec *iov, int cnt, uint64_t offset)
 {
-    const uint8_t *p = buf;
+    uint64_t count = iov_total(iov, cnt);
     if (v->read_only)
         return hvm_error(EROFS, "%s: opened read-only", v->path);
     if (offset % VHD_SECTOR || count % VHD_SECTOR)
         return hvm_error(EINVAL, "%s: unaligned write", v->path);
+    if (cnt > IOV_MAX)
+        return hvm_error(EINVAL, "%s: write in more than %d pieces", v->path, IOV_MAX);
     if (!vhd_is_sparse(v))
-        return file_pwrite(v->fd, v->path, buf, count, offset);
+        return file_pwritev(v->fd, v->path, iov, cnt, offset);
+    struct iovec piece[IOV_MAX];
+    struct iov_cursor c = iov_cursor(iov, cnt);
     while (count > 0) {
         uint32_t block = (uint32_t)(offset / v->block_size);
         uint64_t in_block = offset % v->block_size;
         uint64_t n = v->block_size - in_block;
         if (n > count)
             n = count;
-        int r = write_chunk(v, block, p, n, in_block);
+        int k = iov_cursor_take(&c, n, piece, IOV_MAX);
+        int r = k < 0 ? hvm_error(EINVAL, "%s: bad write list", v->path)
+                      : write_chunk(v, block, piece, k, n, in_block);
         if (r < 0)
             return r;
-        p += n;
         offset += n;
         count -= n;
     }
     return 0;
+}
+
+int vhd_write_own(struct vhd *v, const void *buf, uint64_t count, uint64_t offset)
+{
+    struct iovec one = {(void *)buf, count};
+    return vhd_writev_own(v, &one, 1, offset);
 }
 
 static int write_dirty_bat(struct vhd *v)

@@ -69,6 +69,9 @@ int vhd_read_own(struct vhd *v, void *buf, uint64_t count, uint64_t offset);
 /* Writes whole sectors into this file, allocating blocks and marking bitmap
  * bits. For a dynamic disk, an all-zero write to an absent block is skipped. */
 int vhd_write_own(struct vhd *v, const void *buf, uint64_t count, uint64_t offset);
+/* The same from a list of at most IOV_MAX pieces (guest buffers, say). */
+struct iovec;
+int vhd_writev_own(struct vhd *v, const struct iovec *iov, int cnt, uint64_t offset);
 /* Writes pending bitmaps and BAT entries after a barrier, then syncs. */
 int vhd_flush(struct vhd *v);
 /* Punches out whole allocated blocks' data in the range so that it reads

@@ -4,13 +4,11 @@
  * A request is a header (type, sector) in the first device-readable bytes,
  * data, and a status byte in the last device-writable byte. Reads go from
  * the files holding each run of the chain (disk_locate) straight into the
- * guest's buffers with preadv; writes to sectors the leaf already owns go
- * straight from the guest's buffers with pwritev; other writes (new
- * blocks, partial bitmaps) are gathered into a buffer and go through the
- * disk layer, which allocates. Every disk access is made holding the disk
+ * guest's buffers with preadv; writes go straight from the guest's buffers
+ * through the disk layer (disk_pwritev), which allocates blocks and marks
+ * bitmaps as for any write. Every disk access is made holding the disk
  * (struct vhost_blk_disk_access), one request at a time. */
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -19,6 +17,7 @@
 
 #include "disk/disk.h"
 #include "util/error.h"
+#include "util/iov.h"
 #include "vhost/blk.h"
 #include "vhost/internal.h"
 
@@ -29,8 +28,6 @@
 #define SEG_MAX 510
 /* Discard and write-zeroes: sectors per request, one range each. */
 #define MAX_RANGE_SECTORS (1u << 16)
-/* The gather buffer for writes the disk layer must see. */
-#define BOUNCE (1u << 20)
 
 struct vhost_blk {
     struct vhost_dev dev;
@@ -42,40 +39,11 @@ struct vhost_blk {
     int stop_fd;
 };
 
-/* A position in an iovec array. */
-struct cursor {
-    const struct iovec *iov;
-    int n, i;
-    size_t skip;
-};
-
-/* The next len bytes of c as at most max iovecs in out; advances c.
- * Returns the count, or -1 if c holds fewer bytes or max is too small. */
-static int cursor_take(struct cursor *c, size_t len, struct iovec *out, int max)
-{
-    int k = 0;
-    while (len > 0) {
-        if (c->i >= c->n || k == max)
-            return -1;
-        size_t avail = c->iov[c->i].iov_len - c->skip;
-        size_t n = avail < len ? avail : len;
-        out[k++] = (struct iovec){(char *)c->iov[c->i].iov_base + c->skip, n};
-        len -= n;
-        c->skip += n;
-        if (c->skip == c->iov[c->i].iov_len) {
-            c->i++;
-            c->skip = 0;
-        }
-    }
-    return k;
-}
-
-/* preadv/pwritev until done; a file that ends early is an I/O error. */
-static int io_full(bool write, int fd, struct iovec *iov, int n, uint64_t offset)
+/* preadv until done; a file that ends early is an I/O error. */
+static int read_full(int fd, struct iovec *iov, int n, uint64_t offset)
 {
     while (n > 0) {
-        ssize_t r = write ? pwritev(fd, iov, n > IOV_MAX ? IOV_MAX : n, (off_t)offset)
-                          : preadv(fd, iov, n > IOV_MAX ? IOV_MAX : n, (off_t)offset);
+        ssize_t r = preadv(fd, iov, n, (off_t)offset);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -94,49 +62,27 @@ static int io_full(bool write, int fd, struct iovec *iov, int n, uint64_t offset
     return 0;
 }
 
-static void *bounce(struct vhost_queue *q)
+/* Reads through the disk layer piece by piece: for kinds that cannot say
+ * where their data is (none of today's). */
+static int read_pieces(struct disk *d, struct iov_cursor *c, uint64_t offset, uint64_t len)
 {
-    if (!q->scratch && (q->scratch = malloc(BOUNCE)))
-        q->scratch_len = BOUNCE;
-    return q->scratch;
-}
-
-static void scatter(const struct iovec *iov, int n, const uint8_t *src)
-{
-    for (int i = 0; i < n; src += iov[i].iov_len, i++)
-        memcpy(iov[i].iov_base, src, iov[i].iov_len);
-}
-
-static void gather(const struct iovec *iov, int n, uint8_t *dst)
-{
-    for (int i = 0; i < n; dst += iov[i].iov_len, i++)
-        memcpy(dst, iov[i].iov_base, iov[i].iov_len);
-}
-
-/* Reads through the disk layer into the guest's buffers, in pieces that
- * fit the bounce buffer: for kinds that cannot say where their data is. */
-static int read_bounced(struct vhost_queue *q, struct disk *d, struct cursor *c,
-                        uint64_t offset, uint64_t len)
-{
-    uint8_t *buf = bounce(q);
-    struct iovec piece[VHOST_MAX_SEGMENTS];
-    if (!buf)
-        return -ENOMEM;
     while (len > 0) {
-        uint64_t n = len < BOUNCE ? len : BOUNCE;
-        int k = cursor_take(c, n, piece, VHOST_MAX_SEGMENTS);
-        int r = k < 0 ? -EINVAL : disk_pread(d, buf, n, offset);
+        struct iovec piece;
+        size_t n = c->iov[c->i].iov_len - c->skip;
+        if (n > len)
+            n = (size_t)len;
+        if (iov_cursor_take(c, n, &piece, 1) != 1)
+            return -EINVAL;
+        int r = disk_pread(d, piece.iov_base, n, offset);
         if (r < 0)
             return r;
-        scatter(piece, k, buf);
         offset += n;
         len -= n;
     }
     return 0;
 }
 
-static int do_read(struct vhost_queue *q, struct disk *d, struct cursor *c, uint64_t offset,
-                   uint64_t len)
+static int do_read(struct disk *d, struct iov_cursor *c, uint64_t offset, uint64_t len)
 {
     struct iovec piece[VHOST_MAX_SEGMENTS];
     while (len > 0) {
@@ -145,65 +91,20 @@ static int do_read(struct vhost_queue *q, struct disk *d, struct cursor *c, uint
         int r = disk_locate(d, offset, len, &run, &fd, &foff);
         if (r == -ENOTSUP) {
             hvm_error_clear();
-            return read_bounced(q, d, c, offset, len);
+            return read_pieces(d, c, offset, len);
         }
         if (r < 0)
             return r;
         if (run == 0 || run > len)
             return -EIO;
-        int k = cursor_take(c, run, piece, VHOST_MAX_SEGMENTS);
+        int k = iov_cursor_take(c, run, piece, VHOST_MAX_SEGMENTS);
         if (k < 0)
             return -EINVAL;
         if (fd < 0) {
             for (int i = 0; i < k; i++)
                 memset(piece[i].iov_base, 0, piece[i].iov_len);
-        } else if ((r = io_full(false, fd, piece, k, foff)) < 0) {
+        } else if ((r = read_full(fd, piece, k, foff)) < 0) {
             return r;
-        }
-        offset += run;
-        len -= run;
-    }
-    return 0;
-}
-
-static int do_write(struct vhost_queue *q, struct disk *d, struct cursor *c, uint64_t offset,
-                    uint64_t len)
-{
-    struct iovec piece[VHOST_MAX_SEGMENTS];
-    if (d->read_only)
-        return -EROFS;
-    while (len > 0) {
-        uint64_t run, foff = 0;
-        enum disk_extent state;
-        int fd = -1;
-        int r = disk_locate_layer(d, offset, len, &run, &state, &fd, &foff);
-        if (r == -ENOTSUP) {
-            hvm_error_clear();
-            state = DISK_EXTENT_PARENT, run = len;
-        } else if (r < 0) {
-            return r;
-        }
-        if (run == 0 || run > len)
-            return -EIO;
-        if (state == DISK_EXTENT_DATA) {
-            /* Sectors this layer owns already: only their bytes change. */
-            int k = cursor_take(c, run, piece, VHOST_MAX_SEGMENTS);
-            if (k < 0)
-                return -EINVAL;
-            if ((r = io_full(true, fd, piece, k, foff)) < 0)
-                return r;
-        } else {
-            uint8_t *buf = bounce(q);
-            if (!buf)
-                return -ENOMEM;
-            if (run > BOUNCE)
-                run = BOUNCE;
-            int k = cursor_take(c, run, piece, VHOST_MAX_SEGMENTS);
-            if (k < 0)
-                return -EINVAL;
-            gather(piece, k, buf);
-            if ((r = disk_pwrite(d, buf, run, offset)) < 0)
-                return r;
         }
         offset += run;
         len -= run;
@@ -212,7 +113,7 @@ static int do_write(struct vhost_queue *q, struct disk *d, struct cursor *c, uin
 }
 
 /* Discard and write-zeroes: an array of ranges as the request's data. */
-static int do_ranges(struct vhost_blk *b, struct disk *d, struct cursor *c, size_t len,
+static int do_ranges(struct vhost_blk *b, struct disk *d, struct iov_cursor *c, size_t len,
                      bool zeroes)
 {
     if (d->read_only)
@@ -222,10 +123,10 @@ static int do_ranges(struct vhost_blk *b, struct disk *d, struct cursor *c, size
     for (size_t i = 0; i < len / sizeof(struct virtio_blk_discard_write_zeroes); i++) {
         struct virtio_blk_discard_write_zeroes range;
         struct iovec piece[VHOST_MAX_SEGMENTS];
-        int k = cursor_take(c, sizeof range, piece, VHOST_MAX_SEGMENTS);
+        int k = iov_cursor_take(c, sizeof range, piece, VHOST_MAX_SEGMENTS);
         if (k < 0)
             return -EINVAL;
-        gather(piece, k, (uint8_t *)&range);
+        iov_gather(piece, k, &range);
         uint64_t offset = range.sector * 512, count = (uint64_t)range.num_sectors * 512;
         if (range.sector > b->size / 512 || count > b->size - offset ||
             range.num_sectors > MAX_RANGE_SECTORS)
@@ -290,6 +191,7 @@ static uint8_t status_of(int r)
 static uint32_t blk_handle(void *opaque, struct vhost_queue *q, struct vhost_request *req)
 {
     struct vhost_blk *b = opaque;
+    (void)q; /* one request at a time, whatever its queue */
     struct virtio_blk_outhdr h;
     struct iovec data[VHOST_MAX_SEGMENTS];
     int n_data;
@@ -306,7 +208,7 @@ static uint32_t blk_handle(void *opaque, struct vhost_queue *q, struct vhost_req
     size_t len = 0;
     for (int i = 0; i < n_data; i++)
         len += data[i].iov_len;
-    struct cursor c = {data, n_data, 0, 0};
+    struct iov_cursor c = iov_cursor(data, n_data);
     uint64_t offset = h.sector * 512;
     uint32_t written = 0;
     int r = 0;
@@ -320,11 +222,11 @@ static uint32_t blk_handle(void *opaque, struct vhost_queue *q, struct vhost_req
     else if (h.type == VIRTIO_BLK_T_GET_ID) {
         struct iovec piece[VHOST_MAX_SEGMENTS];
         size_t n = len < VIRTIO_BLK_ID_BYTES ? len : VIRTIO_BLK_ID_BYTES;
-        int k = writable ? cursor_take(&c, n, piece, VHOST_MAX_SEGMENTS) : -1;
+        int k = writable ? iov_cursor_take(&c, n, piece, VHOST_MAX_SEGMENTS) : -1;
         if (k < 0)
             r = -EINVAL;
         else
-            scatter(piece, k, (const uint8_t *)b->serial), written = (uint32_t)n;
+            iov_scatter(piece, k, b->serial), written = (uint32_t)n;
     } else if (h.type != VIRTIO_BLK_T_IN && h.type != VIRTIO_BLK_T_OUT &&
                h.type != VIRTIO_BLK_T_FLUSH && h.type != VIRTIO_BLK_T_DISCARD &&
                h.type != VIRTIO_BLK_T_WRITE_ZEROES) {
@@ -333,11 +235,12 @@ static uint32_t blk_handle(void *opaque, struct vhost_queue *q, struct vhost_req
         struct disk *d = b->access.acquire(b->access.opaque);
         switch (h.type) {
         case VIRTIO_BLK_T_IN:
-            r = do_read(q, d, &c, offset, len);
+            r = do_read(d, &c, offset, len);
             written = r == 0 ? (uint32_t)len : 0;
             break;
         case VIRTIO_BLK_T_OUT:
-            r = do_write(q, d, &c, offset, len);
+            /* Straight from the guest's buffers; the disk layer allocates. */
+            r = disk_pwritev(d, data, n_data, offset);
             break;
         case VIRTIO_BLK_T_FLUSH:
             r = disk_flush(d);

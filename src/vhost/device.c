@@ -504,7 +504,6 @@ void vhost_dev_release(struct vhost_dev *d)
         if (q->stop_fd >= 0)
             close(q->stop_fd);
         pthread_mutex_destroy(&q->call_lock);
-        free(q->scratch);
     }
     unmap_regions(d);
     unmap_log(d);

@@ -78,10 +78,6 @@ struct vhost_queue {
     pthread_t thread;
     int stop_fd; /* eventfd: wakes the thread to stop */
     atomic_bool stopping;
-
-    /* The device's scratch space for this queue (bounce buffer). */
-    void *scratch;
-    size_t scratch_len;
 };
 
 struct vhost_dev {
