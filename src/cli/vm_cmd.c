@@ -329,6 +329,7 @@ int cmd_vm_show(int argc, char **argv)
         json_object_set(o, "base", json_object_get(vm->doc, "base"));
     json_object_set_new(o, "drives", drives_detail(vm, cfg));
     json_object_set(o, "nics", json_object_get(cfg, "nics"));
+    json_object_set_new(o, "disk_io", json_string(vm_disk_io(cfg)));
     const char *parent = vm_checkpoint_visible_parent(vm->doc, json_string_value(json_object_get(
                                                           json_object_get(vm->doc, "now"), "parent")));
     json_t *pc = vm_checkpoint_by_id(vm->doc, parent);
@@ -351,6 +352,7 @@ int cmd_vm_show(int argc, char **argv)
                (long long)json_integer_value(json_object_get(o, "uptime")));
     printf("CPUs:        %lld\nMemory:      %s\n", (long long)json_integer_value(json_object_get(o, "cpus")),
            size_format((uint64_t)json_integer_value(json_object_get(o, "memory")), mem, sizeof mem));
+    printf("Disk I/O:    %s\n", json_string_value(json_object_get(o, "disk_io")));
     if (json_object_get(o, "base"))
         printf("Base:        %s\n", json_string_value(json_object_get(o, "base")));
     printf("Checkpoint:  %s\n", pc ? json_string_value(json_object_get(json_object_get(o, "checkpoint"), "name"))

@@ -17,18 +17,22 @@ static const char set_usage[] =
     "                   [--add-disk FILE [--slot N] | --new-disk SIZE [--slot N]]\n"
     "                   [--remove-disk SLOT] [--add-nic SWITCH] [--remove-nic MAC]\n"
     "                   [--kernel FILE] [--initrd FILE] [--cmdline TEXT]\n"
-    "                   [--store DIR]\n"
+    "                   [--disk-io vhost-user|nbd] [--store DIR]\n"
     "\n"
     "Changes the VM's current configuration (checkpoints keep theirs). The VM\n"
     "must be off. --add-disk copies FILE into the VM folder; a removed disk's\n"
     "current layer is deleted unless a checkpoint still uses it. --kernel,\n"
-    "--initrd and --cmdline set up direct kernel boot (an empty value clears).\n";
+    "--initrd and --cmdline set up direct kernel boot (an empty value clears).\n"
+    "--disk-io says how the running guest reaches its disks: vhost-user (the\n"
+    "default: the VM's worker serves virtio-blk requests straight from guest\n"
+    "memory) or nbd (QEMU's own virtio-blk, reading the worker's NBD server).\n";
 
 struct set_args {
     int cpus;
     uint64_t memory, new_disk;
     const char *add_disk, *add_nic, *remove_nic;
     const char *kernel, *initrd, *cmdline; /* direct kernel boot; "" clears */
+    const char *disk_io;
     int slot, remove_slot;
 };
 
@@ -60,6 +64,8 @@ static int apply(struct vm *vm, const struct set_args *a)
         json_object_set_new(cfg, "cpus", json_integer(a->cpus));
     if (a->memory)
         json_object_set_new(cfg, "memory", json_integer((json_int_t)a->memory));
+    if (a->disk_io)
+        json_object_set_new(cfg, "disk_io", json_string(a->disk_io));
     if (a->remove_slot >= 0) {
         size_t idx;
         json_t *d = find_slot(drives, a->remove_slot, &idx);
@@ -179,6 +185,7 @@ int cmd_vm_set(int argc, char **argv)
         {"kernel", required_argument, NULL, 'K'},
         {"initrd", required_argument, NULL, 'I'},
         {"cmdline", required_argument, NULL, 'L'},
+        {"disk-io", required_argument, NULL, 'D'},
         {"store", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -212,6 +219,11 @@ int cmd_vm_set(int argc, char **argv)
         case 'K': a.kernel = optarg; break;
         case 'I': a.initrd = optarg; break;
         case 'L': a.cmdline = optarg; break;
+        case 'D':
+            if (strcmp(optarg, "vhost-user") != 0 && strcmp(optarg, "nbd") != 0)
+                return cli_failf("--disk-io: '%s' is not vhost-user or nbd", optarg);
+            a.disk_io = optarg;
+            break;
         case 'S': store_dir = optarg; break;
         case 'h': return cli_help(set_usage);
         default: return cli_usage_error(set_usage, "bad option");

@@ -94,7 +94,34 @@ void qmp_close(struct qmp *q)
     q->events = NULL;
 }
 
+/* Sends text; with fd >= 0 the descriptor travels with it (SCM_RIGHTS). */
+static ssize_t send_text(int sock, const char *text, size_t len, int fd)
+{
+    struct iovec iov = {(void *)text, len};
+    char control[CMSG_SPACE(sizeof(int))] = {0};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd >= 0) {
+        mh.msg_control = control;
+        mh.msg_controllen = sizeof control;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    }
+    ssize_t w;
+    do
+        w = sendmsg(sock, &mh, MSG_NOSIGNAL);
+    while (w < 0 && errno == EINTR);
+    return w;
+}
+
 int qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply)
+{
+    return qmp_execute_fd(q, command, args, -1, reply);
+}
+
+int qmp_execute_fd(struct qmp *q, const char *command, json_t *args, int fd, json_t **reply)
 {
     json_t *cmd = json_pack("{s:s}", "execute", command);
     if (args)
@@ -105,7 +132,7 @@ int qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply
         return hvm_error(ENOMEM, "out of memory");
     size_t len = strlen(text);
     text[len] = '\n';
-    ssize_t w = write(q->fd, text, len + 1);
+    ssize_t w = send_text(q->fd, text, len + 1, fd);
     free(text);
     if (w != (ssize_t)len + 1)
         return hvm_error(EPIPE, "QMP: QEMU is gone (%s)", command);

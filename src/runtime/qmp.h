@@ -18,6 +18,8 @@ void qmp_close(struct qmp *q);
 /* Runs a command; *reply gets the "return" value (new reference) when
  * reply is not NULL. An "error" answer becomes an hvm error. */
 int qmp_execute(struct qmp *q, const char *command, json_t *args, json_t **reply);
+/* The same, passing the descriptor fd along (for getfd, add-fd). */
+int qmp_execute_fd(struct qmp *q, const char *command, json_t *args, int fd, json_t **reply);
 /* Waits up to timeout_ms for an event named name (or any event when NULL).
  * Returns 0 when seen, -ETIMEDOUT, or -EPIPE when QEMU closed the socket. */
 int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms);

@@ -120,6 +120,7 @@ static json_t *build_plan(struct vm *vm, const char *accel)
     json_t *plan = json_pack("{s:s, s:O, s:O, s:s, s:o, s:O}", "name", vm->name, "cpus",
                              json_object_get(cfg, "cpus"), "memory", json_object_get(cfg, "memory"),
                              "accel", accel, "drives", drives, "nics", json_object_get(cfg, "nics"));
+    json_object_set_new(plan, "disk_io", json_string(vm_disk_io(cfg)));
     const char *keys[] = {"kernel", "initrd", "cmdline"};
     for (int k = 0; k < 3; k++) {
         json_t *v = json_object_get(json_object_get(cfg, "boot"), keys[k]);

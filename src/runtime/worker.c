@@ -1,10 +1,15 @@
 /* The per-VM worker process (see runtime.h).
  *
  * It is forked by `hvm vm start` and lives as long as QEMU does. Threads:
- * the main loop (control socket, QMP events, QEMU's exit) and one NBD
- * server thread per drive. The disks are touched by the NBD threads only,
- * except while the guest is stopped (checkpoint), when QEMU sends no
- * requests; nbd_server_replace_disk switches a leaf between requests. */
+ * the main loop (control socket, QMP events, QEMU's exit), one NBD server
+ * thread per drive (other clients on run/driveN.sock; QEMU too when the
+ * VM's disk_io is "nbd") and, with disk_io "vhost-user" (the default), one
+ * vhost-user-blk device per drive through which QEMU's guest reaches the
+ * disk: a thread for the protocol and one per queue. Both servers of a
+ * drive share the NBD server's disk lock. The disks are touched by those
+ * threads only, except while the guest is stopped (checkpoint), when QEMU
+ * sends no requests; nbd_server_replace_disk switches a leaf between
+ * requests, for both. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -27,6 +32,7 @@
 #include "nbd/server.h"
 #include "runtime/qmp.h"
 #include "runtime/runtime.h"
+#include "vhost/blk.h"
 #include "util/error.h"
 #include "util/fileio.h"
 
@@ -39,12 +45,17 @@ struct drive {
     struct nbd_server *server;
     pthread_t thread;
     bool running;
-    int qemu_fd; /* QEMU's end of its NBD connection, until QEMU has it */
+    struct vhost_blk *vhost; /* disk_io "vhost-user" */
+    pthread_t vhost_thread;
+    bool vhost_running;
+    int vhost_fd; /* our end of the vhost-user socket, until the thread has it */
+    int qemu_fd;  /* QEMU's end of its connection, until QEMU has it */
 };
 
 struct worker {
     char *dir;
     json_t *plan;
+    bool vhost; /* disk_io "vhost-user" */
     struct drive drives[MAX_DRIVES];
     int n_drives;
     pid_t qemu;
@@ -109,20 +120,48 @@ static void record_drives(struct worker *w)
     json_decref(rec);
 }
 
+static void *vhost_thread(void *arg)
+{
+    struct drive *d = arg;
+    int fd = d->vhost_fd;
+    d->vhost_fd = -1;
+    if (vhost_blk_run(d->vhost, fd) < 0)
+        wlog("drive %d: vhost-user: %s", d->slot, hvm_error_message());
+    return NULL;
+}
+
+static struct disk *vhost_acquire(void *opaque)
+{
+    return nbd_server_lock_disk(((struct drive *)opaque)->server);
+}
+
+static void vhost_release(void *opaque)
+{
+    nbd_server_unlock_disk(((struct drive *)opaque)->server);
+}
+
 /* QEMU's connection to a drive is one end of a socketpair that it
- * inherits, rather than a connect to the drive's socket: that way both
- * ends get a send buffer that holds a whole 1 MiB request (QEMU would keep
- * the system default, about 200 KiB, and a large write would cross in
- * five or six rounds of wake-ups). The socket file stays for other
- * clients. */
-static int connect_qemu(struct drive *dr)
+ * inherits, rather than a connect to a socket file. For NBD that also
+ * gives both ends a send buffer that holds a whole 1 MiB request (QEMU
+ * would keep the system default, about 200 KiB, and a large write would
+ * cross in five or six rounds of wake-ups). The NBD socket file stays for
+ * other clients. */
+static int connect_qemu(struct worker *w, struct drive *dr)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return hvm_error(errno, "socketpair: %s", strerror(errno));
-    nbd_socket_buffers(sv[1]); /* (the server does its own end) */
     dr->qemu_fd = sv[1];
-    return nbd_server_add_client(dr->server, sv[0]);
+    if (!w->vhost) {
+        nbd_socket_buffers(sv[1]); /* (the server does its own end) */
+        return nbd_server_add_client(dr->server, sv[0]);
+    }
+    char serial[32];
+    snprintf(serial, sizeof serial, "hvm-drive%d", dr->slot);
+    struct vhost_blk_disk_access access = {vhost_acquire, vhost_release, dr};
+    struct vhost_blk_options opts = {.queues = 1, .serial = serial};
+    dr->vhost_fd = sv[0];
+    return vhost_blk_new(&access, dr->disk->size, &opts, &dr->vhost);
 }
 
 static int open_drives(struct worker *w)
@@ -138,21 +177,26 @@ static int open_drives(struct worker *w)
         char name[32];
         snprintf(name, sizeof name, "drive%d.sock", dr->slot);
         char *sock = run_path(w, name);
-        dr->qemu_fd = -1;
+        dr->qemu_fd = dr->vhost_fd = -1;
         int r = disk_open(dr->path, 0, &dr->disk);
         if (r == 0)
             r = nbd_server_new(dr->disk, NULL, &dr->server);
         if (r == 0)
             r = nbd_server_listen_path(dr->server, sock);
         if (r == 0)
-            r = connect_qemu(dr);
+            r = connect_qemu(w, dr);
         free(sock);
+        w->n_drives++;
         if (r < 0)
             return r;
-        w->n_drives++;
         if (pthread_create(&dr->thread, NULL, serve_thread, dr) != 0)
             return hvm_error(EAGAIN, "cannot start a thread");
         dr->running = true;
+        if (dr->vhost) {
+            if (pthread_create(&dr->vhost_thread, NULL, vhost_thread, dr) != 0)
+                return hvm_error(EAGAIN, "cannot start a thread");
+            dr->vhost_running = true;
+        }
     }
     record_drives(w);
     return 0;
@@ -162,6 +206,13 @@ static void close_drives(struct worker *w)
 {
     for (int i = 0; i < w->n_drives; i++) {
         struct drive *d = &w->drives[i];
+        if (d->vhost_running) {
+            vhost_blk_stop(d->vhost);
+            pthread_join(d->vhost_thread, NULL);
+        }
+        vhost_blk_free(d->vhost);
+        if (d->vhost_fd >= 0)
+            close(d->vhost_fd);
         if (d->running) {
             nbd_server_stop(d->server);
             pthread_join(d->thread, NULL);
@@ -218,10 +269,27 @@ static int spawn_qemu(struct worker *w)
     add(argv, &n, "chardev:ser0");
     add(argv, &n, "-qmp");
     add(argv, &n, "unix:%s,server=on,wait=off", qmp);
+    if (w->vhost) {
+        /* The device reads and writes guest memory itself: it must be
+         * memory the worker can map. */
+        add(argv, &n, "-object");
+        add(argv, &n, "memory-backend-memfd,id=ram,size=%lldM,share=on",
+            (long long)(json_integer_value(json_object_get(p, "memory")) >> 20));
+        add(argv, &n, "-machine");
+        add(argv, &n, "memory-backend=ram");
+    }
     for (int i = 0; i < w->n_drives; i++) {
+        struct drive *d = &w->drives[i];
+        if (w->vhost) {
+            add(argv, &n, "-chardev");
+            add(argv, &n, "socket,id=vu%d,fd=%d", d->slot, d->qemu_fd);
+            add(argv, &n, "-device");
+            add(argv, &n, "vhost-user-blk-pci,chardev=vu%d,num-queues=1,queue-size=256", d->slot);
+            continue;
+        }
         add(argv, &n, "-drive");
         add(argv, &n, "driver=raw,file.driver=nbd,file.server.type=fd,file.server.str=%d,"
-                      "if=virtio,cache=writeback,discard=unmap", w->drives[i].qemu_fd);
+                      "if=virtio,cache=writeback,discard=unmap", d->qemu_fd);
     }
     size_t i;
     json_t *nic;
@@ -288,26 +356,6 @@ static int spawn_qemu(struct worker *w)
     return 0;
 }
 
-static char *shell_quote(const char *s)
-{
-    size_t len = strlen(s);
-    char *out = malloc(len * 4 + 3), *o = out;
-    if (!out)
-        return NULL;
-    *o++ = '\'';
-    for (; *s; s++) {
-        if (*s == '\'') {
-            memcpy(o, "'\\''", 4);
-            o += 4;
-        } else {
-            *o++ = *s;
-        }
-    }
-    *o++ = '\'';
-    *o = 0;
-    return out;
-}
-
 /* Waits for a migration (to or from a file) to finish. */
 static int wait_migration(struct worker *w, const char *what)
 {
@@ -353,41 +401,48 @@ static int save_memory_commit(const char *file)
     return r;
 }
 
-/* Saves the (stopped) guest's memory to FILE.saving (see save_memory_commit). */
+/* Saves the (stopped) guest's memory to FILE.saving (see save_memory_commit).
+ * QEMU writes into the file itself, through a descriptor we pass it: no
+ * pipe and no cat in between, which matters while the guest is paused. */
 static int save_memory(struct worker *w, const char *file)
 {
-    char *tmp = NULL, *quoted = NULL, *uri = NULL;
-    int r;
-    if (asprintf(&tmp, "%s.saving", file) < 0 || !(quoted = shell_quote(tmp)) ||
-        asprintf(&uri, "exec:cat > %s", quoted) < 0) {
-        r = hvm_error(ENOMEM, "out of memory");
+    char *tmp = NULL;
+    int r, fd = -1;
+    if (asprintf(&tmp, "%s.saving", file) < 0)
+        return hvm_error(ENOMEM, "out of memory");
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
         goto out;
     }
     /* The default bandwidth limit throttles even a save to a file. */
     qmp_execute(&w->qmp, "migrate-set-parameters",
                 json_pack("{s:I}", "max-bandwidth", (json_int_t)100 << 30), NULL);
-    if ((r = qmp_execute(&w->qmp, "migrate", json_pack("{s:s}", "uri", uri), NULL)) == 0)
+    r = qmp_execute_fd(&w->qmp, "getfd", json_pack("{s:s}", "fdname", "hvm-save"), fd, NULL);
+    if (r == 0 && (r = qmp_execute(&w->qmp, "migrate", json_pack("{s:s}", "uri", "fd:hvm-save"),
+                                   NULL)) < 0)
+        qmp_execute(&w->qmp, "closefd", json_pack("{s:s}", "fdname", "hvm-save"), NULL);
+    if (r == 0)
         r = wait_migration(w, "saving the memory state");
 out:
-    if (r < 0 && tmp)
+    if (fd >= 0)
+        close(fd);
+    if (r < 0)
         unlink(tmp);
     free(tmp);
-    free(quoted);
-    free(uri);
     return r;
 }
 
 static int restore_memory(struct worker *w, const char *file)
 {
-    char *quoted = shell_quote(file), *uri = NULL;
-    int r;
-    if (!quoted || asprintf(&uri, "exec:cat %s", quoted) < 0) {
-        free(quoted);
-        return hvm_error(ENOMEM, "out of memory");
-    }
-    r = qmp_execute(&w->qmp, "migrate-incoming", json_pack("{s:s}", "uri", uri), NULL);
-    free(quoted);
-    free(uri);
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hvm_error(errno, "%s: %s", file, strerror(errno));
+    int r = qmp_execute_fd(&w->qmp, "getfd", json_pack("{s:s}", "fdname", "hvm-restore"), fd, NULL);
+    close(fd); /* QEMU has its own copy now */
+    if (r == 0)
+        r = qmp_execute(&w->qmp, "migrate-incoming", json_pack("{s:s}", "uri", "fd:hvm-restore"),
+                        NULL);
     if (r < 0)
         return r;
     if ((r = wait_migration(w, "restoring the memory state")) < 0)
@@ -610,7 +665,9 @@ static void finish(struct worker *w, int status)
 
 void runtime_worker_main(const char *vm_dir, json_t *plan, int ready_fd)
 {
-    struct worker w = {.dir = strdup(vm_dir), .plan = plan, .ctl_fd = -1, .started = time(NULL)};
+    const char *io = json_string_value(json_object_get(plan, "disk_io"));
+    struct worker w = {.dir = strdup(vm_dir), .plan = plan, .ctl_fd = -1, .started = time(NULL),
+                       .vhost = !io || strcmp(io, "nbd") != 0};
     int r;
     signal(SIGPIPE, SIG_IGN);
     char *lock = run_path(&w, "lock");

@@ -41,6 +41,12 @@ const char *vm_state(const struct vm *vm)
     return s ? s : "Off";
 }
 
+const char *vm_disk_io(json_t *config)
+{
+    const char *io = json_string_value(json_object_get(config, "disk_io"));
+    return io && strcmp(io, "vhost-user") == 0 ? "vhost-user" : "nbd";
+}
+
 json_t *vm_config_drive(json_t *config, json_int_t slot)
 {
     size_t i;
@@ -384,11 +390,13 @@ static json_t *new_doc(const char *name, const char *id_text, int cpus, uint64_t
 {
     char when[32];
     vm_now_string(when, sizeof when);
-    return json_pack("{s:i, s:i, s:s, s:s, s:s, s:s, s:n, s:{s:i, s:I, s:[], s:[]}, s:[], s:{s:n}}",
+    /* disk_io: see vm_disk_io */
+    return json_pack("{s:i, s:i, s:s, s:s, s:s, s:s, s:n, s:{s:i, s:I, s:[], s:[], s:s}, s:[], "
+                     "s:{s:n}}",
                      "format", VM_FORMAT, "generation", 1, "id", id_text, "name", name,
                      "created", when, "state", "Off", "saved_memory", "config", "cpus", cpus,
-                     "memory", (json_int_t)memory, "drives", "nics", "checkpoints", "now",
-                     "parent");
+                     "memory", (json_int_t)memory, "drives", "nics", "disk_io", "vhost-user",
+                     "checkpoints", "now", "parent");
 }
 
 static int create_disk(const char *dir, const struct vm_create_params *p, json_t *drives)

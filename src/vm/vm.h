@@ -99,6 +99,12 @@ char *vm_new_disk_name(int slot);   /* "disks/<slot>-<8 hex>.vhd" */
 void vm_random_mac(char out[18]);
 void vm_now_string(char *buf, size_t len); /* local "YYYY-MM-DD HH:MM:SS" */
 
+/* How a configuration's running guest reaches its disks: "vhost-user" or
+ * "nbd" (see `hvm vm set --disk-io`). Part of the configuration, so that a
+ * checkpoint's memory state is restored into the device model it was saved
+ * from; configurations from before the choice existed say nothing and mean
+ * "nbd", new VMs get "vhost-user". */
+const char *vm_disk_io(json_t *config);
 /* The drive in slot of a configuration ({"drives": [{"slot", "file"}]}), or NULL. */
 json_t *vm_config_drive(json_t *config, json_int_t slot);
 /* Does a JSON array of strings hold s (NULL: no)? */
