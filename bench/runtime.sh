@@ -1,6 +1,6 @@
 #!/bin/sh
 # Benchmarks of running VMs (issue "Running VMs"): hvm's runtime (QEMU with
-# every disk served by hvm's worker over NBD) against plain QEMU with the
+# every disk served by hvm's worker) against plain QEMU with the
 # same command line on local files. TCG here. Prints each figure as it goes
 # and a table at the end.
 #
@@ -8,14 +8,19 @@
 #
 #   1. guest disk throughput, measured inside the test guest (shell mode,
 #      commands typed on the serial console) with busybox dd on /dev/vda:
-#      sequential 1 MiB reads of the whole 512 MiB disk (iflag=direct),
+#      sequential 1 MiB reads of the whole 512 MiB disk, 4 times (iflag=direct),
 #      8192 4 KiB O_DIRECT reads from one dd (queue depth 1: the
 #      per-request cost), BENCH_RAND_READS (500) random 4 KiB reads (one dd
 #      started per read, as busybox has nothing better: starting dd under
 #      TCG costs about as much as the read), 128 MiB of sequential 1 MiB
-#      writes + fsync. Guest time from /proc/uptime (10 ms steps).
+#      writes + fsync into space nobody wrote before (new blocks of hvm's
+#      layer and of the qcow2 top layer; a hole punched into the raw files
+#      just before: every peer allocates), the same 128 MiB again (every
+#      peer overwrites), BENCH_RAND_READS random 4 KiB writes (one dd
+#      each) + sync. Guest time from /proc/uptime (10 ms steps).
 #      hvm: a 2-layer VHD chain (a checkpoint, then a quarter of the disk
-#      rewritten), served by hvm's worker; peers with the same data and the
+#      rewritten), served by hvm's worker (disk_io vhost-user, the default;
+#      BENCH_DISK_IO=nbd for the other way); peers with the same data and the
 #      same QEMU command line: one raw file, a 2-deep qcow2 chain, and the
 #      raw file through qemu-nbd (the cost of NBD itself). Host page cache
 #      warm. The four guests run at once; each figure is taken in
