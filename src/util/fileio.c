@@ -68,12 +68,11 @@ int file_pwrite(int fd, const char *path, const void *buf, size_t count, uint64_
     const uint8_t *p = buf;
     while (count > 0) {
         ssize_t n = pwrite(fd, p, count, (off_t)offset);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return hvm_error(errno, "%s: write at offset %llu: %s", path,
-                             (unsigned long long)offset, strerror(errno));
-        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) /* (0: nothing written and no reason given; do not spin) */
+            return hvm_error(n < 0 ? errno : EIO, "%s: write at offset %llu: %s", path,
+                             (unsigned long long)offset, n < 0 ? strerror(errno) : "no progress");
         p += n;
         count -= (size_t)n;
         offset += (uint64_t)n;

@@ -28,10 +28,15 @@
 #define SEG_MAX 510
 /* Discard and write-zeroes: sectors per request, one range each. */
 #define MAX_RANGE_SECTORS (1u << 16)
+/* The most data one read or write may carry. The guest is told only
+ * seg_max, but segments can be large; a bound keeps a stop of the ring
+ * (which waits for the request in hand) short. */
+#define MAX_REQUEST (64u << 20)
 
 struct vhost_blk {
     struct vhost_dev dev;
     struct vhost_blk_disk_access access;
+    struct vhost_blk_options opts; /* for the log */
     uint64_t size;
     bool read_only;
     int queues;
@@ -213,7 +218,7 @@ static uint32_t blk_handle(void *opaque, struct vhost_queue *q, struct vhost_req
     uint32_t written = 0;
     int r = 0;
     bool io = h.type == VIRTIO_BLK_T_IN || h.type == VIRTIO_BLK_T_OUT;
-    if (io && (len % 512 || h.sector > b->size / 512 || len > b->size - offset ||
+    if (io && (len % 512 || len > MAX_REQUEST || h.sector > b->size / 512 || len > b->size - offset ||
                (len && writable != (h.type == VIRTIO_BLK_T_IN))))
         r = -EINVAL;
     else if (b->read_only && (h.type == VIRTIO_BLK_T_OUT || h.type == VIRTIO_BLK_T_DISCARD ||
@@ -302,6 +307,9 @@ int vhost_blk_new(const struct vhost_blk_disk_access *access, uint64_t size,
     if (!b)
         return hvm_error(ENOMEM, "out of memory");
     b->access = *access;
+    if (opts)
+        b->opts = *opts;
+    b->opts.serial = NULL; /* (copied below; the caller's string may go) */
     b->size = size / 512 * 512;
     b->read_only = opts && opts->read_only;
     b->queues = opts && opts->queues > 0 ? opts->queues : 1;
@@ -322,6 +330,9 @@ int vhost_blk_new(const struct vhost_blk_disk_access *access, uint64_t size,
 int vhost_blk_run(struct vhost_blk *b, int fd)
 {
     vhost_dev_init(&b->dev, fd, b->queues, b->read_only ? &blk_ro_ops : &blk_ops, b);
+    b->dev.report = b->opts.log;
+    b->dev.report_opaque = b->opts.log_opaque;
+    b->dev.populate = b->opts.populate_memory;
     int r = vhost_dev_serve(&b->dev, b->stop_fd);
     vhost_dev_release(&b->dev);
     close(fd);

@@ -32,6 +32,14 @@ struct vhost_blk_options {
     bool read_only; /* advertise VIRTIO_BLK_F_RO; writes fail */
     int queues;     /* 1 to 8 request queues, one thread each */
     const char *serial; /* GET_ID, up to 20 bytes */
+    /* Problems nobody asked about (a guest that breaks a ring's rules, a
+     * message refused without a reply): one line each, from any thread.
+     * Optional. */
+    void (*log)(void *opaque, const char *message);
+    void *log_opaque;
+    /* Allocate all of the guest's memory in the background once it is
+     * shared with us (fallocate on the memfds). See vhost_dev's populate. */
+    bool populate_memory;
 };
 
 /* Creates a device for a disk of size bytes (a multiple of 512). */

@@ -9,7 +9,10 @@
  * queues first and restarts them after: a queue thread never sees a
  * half-changed device. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +128,17 @@ uint8_t *vhost_uaddr_to_host(struct vhost_dev *d, uint64_t uaddr, uint64_t len)
     return NULL;
 }
 
+void vhost_report(struct vhost_dev *d, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (d->report)
+        d->report(d->report_opaque, msg);
+}
+
 void vhost_log_write(struct vhost_dev *d, uint64_t gpa, uint64_t len)
 {
     if (!d->log || !len || !vhost_has_feature(d, VHOST_F_LOG_ALL))
@@ -184,6 +198,42 @@ static int translate_rings(struct vhost_dev *d, struct vhost_queue *q)
     return 0;
 }
 
+struct populate_job {
+    int fd;
+    uint64_t offset, len;
+};
+
+static void *populate_thread(void *arg)
+{
+    struct populate_job *j = arg;
+    /* Best effort: without it only the first save's pause is longer. */
+    int ignored = fallocate(j->fd, 0, (off_t)j->offset, (off_t)j->len);
+    (void)ignored;
+    close(j->fd);
+    free(j);
+    return NULL;
+}
+
+/* Starts allocating a region's pages (see vhost_dev's populate). The
+ * thread has its own descriptor and touches nothing else of ours. */
+static void populate_region(int fd, const struct vhost_user_region *r)
+{
+    struct populate_job *j = malloc(sizeof *j);
+    pthread_attr_t attr;
+    pthread_t t;
+    if (!j)
+        return;
+    *j = (struct populate_job){fcntl(fd, F_DUPFD_CLOEXEC, 0), r->mmap_offset, r->memory_size};
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (j->fd < 0 || pthread_create(&t, &attr, populate_thread, j) != 0) {
+        if (j->fd >= 0)
+            close(j->fd);
+        free(j);
+    }
+    pthread_attr_destroy(&attr);
+}
+
 static int set_mem_table(struct vhost_dev *d, struct message *m)
 {
     const struct vhost_user_memory *mem = &m->p.memory;
@@ -206,6 +256,11 @@ static int set_mem_table(struct vhost_dev *d, struct message *m)
                                          .uaddr = src->userspace_addr,
                                          .host = (uint8_t *)map + src->mmap_offset,
                                          .map = map, .map_len = len};
+    }
+    if (d->populate && !d->populated) {
+        for (uint32_t i = 0; i < mem->nregions; i++)
+            populate_region(m->fds[i], &mem->regions[i]);
+        d->populated = true;
     }
     quiesce(d);
     unmap_regions(d);
@@ -292,6 +347,7 @@ static int set_vring_fd(struct vhost_dev *d, struct message *m)
             close(q->kick_fd);
         q->kick_fd = fd;
         q->kicked = fd >= 0;
+        q->broken = false; /* a new start (after a reset of the guest's driver, say) */
         /* Without protocol features a ring runs as soon as it is kicked. */
         if (!vhost_has_feature(d, VHOST_USER_F_PROTOCOL_FEATURES))
             q->enabled = true;
@@ -405,8 +461,12 @@ static int dispatch(struct vhost_dev *d, struct message *m)
             return -EINVAL;
         if (m->p.state.num == 0 || m->p.state.num > VIRTQ_MAX_SIZE ||
             (m->p.state.num & (m->p.state.num - 1)))
-            return hvm_error(EINVAL, "vhost-user: bad ring size %u", m->p.state.num);
+            return hvm_error(EINVAL, "vhost-user: queue %u: bad ring size %u", m->p.state.index,
+                             m->p.state.num);
+        /* The rings were checked for the old size: ADDR must follow. */
+        vhost_queue_stop(q);
         q->num = m->p.state.num;
+        q->has_addr = false;
         return 0;
     }
     case VHOST_USER_SET_VRING_ADDR:
@@ -415,6 +475,7 @@ static int dispatch(struct vhost_dev *d, struct message *m)
         struct vhost_queue *q = queue_of(d, m->p.state.index);
         if (!q)
             return -EINVAL;
+        vhost_queue_stop(q);
         q->last_avail = (uint16_t)m->p.state.num;
         return 0;
     }
@@ -481,8 +542,10 @@ int vhost_dev_serve(struct vhost_dev *d, int stop_fd)
                 break;
             }
         } else if (res < 0) {
-            r = res; /* nobody to tell: the device is unusable */
-            break;
+            /* Nobody to tell, and often the guest's doing (a ring outside
+             * its memory, a bad ring size): the queue concerned stays
+             * stopped, the others and the connection go on. */
+            vhost_report(d, "%s", hvm_error_message());
         }
     }
     if (r == -EPIPE)

@@ -75,6 +75,7 @@ struct vhost_queue {
     bool enabled; /* SET_VRING_ENABLE (or no protocol features) */
     bool kicked;  /* has a kick descriptor: the ring is started */
     bool running; /* its thread is up */
+    bool broken;  /* the guest broke the ring's rules: not served until restarted */
     pthread_t thread;
     int stop_fd; /* eventfd: wakes the thread to stop */
     atomic_bool stopping;
@@ -84,6 +85,14 @@ struct vhost_dev {
     int fd; /* the vhost-user socket */
     const struct vhost_device_ops *ops;
     void *opaque;
+    /* Where problems go that nobody asked about (see vhost_blk_options). */
+    void (*report)(void *opaque, const char *message);
+    void *report_opaque;
+    /* Allocate the guest memory's pages, once, in a background thread:
+     * a page of a shared memfd that nobody touched is allocated when it
+     * is first read, and QEMU reads every page when it saves memory, with
+     * the guest paused (checkpoints, save): that cost belongs elsewhere. */
+    bool populate, populated;
     int n_queues;
     uint64_t features; /* acked by the front-end */
     uint64_t protocol_features;
@@ -108,6 +117,8 @@ static inline bool vhost_has_feature(const struct vhost_dev *d, unsigned bit)
 uint8_t *vhost_gpa_to_host(struct vhost_dev *d, uint64_t gpa, uint64_t *len);
 /* Front-end virtual address (ring addresses) to our pointer, or NULL. */
 uint8_t *vhost_uaddr_to_host(struct vhost_dev *d, uint64_t uaddr, uint64_t len);
+/* Reports a problem through d->report (formatted). */
+void vhost_report(struct vhost_dev *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Marks guest-physical pages written, when the front-end logs. */
 void vhost_log_write(struct vhost_dev *d, uint64_t gpa, uint64_t len);
 

@@ -149,10 +149,14 @@ static void notify(struct vhost_queue *q)
     pthread_mutex_unlock(&q->call_lock);
 }
 
-static void fail_request(struct vhost_queue *q, uint16_t head)
+/* The guest broke the ring's rules: like QEMU (virtio_error), serve the
+ * queue no more until the driver restarts it; completing the request
+ * without a status would let it read garbage as success. */
+static void ring_broken(struct vhost_queue *q, const char *why)
 {
-    /* A malformed chain: hand it back empty rather than stall the queue. */
-    push_used(q, head, 0);
+    q->broken = true;
+    vhost_report(q->dev, "queue %d: %s; the queue is stopped until the guest resets it",
+                 q->index, why);
 }
 
 /* Serves every available request; returns when the ring is empty and the
@@ -162,20 +166,25 @@ static void drain(struct vhost_queue *q, struct vhost_request *req)
     struct vhost_dev *d = q->dev;
     bool event_idx = vhost_has_feature(d, VIRTIO_RING_F_EVENT_IDX);
     for (;;) {
-        while (q->last_avail != avail_idx(q)) {
+        uint16_t avail;
+        while (q->last_avail != (avail = avail_idx(q))) {
             if (atomic_load(&q->stopping))
                 return;
-            uint16_t head = q->avail->ring[q->last_avail % q->num];
-            q->last_avail++;
-            if (head >= q->num || pop_chain(q, head, req) < 0) {
-                fail_request(q, head < q->num ? head : 0);
-            } else {
-                uint32_t len = d->ops->handle(d->opaque, q, req);
-                for (int i = 0; i < req->n; i++)
-                    if (req->seg[i].writable)
-                        vhost_log_write(d, req->seg[i].gpa, req->seg[i].len);
-                push_used(q, head, len);
+            if ((uint16_t)(avail - q->last_avail) > q->num) {
+                ring_broken(q, "the guest moved the avail index past the ring");
+                return;
             }
+            uint16_t head = q->avail->ring[q->last_avail % q->num];
+            if (head >= q->num || pop_chain(q, head, req) < 0) {
+                ring_broken(q, "a malformed descriptor chain");
+                return;
+            }
+            q->last_avail++;
+            uint32_t len = d->ops->handle(d->opaque, q, req);
+            for (int i = 0; i < req->n; i++)
+                if (req->seg[i].writable)
+                    vhost_log_write(d, req->seg[i].gpa, req->seg[i].len);
+            push_used(q, head, len);
             notify(q);
         }
         if (event_idx) {
@@ -199,6 +208,8 @@ static void *queue_thread(void *arg)
         return NULL;
     while (!atomic_load(&q->stopping)) {
         drain(q, req);
+        if (q->broken)
+            break;
         struct pollfd p[2] = {{q->kick_fd, POLLIN, 0}, {q->stop_fd, POLLIN, 0}};
         if (poll(p, 2, -1) < 0 && errno != EINTR)
             break;
@@ -216,7 +227,7 @@ static void *queue_thread(void *arg)
 
 int vhost_queue_start(struct vhost_queue *q)
 {
-    if (q->running || !q->kicked || !q->enabled || !q->has_addr || q->kick_fd < 0)
+    if (q->running || q->broken || !q->kicked || !q->enabled || !q->has_addr || q->kick_fd < 0)
         return 0;
     if (q->stop_fd < 0 && (q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
         return hvm_error(errno, "eventfd: %s", strerror(errno));

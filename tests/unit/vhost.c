@@ -1066,6 +1066,54 @@ static void test_vring_base(void **state)
 
 /* A read-only device says so (VIRTIO_BLK_F_RO) and fails writes even when
  * the disk behind it could take them (blk.h: "writes fail"). */
+static int reports;
+static void count_report(void *opaque, const char *message)
+{
+    (void)opaque;
+    (void)message;
+    __atomic_fetch_add(&reports, 1, __ATOMIC_RELAXED);
+}
+
+/* A guest that breaks the ring's rules (a buffer outside its memory) gets
+ * no completion, not one that a driver could take for success, and the
+ * queue stops (reported); the connection lives on. */
+static void test_broken_ring(void **state)
+{
+    (void)state;
+    const uint64_t size = 1u << 20;
+    uint8_t *model = make_raw(path("base.img"), size, 6);
+    struct env *e = malloc(sizeof *e);
+    start(e, path("base.img"),
+          &(struct vhost_blk_options){.queues = 1, .log = count_report});
+    connect_device(e, BIT(VIRTIO_RING_F_EVENT_IDX));
+    struct req r[2];
+    blk_req(e, &r[0], VIRTIO_BLK_T_IN, 0, 4096, 2, 0, NULL);
+    submit(e, &r[0]);
+    run(e);
+    expect_read(e, &r[0], model);
+
+    blk_req(e, &r[0], VIRTIO_BLK_T_IN, 8, 4096, 2, 0, NULL);
+    r[0].chain[1].addr = GUEST_SIZE + 8192; /* past the end of guest memory */
+    blk_req(e, &r[1], VIRTIO_BLK_T_IN, 16, 4096, 1, 0, NULL);
+    submit(e, &r[0]);
+    submit(e, &r[1]);
+    publish_and_kick(e);
+    struct pollfd p = {e->call, POLLIN, 0};
+    poll(&p, 1, 200);
+    assert_int_equal(__atomic_load_n(&e->used->idx, __ATOMIC_ACQUIRE), 1);
+    assert_int_equal(__atomic_load_n(&reports, __ATOMIC_RELAXED), 1);
+
+    /* Still talking: the ring stopped at the bad request. */
+    struct vhost_user_vring_state st = {0, 0};
+    send_msg(e, VHOST_USER_GET_VRING_BASE, 0, &st, sizeof st, NULL, 0);
+    assert_int_equal(recv_reply(e, VHOST_USER_GET_VRING_BASE, &st, sizeof st), sizeof st);
+    assert_int_equal(st.num, 1);
+
+    finish(e, true);
+    free(model);
+    free(e);
+}
+
 static void test_read_only(void **state)
 {
     (void)state;
@@ -1110,6 +1158,7 @@ int main(void)
         cmocka_unit_test(test_dirty_log),
         cmocka_unit_test(test_vring_base),
         cmocka_unit_test(test_read_only),
+        cmocka_unit_test(test_broken_ring),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
