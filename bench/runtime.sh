@@ -24,7 +24,7 @@
 #      same QEMU command line: one raw file, a 2-deep qcow2 chain, and the
 #      raw file through qemu-nbd (the cost of NBD itself). Host page cache
 #      warm. The four guests run at once; each figure is taken in
-#      BENCH_RT_ROUNDS (3) rounds, every guest once per round in alternating
+#      BENCH_RT_ROUNDS (5) rounds, every guest once per round in alternating
 #      order, and hvm's ratio to each peer is the median of the per-round
 #      ratios (the machine's speed drifts within minutes); each round writes
 #      to a region of its own.

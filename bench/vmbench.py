@@ -667,7 +667,7 @@ def rt_throughput(table):
     # by tens of percent within minutes, so hvm is compared with each peer
     # round by round (the median of the per-round ratios), never with a run
     # made minutes apart. An idle guest costs little (it sleeps in HLT).
-    rounds = int(os.environ.get("BENCH_RT_ROUNDS", "3"))
+    rounds = int(os.environ.get("BENCH_RT_ROUNDS", "5"))
     os.sync()
     warm_files([os.path.join(vmd, "disks", f) for f in os.listdir(os.path.join(vmd, "disks"))] + [raw, q0, q1])
     st.hvm("vm", "start", "r", "--accel", "tcg")
