@@ -297,7 +297,10 @@ void path_remove_stale(const char *path, const char *infix)
         if (*digits < '0' || *digits > '9')
             continue;
         long pid = strtol(digits, &end, 10);
-        if (pid <= 0 || *end || pid > INT_MAX || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+        /* (".PID." and more: a temporary of that temporary, such as the
+         * file convert's create makes under the name convert chose.) */
+        if (pid <= 0 || (*end && *end != '.') || pid > INT_MAX || kill((pid_t)pid, 0) == 0 ||
+            errno != ESRCH)
             continue;
         char *abs = path_join(dir, e->d_name);
         if (abs)

@@ -50,7 +50,8 @@ int file_copy_progress(const char *from, const char *to,
  * never followed). Missing is not an error. */
 int path_remove_tree(const char *path);
 /* A killed writer leaves its work beside PATH under a temporary name,
- * PATH + infix + its PID (e.g. "disk.vhd.creating.1234"): removes those
+ * PATH + infix + its PID (e.g. "disk.vhd.creating.1234"), and perhaps a
+ * temporary of that one (PATH + infix + PID + "." + more): removes those
  * (files or folders) of processes that no longer run. */
 void path_remove_stale(const char *path, const char *infix);
 /* Creates a folder and its missing parents. */

@@ -160,18 +160,27 @@ static void stale_temporaries_of_dead_writers_go(void **state)
     if (dead == 0)
         _exit(0);
     assert_int_equal(waitpid(dead, NULL, 0), dead);
-    char gone[64], alive[64];
+    char gone[64], alive[64], nested[96], nested_alive[96];
     snprintf(gone, sizeof gone, "d.vhd.creating.%d", (int)dead);
     snprintf(alive, sizeof alive, "d.vhd.creating.%d", (int)getpid());
+    /* A temporary's own temporary (convert creates its output under a
+     * temporary name, and create under another): the dead writer's goes. */
+    snprintf(nested, sizeof nested, "d.vhd.creating.%d.converting.%d", (int)dead, (int)dead);
+    snprintf(nested_alive, sizeof nested_alive, "d.vhd.creating.%d.converting.1",
+             (int)getpid());
     touch(gone);
     touch(alive);
+    touch(nested);
+    touch(nested_alive);
     touch("d.vhd.creating.12x");   /* not a PID */
     touch("e.vhd.creating.1");     /* another file's */
     touch("d.vhd");
     char *target = path_join(dir, "d.vhd");
     path_remove_stale(target, ".creating.");
     assert_false(exists(gone));
+    assert_false(exists(nested));
     assert_true(exists(alive));
+    assert_true(exists(nested_alive));
     assert_true(exists("d.vhd.creating.12x"));
     assert_true(exists("e.vhd.creating.1"));
     assert_true(exists("d.vhd"));
