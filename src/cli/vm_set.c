@@ -23,9 +23,10 @@ static const char set_usage[] =
     "must be off. --add-disk copies FILE into the VM folder; a removed disk's\n"
     "current layer is deleted unless a checkpoint still uses it. --kernel,\n"
     "--initrd and --cmdline set up direct kernel boot (an empty value clears).\n"
-    "--disk-io says how the running guest reaches its disks: vhost-user (the\n"
-    "default: the VM's worker serves virtio-blk requests straight from guest\n"
-    "memory) or nbd (QEMU's own virtio-blk, reading the worker's NBD server).\n";
+    "--disk-io says how the running guest reaches its disks: vhost-user (new\n"
+    "VMs' default: the VM's worker serves virtio-blk requests straight from\n"
+    "guest memory) or nbd (QEMU's own virtio-blk, reading the worker's NBD\n"
+    "server; VMs made before the choice existed).\n";
 
 struct set_args {
     int cpus;

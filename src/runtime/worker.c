@@ -32,9 +32,9 @@
 #include "nbd/server.h"
 #include "runtime/qmp.h"
 #include "runtime/runtime.h"
-#include "vhost/blk.h"
 #include "util/error.h"
 #include "util/fileio.h"
+#include "vhost/blk.h"
 
 #define MAX_DRIVES 16
 

@@ -117,6 +117,22 @@ expect_fail 2 "$HVM" vm set nd --memory lots
 expect_fail 2 "$HVM" vm set nd --add-disk nope.vhd
 expect_fail 2 "$HVM" vm set nd --add-disk list.txt
 one_line "add a non-VHD" "not a VHD"
+# How the guest reaches its disks: vhost-user for new VMs, nbd on request,
+# nbd for a configuration from before the choice (no key).
+[ "$(show nd "d['disk_io']")" = vhost-user ] || fail "a new VM does not use vhost-user"
+expect_fail 2 "$HVM" vm set nd --disk-io fast
+one_line "bad --disk-io" "not vhost-user or nbd"
+"$HVM" vm set nd --disk-io nbd
+[ "$(show nd "d['disk_io']")" = nbd ] || fail "--disk-io nbd not recorded"
+"$HVM" vm set nd --disk-io vhost-user
+$PY - "$HVM_STORE/vms/nd/vm.json" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+del d["config"]["disk_io"]
+json.dump(d, open(sys.argv[1], "w"))
+PYEOF
+[ "$(show nd "d['disk_io']")" = nbd ] || fail "a configuration without disk_io is not nbd"
+"$HVM" vm set nd --disk-io vhost-user
 [ "$(show nd "d['cpus']")" = 4 ] && [ "$(show nd "d['memory']")" = $((2 << 30)) ] || fail "a refused set changed the VM"
 "$HVM" vm set nd --remove-disk 2
 [ ! -e "$HVM_STORE/vms/nd/$f2" ] || fail "the removed disk's file is still there"
