@@ -17,7 +17,7 @@
 #      layer and of the qcow2 top layer; a hole punched into the raw files
 #      just before: every peer allocates), the same 128 MiB again (every
 #      peer overwrites), BENCH_RAND_READS random 4 KiB writes (one dd
-#      each) + sync. Guest time from /proc/uptime (10 ms steps).
+#      each) + sync. Guest time from the "now" of /proc/timer_list (ns).
 #      hvm: a 2-layer VHD chain (a checkpoint, then a quarter of the disk
 #      rewritten), served by hvm's worker (disk_io vhost-user, the default;
 #      BENCH_DISK_IO=nbd for the other way); peers with the same data and the
