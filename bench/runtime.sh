@@ -8,18 +8,18 @@
 #
 #   1. guest disk throughput, measured inside the test guest (shell mode,
 #      commands typed on the serial console) with busybox dd on /dev/vda:
-#      sequential 1 MiB reads of the whole 512 MiB disk, 4 times (iflag=direct),
+#      sequential 1 MiB reads of the whole 1 GiB disk, twice (iflag=direct),
 #      8192 4 KiB O_DIRECT reads from one dd (queue depth 1: the
 #      per-request cost), BENCH_RAND_READS (500) random 4 KiB reads (one dd
 #      started per read, as busybox has nothing better: starting dd under
-#      TCG costs about as much as the read), 128 MiB of sequential 1 MiB
-#      writes + fsync into space nobody wrote before (new blocks of hvm's
-#      layer and of the qcow2 top layer; a hole punched into the raw files
-#      just before: every peer allocates), the same 128 MiB again (every
-#      peer overwrites), BENCH_RAND_READS random 4 KiB writes (one dd
+#      TCG costs about as much as the read), 64 MiB of sequential 1 MiB
+#      writes + fsync into space nobody wrote before (in the second half of
+#      the disk: new blocks of hvm's layer and of the qcow2 top layer; a
+#      hole punched into the raw files just before: every peer allocates),
+#      the same 64 MiB again (every peer overwrites), BENCH_RAND_READS random 4 KiB writes (one dd
 #      each) + sync. Guest time from the "now" of /proc/timer_list (ns).
-#      hvm: a 2-layer VHD chain (a checkpoint, then a quarter of the disk
-#      rewritten), served by hvm's worker (disk_io vhost-user, the default;
+#      hvm: a 2-layer VHD chain (a checkpoint, then a quarter of the first
+#      half of the disk rewritten), served by hvm's worker (disk_io vhost-user, the default;
 #      BENCH_DISK_IO=nbd for the other way); peers with the same data and the
 #      same QEMU command line: one raw file, a 2-deep qcow2 chain, and the
 #      raw file through qemu-nbd (the cost of NBD itself). Host page cache
@@ -35,7 +35,7 @@
 #      alternating which of the two goes first.
 #
 # Environment: GUEST_DIR (default build-guest/ beside bench/), BENCH_DIR
-# (/var/tmp), BENCH_KEEP=1, BENCH_RAND_READS, BENCH_DISK_MIB (512).
+# (/var/tmp), BENCH_KEEP=1, BENCH_RAND_READS, BENCH_DISK_MIB (1024).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -56,8 +56,8 @@ if [ "$(stat -f -c %T "$base")" = tmpfs ]; then
     exit 2
 fi
 avail_kib=$(df -Pk "$base" | awk 'NR == 2 { print $4 }')
-if [ "$avail_kib" -lt $((3 * 1024 * 1024)) ]; then
-    echo "bench/runtime.sh: need 3 GiB free in $base" >&2
+if [ "$avail_kib" -lt $((6 * 1024 * 1024)) ]; then
+    echo "bench/runtime.sh: need 6 GiB free in $base" >&2
     exit 2
 fi
 S=$(mktemp -d "$base/hvm-rtbench.XXXXXX")

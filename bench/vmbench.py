@@ -563,7 +563,7 @@ RAND_N = int(os.environ.get("BENCH_RAND_READS", "500"))
 UP = 'sed -n "s/^now at \\([0-9]*\\) nsecs$/\\1/p" /proc/timer_list'
 
 
-SEQ_PASSES = 4
+SEQ_PASSES = 2
 
 
 def fig_seq(con, size_mib, rnd):
@@ -595,16 +595,18 @@ def fig_rand(con, size_mib, rnd):
     return RAND_N / uptime_pair(con.run(loop))
 
 
-WRITE_MIB = 128
+WRITE_MIB = 64
 
 
 def write_seek(size_mib, rnd):
-    """Where round rnd writes (MiB): a region of its own."""
-    return size_mib - (rnd % (size_mib // (WRITE_MIB + 16)) + 1) * (WRITE_MIB + 16)
+    """Where round rnd writes (MiB): a region of its own in the second half
+    of the disk, which the top layers (hvm's, qcow2's) do not hold yet."""
+    half = size_mib // 2
+    return half + (rnd % (half // (WRITE_MIB + 16))) * (WRITE_MIB + 16)
 
 
 def fig_write(con, size_mib, rnd):
-    """128 MiB of sequential 1 MiB O_DIRECT writes + fsync, into a region of
+    """WRITE_MIB of sequential 1 MiB O_DIRECT writes + fsync, into a region of
     the disk of this round's own that nobody wrote before: new blocks of
     hvm's layer and of qcow2's top layer, a hole punched into the raw
     files just before (MB/s)."""
@@ -621,7 +623,7 @@ def punch_write_region(path, size_mib, rnd):
 
 
 def fig_rewrite(con, size_mib, rnd):
-    """The same 128 MiB written again (MB/s): for hvm the layer owns those
+    """The same WRITE_MIB written again (MB/s): every peer owns those
     blocks by now, so this is the cost of a write without allocation."""
     return fig_write(con, size_mib, rnd)
 
@@ -639,10 +641,12 @@ def fig_rand_write(con, size_mib, rnd):
 def rt_throughput(table):
     say("== 1. guest disk throughput (TCG; dd inside the guest) ==")
     st = Store("r1")
-    size_mib = int(os.environ.get("BENCH_DISK_MIB", "512"))
+    size_mib = int(os.environ.get("BENCH_DISK_MIB", "1024"))
     append = "console=ttyS0 panic=-1 hvm.mode=shell"
     a_spans = [(i * 2 * MiB, 2 * MiB, 0x11) for i in range(size_mib // 2)]             # every byte
-    b_spans = [(i * 4 * MiB + MiB, MiB, 0x22) for i in range(size_mib // 4)]            # a quarter
+    # a quarter of the first half: reads cross layers there, writes go to
+    # the second half (write_seek)
+    b_spans = [(i * 4 * MiB + MiB, MiB, 0x22) for i in range(size_mib // 8)]
     st.hvm("vm", "create", "r", "--new-disk", "%dM" % size_mib, "--memory", RT_MEM)
     sock = os.path.join(S, "r.sock")
     with Served(st, ["vm", "serve", "r"], sock) as s:
@@ -703,8 +707,8 @@ def rt_throughput(table):
     figures = (("seq", fig_seq, "seq read 1 MiB O_DIRECT, whole disk (MB/s)"),
                ("qd1", fig_qd1, "4 KiB O_DIRECT reads at QD1, one dd (reads/s)"),
                ("rand", fig_rand, "random read 4 KiB, one dd started per read (reads/s)"),
-               ("wr", fig_write, "seq write 1 MiB + fsync, 128 MiB of new space (MB/s)"),
-               ("rewr", fig_rewrite, "seq rewrite of the same 128 MiB + fsync (MB/s)"),
+               ("wr", fig_write, "seq write 1 MiB + fsync, %d MiB of new space (MB/s)" % WRITE_MIB),
+               ("rewr", fig_rewrite, "seq rewrite of the same %d MiB + fsync (MB/s)" % WRITE_MIB),
                ("rwr", fig_rand_write, "random write 4 KiB, one dd each, + sync (writes/s)"))
     res = {who: {} for who in peers}
     for key, fig, label in figures:
