@@ -7,27 +7,28 @@
 #   HVM=build-release/hvm sh bench/runtime.sh
 #
 #   1. guest disk throughput, measured inside the test guest (shell mode,
-#      commands typed on the serial console) with busybox dd on /dev/vda:
+#      commands typed on the serial console) on /dev/vda: busybox dd for
 #      sequential 1 MiB reads of the whole 1 GiB disk, twice (iflag=direct),
-#      8192 4 KiB O_DIRECT reads from one dd (queue depth 1: the
-#      per-request cost), BENCH_RAND_READS (500) random 4 KiB reads (one dd
-#      started per read, as busybox has nothing better: starting dd under
-#      TCG costs about as much as the read), 64 MiB of sequential 1 MiB
-#      writes + fsync into space nobody wrote before (in the second half of
-#      the disk: new blocks of hvm's layer and of the qcow2 top layer; a
-#      hole punched into the raw files just before: every peer allocates),
-#      the same 64 MiB again (every peer overwrites), BENCH_RAND_READS random 4 KiB writes (one dd
-#      each) + sync. Guest time from the "now" of /proc/timer_list (ns).
+#      and 8192 4 KiB O_DIRECT reads from one dd (queue depth 1: the
+#      per-request cost); the guest's randio (scripts/guest/randio.c) for
+#      BENCH_RAND_IOS (2000) random 4 KiB O_DIRECT reads, and as many
+#      writes + one fdatasync, at queue depth 1 over the whole disk (one
+#      process: a dd per request would measure starting dd under TCG);
+#      dd for 64 MiB of sequential 1 MiB writes + fsync into space nobody
+#      wrote before (in the second half of the disk: new blocks of hvm's
+#      layer and of the qcow2 top layer; a hole punched into the raw files
+#      just before: every peer allocates), and the same 64 MiB again (every
+#      peer overwrites). Guest time from the "now" of /proc/timer_list (ns).
 #      hvm: a 2-layer VHD chain (a checkpoint, then a quarter of the first
-#      half of the disk rewritten), served by hvm's worker (disk_io vhost-user, the default;
-#      BENCH_DISK_IO=nbd for the other way); peers with the same data and the
-#      same QEMU command line: one raw file, a 2-deep qcow2 chain, and the
-#      raw file through qemu-nbd (the cost of NBD itself). Host page cache
-#      warm. The four guests run at once; each figure is taken in
-#      BENCH_RT_ROUNDS (5) rounds, every guest once per round in alternating
-#      order, and hvm's ratio to each peer is the median of the per-round
-#      ratios (the machine's speed drifts within minutes); each round writes
-#      to a region of its own.
+#      half of the disk rewritten), served by hvm's worker (disk_io
+#      vhost-user, the default; BENCH_DISK_IO=nbd for the other way); peers
+#      with the same data and the same QEMU command line: one raw file, a
+#      2-deep qcow2 chain, and the raw file through qemu-nbd (the cost of
+#      NBD itself). Host page cache warm. The four guests run at once; each
+#      figure is taken in BENCH_RT_ROUNDS (5) rounds, every guest once per
+#      round in alternating order, and hvm's ratio to each peer is the
+#      median of the per-round ratios (the machine's speed drifts within
+#      minutes); each round writes to a region of its own.
 #   2. online checkpoint: hvm checkpoint take 5 times on a running 256 MiB
 #      guest in counter mode; the pause hvm prints (median, max).
 #   3. hvm vm start -> HVM-GUEST READY in console.log vs plain QEMU (same
@@ -35,7 +36,7 @@
 #      alternating which of the two goes first.
 #
 # Environment: GUEST_DIR (default build-guest/ beside bench/), BENCH_DIR
-# (/var/tmp), BENCH_KEEP=1, BENCH_RAND_READS, BENCH_DISK_MIB (1024).
+# (/var/tmp), BENCH_KEEP=1, BENCH_RAND_IOS, BENCH_DISK_MIB (1024).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)

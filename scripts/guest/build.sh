@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds hvm's test guest from Debian packages into GUEST_DIR (default build-guest):
 #   vmlinuz         the newest linux-image-*-cloud-amd64 kernel apt offers (apt-get download, dpkg -x)
-#   initrd.img      busybox-static, the virtio/power-button modules of that kernel, /init, /dev/console
+#   initrd.img      busybox-static, the virtio/power-button modules of that kernel, /init, /dev/console,
+#                   /bin/randio (randio.c, built static: random I/O for bench/runtime.sh)
 #   kernel-version  the kernel release, e.g. 6.1.0-56-cloud-amd64
 # Idempotent: does nothing when the kernel package, /init and this script are unchanged.
 # Prints one line on success. GUEST_KERNEL_PKG=linux-image-... picks another kernel package.
@@ -15,7 +16,7 @@ failover net_failover virtio_net button evdev"
 
 die() { echo "guest: $*" >&2; exit 1; }
 
-for t in apt-get apt-cache dpkg dpkg-deb cpio gzip md5sum; do
+for t in apt-get apt-cache dpkg dpkg-deb cpio gzip md5sum cc; do
     command -v "$t" >/dev/null 2>&1 || die "missing tool $t (run: make deps)"
 done
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" ||
@@ -60,7 +61,7 @@ fi
 
 STAMP="$PKG $VER busybox=$(dpkg-query -W -f='${Version}' busybox-static)
 modules=$(echo $MODULES)
-$(cat "$HERE/init" "$HERE/build.sh" | md5sum)"
+$(cat "$HERE/init" "$HERE/build.sh" "$HERE/randio.c" | md5sum)"
 if [ -f "$GUEST_DIR/stamp" ] && [ "$(cat "$GUEST_DIR/stamp")" = "$STAMP" ] &&
     [ -f "$GUEST_DIR/vmlinuz" ] && [ -f "$GUEST_DIR/initrd.img" ]; then
     echo "guest: $GUEST_DIR up to date (linux $(cat "$GUEST_DIR/kernel-version"))"
@@ -97,6 +98,8 @@ mkdir -p "$R/bin" "$R/sbin" "$R/usr/bin" "$R/usr/sbin" "$R/etc" "$R/proc" "$R/sy
 cp "$BUSYBOX" "$R/bin/busybox"
 cp "$HERE/init" "$R/init"
 chmod 755 "$R/init" "$R/bin/busybox"
+cc -static -O2 -Wall -Wextra -Werror -o "$R/bin/randio" "$HERE/randio.c" ||
+    die "cannot build randio.c static (libc6-dev provides libc.a)"
 : >"$R/etc/modules"
 for m in $MODULES; do
     f=$(find "$MODDIR" -name "$m.ko" | head -n 1)
