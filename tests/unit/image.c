@@ -22,25 +22,13 @@
 
 #include "scratch.h"
 
-#define OK(expr)                                                                      \
-    do {                                                                              \
-        int r_ = (expr);                                                              \
-        if (r_ < 0)                                                                   \
-            fail_msg("%s: %d (%s)", #expr, r_, hvm_error_message());                   \
-    } while (0)
-
+/* The disk reads as model, whole and in odd-sized reads at odd offsets. */
 static void expect_content(const char *file, const uint8_t *model, uint64_t size)
 {
+    expect_disk(file, model, size);
     struct disk *d;
     OK(disk_open(file, DISK_OPEN_READ_ONLY, &d));
-    assert_int_equal(d->size, size);
     uint8_t *buf = malloc(size);
-    OK(disk_pread(d, buf, size, 0));
-    for (uint64_t i = 0; i < size; i++)
-        if (buf[i] != model[i])
-            fail_msg("%s: byte %llu is %02x, expected %02x", file, (unsigned long long)i,
-                     buf[i], model[i]);
-    /* Odd-sized reads at odd offsets agree too. */
     uint64_t x = 12345;
     for (int k = 0; k < 200; k++) {
         uint64_t len = 1 + rnd(&x) % 70000;
@@ -53,14 +41,6 @@ static void expect_content(const char *file, const uint8_t *model, uint64_t size
     }
     free(buf);
     disk_close(d);
-}
-
-static void expect_clean(const char *file)
-{
-    static struct vhd_check_report rep;
-    OK(vhd_check(file, &rep));
-    if (rep.n_problems)
-        fail_msg("%s: %s", file, rep.problems[0]);
 }
 
 static void random_writes(const char *file, uint8_t *model, uint64_t size, uint64_t seed,
