@@ -451,8 +451,8 @@ GUEST = os.environ.get("GUEST_DIR", "")
 RT_MEM = "256M"
 
 
-def uptime_pair(text):
-    """Guest seconds between two readings of the guest's clock (UP) printed
+def guest_seconds(text):
+    """Guest seconds between two readings of the guest's clock (GUEST_NOW) printed
     as 'a b', in nanoseconds."""
     v = [int(x) for x in re.findall(r"\b\d{4,}\b", text)]
     return (v[1] - v[0]) / 1e9 if len(v) >= 2 else float("nan")
@@ -560,7 +560,7 @@ RAND_N = int(os.environ.get("BENCH_RAND_IOS", "2000"))
 
 # The guest's monotonic clock in nanoseconds (/proc/uptime counts in 10 ms
 # steps: 5% of a 0.2 s figure).
-UP = 'sed -n "s/^now at \\([0-9]*\\) nsecs$/\\1/p" /proc/timer_list'
+GUEST_NOW = 'sed -n "s/^now at \\([0-9]*\\) nsecs$/\\1/p" /proc/timer_list'
 
 
 SEQ_PASSES = 2
@@ -570,9 +570,9 @@ def fig_seq(con, size_mib, rnd):
     """Sequential 1 MiB O_DIRECT reads of the whole disk, SEQ_PASSES times
     (one pass takes about 0.25 s, short enough for one hiccup of the
     machine to decide it) (MB/s)."""
-    t = uptime_pair(con.run("a=$(%s); for p in %s; do dd if=/dev/vda of=/dev/null bs=1M count=%d "
+    t = guest_seconds(con.run("a=$(%s); for p in %s; do dd if=/dev/vda of=/dev/null bs=1M count=%d "
                             "iflag=direct 2>/dev/null; done; b=$(%s); echo $a $b"
-                            % (UP, " ".join(str(i) for i in range(SEQ_PASSES)), size_mib, UP)))
+                            % (GUEST_NOW, " ".join(str(i) for i in range(SEQ_PASSES)), size_mib, GUEST_NOW)))
     return SEQ_PASSES * size_mib * MiB / 1e6 / t
 
 
@@ -581,8 +581,8 @@ def fig_qd1(con, size_mib, rnd):
     per-request cost of each backend, without starting a process per read
     (reads/s)."""
     n4k = 8192
-    t = uptime_pair(con.run("a=$(%s); dd if=/dev/vda of=/dev/null bs=4k count=%d skip=%d iflag=direct 2>/dev/null; "
-                            "b=$(%s); echo $a $b" % (UP, n4k, size_mib * 64, UP)))
+    t = guest_seconds(con.run("a=$(%s); dd if=/dev/vda of=/dev/null bs=4k count=%d skip=%d iflag=direct 2>/dev/null; "
+                            "b=$(%s); echo $a $b" % (GUEST_NOW, n4k, size_mib * 64, GUEST_NOW)))
     return n4k / t
 
 
@@ -617,8 +617,8 @@ def fig_write(con, size_mib, rnd):
     hvm's layer and of qcow2's top layer, a hole punched into the raw
     files just before (MB/s)."""
     seek = write_seek(size_mib, rnd)
-    t = uptime_pair(con.run("a=$(%s); dd if=/dev/zero of=/dev/vda bs=1M count=%d seek=%d oflag=direct "
-                            "conv=fsync 2>/dev/null; b=$(%s); echo $a $b" % (UP, WRITE_MIB, seek, UP)))
+    t = guest_seconds(con.run("a=$(%s); dd if=/dev/zero of=/dev/vda bs=1M count=%d seek=%d oflag=direct "
+                            "conv=fsync 2>/dev/null; b=$(%s); echo $a $b" % (GUEST_NOW, WRITE_MIB, seek, GUEST_NOW)))
     return WRITE_MIB * MiB / 1e6 / t
 
 

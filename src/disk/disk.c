@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "util/error.h"
+#include "util/fileio.h"
 #include "util/iov.h"
 
 /* Named like a VHD? Such a file that does not probe as one is a damaged VHD
@@ -155,10 +156,6 @@ int disk_locate(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run, 
     return r;
 }
 
-/* Zeros to write from: a write-zeroes writes at most this much at a time. */
-#define ZERO_CHUNK (1u << 20)
-static const uint8_t zero_chunk[ZERO_CHUNK];
-
 int disk_write_zeroes(struct disk *d, uint64_t offset, uint64_t count)
 {
     while (count > 0) {
@@ -170,8 +167,8 @@ int disk_write_zeroes(struct disk *d, uint64_t offset, uint64_t count)
         if (run == 0 || run > count)
             run = count;
         if (data) {
-            uint64_t n = run < ZERO_CHUNK ? run : ZERO_CHUNK;
-            if ((r = disk_pwrite(d, zero_chunk, n, offset)) < 0)
+            uint64_t n = run < ZERO_BUFFER_SIZE ? run : ZERO_BUFFER_SIZE;
+            if ((r = disk_pwrite(d, zero_buffer, n, offset)) < 0)
                 return r;
             run = n;
         }

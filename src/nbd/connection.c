@@ -33,14 +33,13 @@
 #include "nbd/protocol.h"
 #include "util/endian.h"
 #include "util/error.h"
+#include "util/fileio.h"
 
 /* Option payloads larger than this end the connection: the longest legal
  * one (SET_META_CONTEXT with a few 4 KiB strings) is far smaller. */
 #define OPTION_MAX 65536
 /* Extents in one BLOCK_STATUS reply; the client asks again for the rest. */
 #define EXTENTS_MAX 4096
-/* WRITE_ZEROES writes at most this much per call into the disk. */
-#define ZERO_CHUNK (1u << 20)
 #define META_CONTEXT_ID 1
 static const char base_allocation[] = "base:allocation";
 
@@ -53,7 +52,6 @@ struct conn {
     uint16_t tflags;     /* transmission flags */
     uint8_t *buf;        /* READ/WRITE payloads and option data */
     size_t buf_size;
-    uint8_t *zeros;      /* ZERO_CHUNK bytes, allocated on first use */
     int pipe[2];         /* for splicing reads; -1 until the first one */
     bool no_splice;      /* no pipe for splicing: pread and send */
     uint64_t spin_ns;    /* how long to poll for the next request; 0: sleep at once */
@@ -638,11 +636,9 @@ static int splice_run(struct conn *c, int fd, uint64_t offset, uint64_t len, boo
 /* Sends len zero bytes. */
 static int send_zeros(struct conn *c, uint64_t len)
 {
-    if (!c->zeros && !(c->zeros = calloc(1, ZERO_CHUNK)))
-        return -ENOMEM;
     while (len > 0) {
-        size_t n = len < ZERO_CHUNK ? (size_t)len : ZERO_CHUNK;
-        int r = conn_send(c, c->zeros, n);
+        size_t n = len < ZERO_BUFFER_SIZE ? (size_t)len : ZERO_BUFFER_SIZE;
+        int r = conn_send(c, zero_buffer, n);
         if (r < 0)
             return r;
         len -= n;
@@ -918,7 +914,6 @@ void *nbd_client_thread(void *arg)
         close(c.pipe[1]);
     }
     free(c.buf);
-    free(c.zeros);
     atomic_store(&client->done, true);
     return NULL;
 }

@@ -35,17 +35,21 @@ int file_pread(int fd, const char *path, void *buf, size_t count, uint64_t offse
     return 0;
 }
 
-int file_pwritev(int fd, const char *path, const struct iovec *iov, int n, uint64_t offset)
+const uint8_t zero_buffer[ZERO_BUFFER_SIZE];
+
+/* Full preadv/pwritev: one call, and the rest of a short transfer (rare: a
+ * signal, a full disk, the end of the file) piece by piece through
+ * file_pread/file_pwrite, which report the error if there is one. */
+static int transfer_vector(bool write, int fd, const char *path, const struct iovec *iov, int n,
+                           uint64_t offset)
 {
     ssize_t done;
     do
-        done = pwritev(fd, iov, n, (off_t)offset);
+        done = write ? pwritev(fd, iov, n, (off_t)offset) : preadv(fd, iov, n, (off_t)offset);
     while (done < 0 && errno == EINTR);
     if (done < 0)
-        return hvm_error(errno, "%s: write at offset %llu: %s", path,
+        return hvm_error(errno, "%s: %s at offset %llu: %s", path, write ? "write" : "read",
                          (unsigned long long)offset, strerror(errno));
-    /* A short write (rare: a signal, a full disk on the way): the rest
-     * piece by piece, which reports the error if there is one. */
     for (int i = 0; i < n; i++) {
         size_t len = iov[i].iov_len;
         if ((size_t)done >= len) {
@@ -53,14 +57,25 @@ int file_pwritev(int fd, const char *path, const struct iovec *iov, int n, uint6
             offset += len;
             continue;
         }
-        int r = file_pwrite(fd, path, (const char *)iov[i].iov_base + done, len - (size_t)done,
-                            offset + (uint64_t)done);
+        char *p = (char *)iov[i].iov_base + done;
+        int r = write ? file_pwrite(fd, path, p, len - (size_t)done, offset + (uint64_t)done)
+                      : file_pread(fd, path, p, len - (size_t)done, offset + (uint64_t)done);
         if (r < 0)
             return r;
         offset += len;
         done = 0;
     }
     return 0;
+}
+
+int file_preadv(int fd, const char *path, const struct iovec *iov, int n, uint64_t offset)
+{
+    return transfer_vector(false, fd, path, iov, n, offset);
+}
+
+int file_pwritev(int fd, const char *path, const struct iovec *iov, int n, uint64_t offset)
+{
+    return transfer_vector(true, fd, path, iov, n, offset);
 }
 
 int file_pwrite(int fd, const char *path, const void *buf, size_t count, uint64_t offset)

@@ -7,11 +7,18 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Zeros to write, send or hash from, instead of each user allocating its
+ * own (in .bss: it costs no file space and no memory until read). */
+#define ZERO_BUFFER_SIZE (1u << 20)
+extern const uint8_t zero_buffer[ZERO_BUFFER_SIZE];
+
 /* Full pread/pwrite: 0 on success; a short read past EOF is -EIO. */
 int file_pread(int fd, const char *path, void *buf, size_t count, uint64_t offset);
 int file_pwrite(int fd, const char *path, const void *buf, size_t count, uint64_t offset);
-/* Full pwritev of n (at most IOV_MAX) pieces. */
+/* Full preadv/pwritev of n (at most IOV_MAX) pieces; a short read past
+ * EOF is -EIO. */
 struct iovec;
+int file_preadv(int fd, const char *path, const struct iovec *iov, int n, uint64_t offset);
 int file_pwritev(int fd, const char *path, const struct iovec *iov, int n, uint64_t offset);
 int file_sync(int fd, const char *path);
 int file_size(int fd, const char *path, uint64_t *size);

@@ -14,16 +14,15 @@
 #include "util/fileio.h"
 
 /* The file's data regions are read; its holes, which read as zeros, are
- * fed from a zero buffer instead: copying zeros out of the kernel costs as
+ * fed from zero_buffer instead: copying zeros out of the kernel costs as
  * much as hashing them, and the layers of a VHD chain are full of holes. */
-static const uint8_t zeros[64 << 10];
 
 static int hash_range(int fd, const char *path, EVP_MD_CTX *ctx, uint8_t *buf, size_t cap,
                       uint64_t at, uint64_t end, bool hole, uint64_t *done,
                       void (*progress)(void *, uint64_t), void *opaque)
 {
-    const uint8_t *src = hole ? zeros : buf;
-    size_t room = hole ? sizeof zeros : cap;
+    const uint8_t *src = hole ? zero_buffer : buf;
+    size_t room = hole ? sizeof zero_buffer : cap;
     while (at < end) {
         size_t want = end - at < room ? (size_t)(end - at) : room;
         ssize_t n = hole ? (ssize_t)want : pread(fd, buf, want, (off_t)at);

@@ -638,10 +638,10 @@ int vhd_discard(struct vhd *v, uint64_t count, uint64_t offset)
         if (fallocate(v->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)at,
                       (off_t)v->block_size) < 0) {
             /* Without hole punching, write the zeros. */
-            static const uint8_t zero[65536];
-            for (uint64_t o = 0; o < v->block_size; o += sizeof zero) {
-                uint64_t n = v->block_size - o < sizeof zero ? v->block_size - o : sizeof zero;
-                int r = file_pwrite(v->fd, v->path, zero, n, at + o);
+            for (uint64_t o = 0; o < v->block_size; o += sizeof zero_buffer) {
+                uint64_t n = v->block_size - o < sizeof zero_buffer ? v->block_size - o
+                                                                    : sizeof zero_buffer;
+                int r = file_pwrite(v->fd, v->path, zero_buffer, n, at + o);
                 if (r < 0)
                     return r;
             }

@@ -17,6 +17,7 @@
 
 #include "disk/disk.h"
 #include "util/error.h"
+#include "util/fileio.h"
 #include "util/iov.h"
 #include "vhost/blk.h"
 #include "vhost/internal.h"
@@ -43,29 +44,6 @@ struct vhost_blk {
     char serial[VIRTIO_BLK_ID_BYTES];
     int stop_fd;
 };
-
-/* preadv until done; a file that ends early is an I/O error. */
-static int read_full(int fd, struct iovec *iov, int n, uint64_t offset)
-{
-    while (n > 0) {
-        ssize_t r = preadv(fd, iov, n, (off_t)offset);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return r < 0 ? -errno : -EIO;
-        offset += (uint64_t)r;
-        while (n > 0 && (size_t)r >= iov->iov_len) {
-            r -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + r;
-            iov->iov_len -= (size_t)r;
-        }
-    }
-    return 0;
-}
 
 /* Reads through the disk layer piece by piece: for kinds that cannot say
  * where their data is (none of today's). */
@@ -108,7 +86,7 @@ static int do_read(struct disk *d, struct iov_cursor *c, uint64_t offset, uint64
         if (fd < 0) {
             for (int i = 0; i < k; i++)
                 memset(piece[i].iov_base, 0, piece[i].iov_len);
-        } else if ((r = read_full(fd, piece, k, foff)) < 0) {
+        } else if ((r = file_preadv(fd, d->path, piece, k, foff)) < 0) {
             return r;
         }
         offset += run;
