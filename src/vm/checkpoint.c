@@ -270,7 +270,7 @@ static int fold_one(struct vm *vm, bool *changed)
                     json_array_append_new(steps, (now_child || !subtree_cloned(vm, only)) &&
                                                          merge_up_cheaper(vm, cf, hf)
                                                      ? vm_step_merge_up(cf, hf)
-                                                     : vm_step_rebase(cf, onto));
+                                                     : vm_step_rebase(cf, hf));
                 free(onto);
             }
             if (now_child)

@@ -14,13 +14,24 @@
  * while the committed vm.json refers to it, with one exception: merge-up
  * renames a deleted (hidden) checkpoint's layer over the leaf above it
  * before the commit; nothing reads a hidden layer but that leaf, which
- * reads the same before and after, and recovery only rolls forward. */
+ * reads the same before and after, and recovery only rolls forward.
+ *
+ * The journal is replayed by whoever runs hvm next on the VM, root
+ * included, and the folder may have been written by another host (shared
+ * storage) or come in a bundle: it is untrusted input. Every path it names
+ * must be a plain relative path inside the VM folder with no symlink on the
+ * way, checked when it is written and again before it is replayed; a
+ * journal that fails is never acted on (journal_check). Deletions go
+ * through a descriptor of the folder opened that way. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "disk/ops.h"
@@ -34,9 +45,9 @@ json_t *vm_step_diff(const char *parent, const char *child)
     return json_pack("{s:s, s:s, s:s}", "do", "diff", "parent", parent, "child", child);
 }
 
-json_t *vm_step_rebase(const char *child, const char *onto)
+json_t *vm_step_rebase(const char *child, const char *below)
 {
-    return json_pack("{s:s, s:s, s:s?}", "do", "rebase", "child", child, "onto", onto);
+    return json_pack("{s:s, s:s, s:s}", "do", "rebase", "child", child, "below", below);
 }
 
 json_t *vm_step_merge_up(const char *leaf, const char *parent)
@@ -47,6 +58,176 @@ json_t *vm_step_merge_up(const char *leaf, const char *parent)
 json_t *vm_step_copy(const char *from, const char *to)
 {
     return json_pack("{s:s, s:s, s:s}", "do", "copy", "from", from, "to", to);
+}
+
+/* ---- paths inside the VM folder ---- */
+
+/* Opens rel below the folder root: never above it, no symlink followed
+ * (the last component included), no /proc magic link. openat2 does it in
+ * one call; without it (a kernel before 5.6, or a seccomp filter that
+ * refuses it) the same walk is made one component at a time. rel has
+ * passed path_is_safe_relative (or is "."). */
+static int open_beneath(int root, const char *rel, int flags)
+{
+    struct open_how how = {
+        .flags = (uint64_t)(flags | O_CLOEXEC),
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    long fd = syscall(SYS_openat2, root, rel, &how, sizeof how);
+    if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
+        return (int)fd;
+    char *copy = strdup(rel), *save = NULL;
+    int cur = copy ? dup(root) : -1;
+    for (char *c = copy ? strtok_r(copy, "/", &save) : NULL; c && cur >= 0;) {
+        char *next = strtok_r(NULL, "/", &save);
+        int f = openat(cur, c, (next ? O_RDONLY | O_DIRECTORY : flags) | O_NOFOLLOW | O_CLOEXEC);
+        int e = errno;
+        close(cur);
+        cur = f;
+        errno = e;
+        c = next;
+    }
+    free(copy);
+    return cur;
+}
+
+/* The VM folder, for *at calls (quiet: clean-up paths must not replace the
+ * message of the error they follow). */
+static int open_root(struct vm *vm)
+{
+    int fd = open(vm->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+static int open_root_loud(struct vm *vm)
+{
+    int fd = open_root(vm);
+    return fd < 0 ? hvm_error(-fd, "%s: %s", vm->dir, strerror(-fd)) : fd;
+}
+
+/* Opens the folder that holds rel (inside root) for *at calls on its
+ * last component, *base. */
+static int open_parent_beneath(int root, const char *rel, const char **base)
+{
+    char *dir = path_dirname(rel);
+    int fd = dir ? open_beneath(root, dir, O_RDONLY | O_DIRECTORY) : -1;
+    free(dir);
+    *base = path_basename(rel);
+    return fd;
+}
+
+/* Is rel a file the journal may name: relative, no "." or "..", and every
+ * component that exists (the file included) a real folder or file inside
+ * the VM folder, not a symlink? Missing components are fine (a step's
+ * output, or a file already deleted). Returns NULL or the reason. */
+static const char *path_refusal(int root, const char *rel)
+{
+    if (!rel)
+        return "is missing or not a string";
+    if (!path_is_safe_relative(rel))
+        return "is not a relative path inside the VM folder";
+    int fd = open_beneath(root, rel, O_PATH);
+    if (fd >= 0) {
+        close(fd);
+        return NULL;
+    }
+    if (errno == ENOENT)
+        return NULL;
+    return errno == ELOOP ? "goes through a symbolic link" :
+           errno == EXDEV ? "leads out of the VM folder" : strerror(errno);
+}
+
+/* Deletes the VM file rel unless refs still names it, through the folder's
+ * descriptor: a swapped-in symlink cannot redirect it. */
+static void remove_unused(int root, json_t *refs, const char *rel)
+{
+    const char *base;
+    if (!rel || vm_list_has(refs, rel) || !path_is_safe_relative(rel))
+        return;
+    int dir = open_parent_beneath(root, rel, &base);
+    if (dir >= 0) {
+        unlinkat(dir, base, 0);
+        close(dir);
+    }
+}
+
+/* The fields of each kind of step that name files (NULL-terminated). */
+struct step_kind {
+    const char *name;
+    const char *paths[3];
+};
+static const struct step_kind step_kinds[] = {
+    {"diff", {"parent", "child", NULL}},
+    {"rebase", {"child", "below", NULL}},
+    {"merge-up", {"child", "parent", NULL}},
+    {"copy", {"from", "to", NULL}},
+    {"create", {"file", NULL, NULL}},
+};
+
+static const struct step_kind *step_kind_find(const char *name)
+{
+    for (size_t k = 0; name && k < sizeof step_kinds / sizeof *step_kinds; k++)
+        if (strcmp(step_kinds[k].name, name) == 0)
+            return &step_kinds[k];
+    return NULL;
+}
+
+/* Writes into why (for a message) what is wrong with the journal, or
+ * leaves it empty: its shape, and every path it names (steps, remove, the
+ * memory states of the next document's checkpoints, which abandoning
+ * deletes). */
+static void journal_check(int root, json_t *j, char *why, size_t len)
+{
+    size_t i;
+    json_t *st, *f;
+    const char *bad;
+    why[0] = 0;
+    if (!json_is_object(j) || !json_is_string(json_object_get(j, "op")) ||
+        !json_is_integer(json_object_get(j, "generation")) ||
+        !json_is_object(json_object_get(j, "next")) || !json_is_array(json_object_get(j, "steps")) ||
+        !json_is_array(json_object_get(j, "remove"))) {
+        snprintf(why, len, "not an hvm journal (op, generation, next, steps and remove)");
+        return;
+    }
+    json_t *guard = json_object_get(j, "guard");
+    if (guard && (!json_is_object(guard) || !json_is_array(json_object_get(guard, "leaves")))) {
+        snprintf(why, len, "guard: expected {\"leaves\": [...]}");
+        return;
+    }
+    json_array_foreach(json_object_get(j, "steps"), i, st) {
+        const char *what = json_string_value(json_object_get(st, "do"));
+        const struct step_kind *k = step_kind_find(what);
+        if (!k) {
+            snprintf(why, len, "step %zu: unknown step '%s'", i + 1, what ? what : "(none)");
+            return;
+        }
+        for (int p = 0; k->paths[p]; p++) {
+            json_t *v = json_object_get(st, k->paths[p]);
+            const char *rel = json_string_value(v);
+            if ((bad = path_refusal(root, rel))) {
+                snprintf(why, len, "step %zu (%s): %s '%s' %s", i + 1, what, k->paths[p],
+                         rel ? rel : "", bad);
+                return;
+            }
+        }
+        if (strcmp(what, "create") == 0 && (!json_is_integer(json_object_get(st, "size")) ||
+                                             json_integer_value(json_object_get(st, "size")) <= 0)) {
+            snprintf(why, len, "step %zu (create): size is not a positive integer", i + 1);
+            return;
+        }
+    }
+    json_array_foreach(json_object_get(j, "remove"), i, f)
+        if ((bad = path_refusal(root, json_string_value(f)))) {
+            snprintf(why, len, "remove[%zu]: '%s' %s", i, json_string_value(f) ?: "", bad);
+            return;
+        }
+    json_array_foreach(json_object_get(json_object_get(j, "next"), "checkpoints"), i, st) {
+        json_t *mem = json_object_get(st, "memory");
+        if (json_is_string(mem) && (bad = path_refusal(root, json_string_value(mem)))) {
+            snprintf(why, len, "next: checkpoints[%zu].memory '%s' %s", i, json_string_value(mem), bad);
+            return;
+        }
+    }
 }
 
 static int save_doc(struct vm *vm, json_t *doc, const char *file)
@@ -65,27 +246,29 @@ static int save_doc(struct vm *vm, json_t *doc, const char *file)
  * step runs again, or they would stay as orphans. */
 static void remove_partials(struct vm *vm, const char *rel)
 {
-    char *path = rel ? vm_path(vm, rel) : NULL;
-    char *dir = path ? path_dirname(path) : NULL;
-    const char *base = path ? path_basename(path) : NULL;
-    DIR *d = dir ? opendir(dir) : NULL;
+    int root = rel && path_is_safe_relative(rel) ? open_root(vm) : -1;
+    const char *base = NULL;
+    int dir = root >= 0 ? open_parent_beneath(root, rel, &base) : -1;
+    int listing = dir >= 0 ? dup(dir) : -1;
+    DIR *d = listing >= 0 ? fdopendir(listing) : NULL;
     struct dirent *e;
     size_t n = base ? strlen(base) : 0;
+    if (listing >= 0 && !d)
+        close(listing);
     while (d && (e = readdir(d))) {
         const char *rest = e->d_name + n;
         if (strncmp(e->d_name, base, n) != 0 ||
             (strncmp(rest, ".creating.", 10) != 0 && strncmp(rest, ".copying.", 9) != 0 &&
              strcmp(rest, ".tmp") != 0))
             continue;
-        char *abs = path_join(dir, e->d_name);
-        if (abs)
-            unlink(abs);
-        free(abs);
+        unlinkat(dir, e->d_name, 0);
     }
     if (d)
         closedir(d);
-    free(dir);
-    free(path);
+    if (dir >= 0)
+        close(dir);
+    if (root >= 0)
+        close(root);
 }
 
 static int step_diff(struct vm *vm, json_t *st)
@@ -110,25 +293,29 @@ static int step_diff(struct vm *vm, json_t *st)
     return r;
 }
 
+/* Rebases child onto the parent of below (standalone when below has none):
+ * the layer that is going away names where to go, so the journal never
+ * names a base outside the VM folder. below stays until the commit. */
 static int step_rebase(struct vm *vm, json_t *st)
 {
     char *child = vm_path(vm, json_string_value(json_object_get(st, "child")));
-    const char *onto_rel = json_string_value(json_object_get(st, "onto"));
-    char *onto = onto_rel ? vm_path(vm, onto_rel) : NULL;
-    int r;
-    if (!child || (onto_rel && !onto)) {
-        r = hvm_error(ENOMEM, "out of memory");
-    } else {
-        struct disk *d;
-        /* Already standalone (a finished --standalone rebase)? */
-        r = disk_open(child, DISK_OPEN_READ_ONLY | DISK_OPEN_NO_PARENT, &d);
-        if (r == 0) {
-            bool diff = strcmp(d->ops->kind, "differencing") == 0;
-            disk_close(d);
-            r = (!diff && !onto) ? 0 : disk_rebase(child, onto, NULL);
-        }
+    char *below = vm_path(vm, json_string_value(json_object_get(st, "below")));
+    char *onto = NULL;
+    struct disk *d;
+    int r = (child && below) ? 0 : hvm_error(ENOMEM, "out of memory");
+    if (r == 0 && (r = disk_open(below, DISK_OPEN_READ_ONLY, &d)) == 0) {
+        if (d->parent && !(onto = strdup(d->parent->path)))
+            r = hvm_error(ENOMEM, "out of memory");
+        disk_close(d);
+    }
+    /* Already standalone (a finished --standalone rebase)? */
+    if (r == 0 && (r = disk_open(child, DISK_OPEN_READ_ONLY | DISK_OPEN_NO_PARENT, &d)) == 0) {
+        bool diff = strcmp(d->ops->kind, "differencing") == 0;
+        disk_close(d);
+        r = (!diff && !onto) ? 0 : disk_rebase(child, onto, NULL);
     }
     free(child);
+    free(below);
     free(onto);
     return r;
 }
@@ -212,11 +399,15 @@ static void remove_files(struct vm *vm, json_t *remove)
 {
     size_t i;
     json_t *f;
+    int root = open_root(vm);
     /* Never delete what the committed document still uses. */
     json_t *still = vm_referenced_files(vm->doc);
     json_array_foreach(remove, i, f)
-        vm_remove_unused(vm, still, json_string_value(f));
+        if (root >= 0)
+            remove_unused(root, still, json_string_value(f));
     json_decref(still);
+    if (root >= 0)
+        close(root);
 }
 
 static int finish(struct vm *vm, json_t *journal)
@@ -235,6 +426,8 @@ static int finish(struct vm *vm, json_t *journal)
 static int execute(struct vm *vm, json_t *journal)
 {
     json_t *next = json_object_get(journal, "next");
+    /* LEAD: the vm.json validator (sec-b's vm_doc_validate) belongs here, on
+     * next, before anything runs: next becomes vm.json. */
     int r = run_steps(vm, json_object_get(journal, "steps"));
     if (r < 0)
         return r;
@@ -243,6 +436,37 @@ static int execute(struct vm *vm, json_t *journal)
     json_decref(vm->doc);
     vm->doc = json_incref(next);
     return finish(vm, journal);
+}
+
+/* A copy from outside the VM folder (a disk attached with vm set
+ * --add-disk) is made now, before the journal is written: a journal names
+ * only files inside the folder. Its destination is a fresh name; should the
+ * command die before the commit, it is an unused file that vm check reports
+ * as orphaned. Made copies are listed in made (to remove on failure). */
+static int bring_in(struct vm *vm, json_t *steps, json_t *made)
+{
+    for (size_t i = 0; i < json_array_size(steps);) {
+        json_t *st = json_array_get(steps, i);
+        const char *from = json_string_value(json_object_get(st, "from"));
+        const char *to = json_string_value(json_object_get(st, "to"));
+        if (strcmp(json_string_value(json_object_get(st, "do")) ?: "", "copy") != 0 || !from ||
+            from[0] != '/') {
+            i++;
+            continue;
+        }
+        if (!path_is_safe_relative(to))
+            return hvm_error(EINVAL, "%s: copy of %s: '%s' is not a path inside the VM folder",
+                             vm->dir, from, to ? to : "");
+        char *abs = vm_path(vm, to);
+        int r = abs ? 0 : hvm_error(ENOMEM, "out of memory");
+        if (r == 0 && access(abs, F_OK) != 0 && (r = file_copy(from, abs)) == 0)
+            json_array_append_new(made, json_string(to));
+        free(abs);
+        if (r < 0)
+            return r;
+        json_array_remove(steps, i);
+    }
+    return 0;
 }
 
 int vm_journal_begin(struct vm *vm, const char *op, json_t *next, json_t *steps, json_t *remove,
@@ -259,11 +483,30 @@ int vm_journal_begin(struct vm *vm, const char *op, json_t *next, json_t *steps,
     }
     if (guard)
         json_object_set_new(journal, "guard", guard);
-    int r = save_doc(vm, journal, "journal");
-    if (r < 0)
+    json_t *made = json_array();
+    int root = open_root_loud(vm);
+    int r = root < 0 ? root : bring_in(vm, json_object_get(journal, "steps"), made);
+    char why[1024];
+    if (r == 0) {
+        journal_check(root, journal, why, sizeof why);
+        if (why[0])
+            r = hvm_error(EINVAL, "%s: %s: refusing to write a journal naming a file outside "
+                          "the VM folder: %s", vm->dir, op, why);
+    }
+    if (r == 0)
+        r = save_doc(vm, journal, "journal");
+    if (r < 0) {
+        size_t i;
+        json_t *f;
+        json_array_foreach(made, i, f)
+            remove_unused(root, NULL, json_string_value(f));
         json_decref(journal);
-    else
+    } else {
         *journal_out = journal;
+    }
+    json_decref(made);
+    if (root >= 0)
+        close(root);
     return r;
 }
 
@@ -280,17 +523,21 @@ static int abandon(struct vm *vm, json_t *journal)
 {
     size_t i;
     json_t *st;
+    int root = open_root(vm);
     json_t *refs = vm_referenced_files(vm->doc);
     json_array_foreach(json_object_get(journal, "steps"), i, st) {
         const char *made = json_string_value(json_object_get(st, "child"));
-        if (made && strcmp(json_string_value(json_object_get(st, "do")), "diff") == 0)
-            vm_remove_unused(vm, refs, made);
+        if (root >= 0 && made && strcmp(json_string_value(json_object_get(st, "do")) ?: "", "diff") == 0)
+            remove_unused(root, refs, made);
     }
     /* Memory states the abandoned change would have brought in. */
     json_array_foreach(json_object_get(json_object_get(journal, "next"), "checkpoints"), i, st) {
-        vm_remove_unused(vm, refs, json_string_value(json_object_get(st, "memory")));
+        if (root >= 0)
+            remove_unused(root, refs, json_string_value(json_object_get(st, "memory")));
     }
     json_decref(refs);
+    if (root >= 0)
+        close(root);
     char *path = vm_path(vm, "journal");
     if (path)
         unlink(path);
@@ -330,11 +577,18 @@ int vm_commit(struct vm *vm, const char *op, json_t *next, json_t *steps, json_t
 int vm_journal_recover(struct vm *vm)
 {
     char *path = vm_path(vm, "journal");
+    struct stat st;
     if (!path)
         return hvm_error(ENOMEM, "out of memory");
-    if (access(path, F_OK) != 0) {
+    if (lstat(path, &st) != 0) {
         free(path);
         return 0;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        int r = hvm_error(EINVAL, "%s: not a regular file: the journal was not replayed "
+                          "(look at it, then remove it to use the VM)", path);
+        free(path);
+        return r;
     }
     json_error_t err;
     json_t *journal = json_load_file(path, 0, &err);
@@ -345,6 +599,24 @@ int vm_journal_recover(struct vm *vm)
         unlink(path);
         free(path);
         return 0;
+    }
+    /* Checked before anything is acted on: a journal naming a file outside
+     * the folder was not written by hvm (a bundle, another host). */
+    char why[1024];
+    int root = open_root_loud(vm);
+    if (root < 0) {
+        json_decref(journal);
+        free(path);
+        return root;
+    }
+    journal_check(root, journal, why, sizeof why);
+    close(root);
+    if (why[0]) {
+        r = hvm_error(EINVAL, "%s: %s: the journal was not replayed (it was not written by hvm; "
+                      "look at it, then remove it to use the VM)", path, why);
+        json_decref(journal);
+        free(path);
+        return r;
     }
     json_int_t gen = json_integer_value(json_object_get(journal, "generation"));
     json_int_t have = json_integer_value(json_object_get(vm->doc, "generation"));

@@ -56,9 +56,12 @@ int vm_journal_begin(struct vm *vm, const char *op, json_t *next, json_t *steps,
 int vm_journal_commit(struct vm *vm, json_t *journal);
 void vm_journal_abandon(struct vm *vm, json_t *journal);
 
-/* Journal steps. */
+/* Journal steps. Every path is relative to the VM folder and inside it
+ * (checked when the journal is written and before it is replayed); a copy
+ * from an absolute path is made before the journal is written. */
 json_t *vm_step_diff(const char *parent, const char *child);
-json_t *vm_step_rebase(const char *child, const char *onto);
+/* Rebases child onto the parent of below (standalone if it has none). */
+json_t *vm_step_rebase(const char *child, const char *below);
 /* Merges the leaf into parent and renames parent over it (disk_merge_up). */
 json_t *vm_step_merge_up(const char *leaf, const char *parent);
 json_t *vm_step_merge_up(const char *leaf, const char *parent);
