@@ -30,7 +30,11 @@ static const char import_usage[] =
     "Validates the whole bundle first (manifest hashes and sizes, chains,\n"
     "configuration, name or id clash) and lists every problem at once; the\n"
     "store changes only if the import can succeed. Paths that leave the bundle,\n"
-    "symlinks and parent locators pointing outside are never followed.\n"
+    "symlinks and parent locators pointing outside are never followed. Only\n"
+    "what a bundle may contain is imported (the configuration, the disks of the\n"
+    "chain graph, memory states, kernel and initrd under boot/); other files\n"
+    "are left out with a note, host paths of a kernel or initrd are dropped,\n"
+    "and a journal, lock or run/ folder in DIR refuses the import.\n"
     "  --mode register  use DIR where it is\n"
     "  --mode restore   copy into the store, keeping the VM's id (default)\n"
     "  --mode copy      copy into the store with a new id and new MAC addresses\n"
@@ -153,17 +157,21 @@ int cmd_vm_import(int argc, char **argv)
     struct progress p;
     progress_init(&p, "import");
     struct bundle_progress bp = {progress_update, &p};
-    struct import_params ip = {argv[optind], mode, a.name, a.dry_run, &bp};
+    json_t *notes = json_array();
+    struct import_params ip = {argv[optind], mode, a.name, a.dry_run, &bp, notes};
     json_t *problems = NULL;
     int r = vm_import(&s, &ip, &problems);
     progress_done(&p);
     store_close(&s);
+    size_t i;
+    json_t *x;
+    json_array_foreach(notes, i, x)
+        fprintf(stderr, "hvm: note: %s\n", json_string_value(x));
+    json_decref(notes);
     size_t np = json_array_size(problems);
     if (np) {
         fprintf(stderr, "hvm: %s cannot be imported: %zu problem%s\n", argv[optind], np,
                 np == 1 ? "" : "s");
-        size_t i;
-        json_t *x;
         json_array_foreach(problems, i, x)
             fprintf(stderr, "  - %s\n", json_string_value(x));
         json_decref(problems);

@@ -125,7 +125,10 @@ static json_t *build_plan(struct vm *vm, const char *accel)
     for (int k = 0; k < 3; k++) {
         json_t *v = json_object_get(json_object_get(cfg, "boot"), keys[k]);
         if (json_is_string(v)) {
-            char *abs = k < 2 ? realpath(json_string_value(v), NULL) : NULL;
+            /* (relative: a file inside the VM folder, from a bundle's boot/) */
+            char *in = k < 2 ? vm_path(vm, json_string_value(v)) : NULL;
+            char *abs = in ? realpath(in, NULL) : NULL;
+            free(in);
             json_object_set_new(plan, keys[k], json_string(abs ? abs : json_string_value(v)));
             free(abs);
         }

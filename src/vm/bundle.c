@@ -123,7 +123,88 @@ static int check_space(const char *dest, uint64_t need)
     return r;
 }
 
+/* The configurations of a document: now's, then each checkpoint's (a new
+ * array holding them). */
+static json_t *doc_configs(json_t *doc)
+{
+    json_t *v = json_array();
+    size_t i;
+    json_t *c;
+    if (json_is_object(json_object_get(doc, "config")))
+        json_array_append(v, json_object_get(doc, "config"));
+    json_array_foreach(json_object_get(doc, "checkpoints"), i, c)
+        if (json_is_object(json_object_get(c, "config")))
+            json_array_append(v, json_object_get(c, "config"));
+    return v;
+}
+
+static const char *const boot_files[] = {"kernel", "initrd"};
+
 /* ---- export ---- */
+
+/* A free bundle name boot/NAME for a boot file (taken: the names given). */
+static char *boot_name(json_t *taken, const char *real)
+{
+    for (int i = 0;; i++) {
+        char *name;
+        if ((i == 0 ? asprintf(&name, "boot/%s", path_basename(real))
+                    : asprintf(&name, "boot/%d-%s", i, path_basename(real))) < 0)
+            return NULL;
+        const char *k;
+        json_t *v;
+        bool used = false;
+        json_object_foreach(taken, k, v)
+            used |= strcmp(json_string_value(v), name) == 0;
+        if (!used)
+            return name;
+        free(name);
+    }
+}
+
+/* The kernel and initrd of direct kernel boot travel in the bundle under
+ * boot/, as an importer never takes a host path from a bundle; configurations
+ * that share a file share its copy. A file that is gone is left out. */
+static int export_boot_files(struct vm *vm, const char *tmp, json_t *doc, json_t *files)
+{
+    json_t *configs = doc_configs(doc), *given = json_object(), *c;
+    size_t i;
+    int r = 0;
+    json_array_foreach(configs, i, c) {
+        json_t *boot = json_object_get(c, "boot");
+        for (size_t b = 0; b < 2 && r == 0; b++) {
+            const char *f = json_string_value(json_object_get(boot, boot_files[b]));
+            char *abs = f ? vm_path(vm, f) : NULL;
+            char *real = abs ? realpath(abs, NULL) : NULL;
+            free(abs);
+            if (!real) {
+                json_object_del(boot, boot_files[b]);
+                continue;
+            }
+            if (!json_object_get(given, real)) {
+                char *name = boot_name(given, real);
+                char *to = name ? path_join(tmp, name) : NULL;
+                char *dir = to ? path_dirname(to) : NULL;
+                struct copy_progress cp = {NULL, 0, 0};
+                r = dir ? path_mkdirs(dir) : hvm_error(ENOMEM, "out of memory");
+                if (r == 0)
+                    r = bundle_copy(real, to, &cp, NULL, name);
+                if (r == 0) {
+                    json_object_set_new(given, real, json_string(name));
+                    json_array_append_new(files, json_string(name));
+                }
+                free(name);
+                free(to);
+                free(dir);
+            }
+            if (r == 0)
+                json_object_set(boot, boot_files[b], json_object_get(given, real));
+            free(real);
+        }
+    }
+    json_decref(configs);
+    json_decref(given);
+    return r;
+}
 
 struct layer {
     char *abs;    /* where it is */
@@ -514,6 +595,8 @@ int vm_export(struct vm *vm, const struct export_params *p)
     json_t *chains = json_incref(json_object_get(doc, "__chains"));
     json_object_del(doc, "__chains");
     if (r == 0)
+        r = export_boot_files(vm, tmp, doc, files);
+    if (r == 0)
         r = write_json(tmp, "vm.json", doc, true);
     if (r == 0) {
         json_array_append_new(files, json_string("vm.json"));
@@ -548,8 +631,37 @@ int vm_export(struct vm *vm, const struct export_params *p)
 
 /* ---- import ---- */
 
-/* Symlinks and anything but plain files and folders are refused. */
-static void scan_tree(const char *root, const char *rel, json_t *out, json_t *seen)
+/* What a VM folder holds that acts on the host when hvm next opens it: a
+ * journal is replayed, a lock taken, run/ read as a running VM's state.
+ * A bundle never holds one; one in a bundle is refused outright. */
+static bool reserved_name(const char *rel)
+{
+    static const char *const names[] = {"journal", "lock", "run"};
+    size_t n = strcspn(rel, "/");
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strlen(names[i]) == n && strncmp(rel, names[i], n) == 0)
+            return true;
+    return false;
+}
+
+static void problem_reserved(json_t *out, const char *rel)
+{
+    char msg[600];
+    snprintf(msg, sizeof msg, "%.*s: a bundle never holds a VM's journal, lock or run/ folder "
+             "(hvm would act on them on this host): refused", (int)strcspn(rel, "/"), rel);
+    if (!vm_list_has(out, msg))
+        vm_problem(out, "%s", msg);
+}
+
+/* A bundle is vm.json, manifest.json and disks/, bases/, checkpoints/,
+ * boot/ one level deep: deeper folders are not a bundle, and a limit keeps
+ * the walk (and the paths it builds) bounded. */
+enum { SCAN_DEPTH_MAX = 16, SCAN_FILES_MAX = 100000 };
+
+/* Lists one folder of the bundle (rel, "" for the top) into seen, queueing
+ * its sub-folders on todo. */
+static void scan_folder(const char *root, const char *rel, int depth, json_t *out, json_t *seen,
+                        json_t *todo)
 {
     char *dir = rel[0] ? path_join(root, rel) : strdup(root);
     DIR *d = dir ? opendir(dir) : NULL;
@@ -557,27 +669,53 @@ static void scan_tree(const char *root, const char *rel, json_t *out, json_t *se
     while (d && (e = readdir(d))) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        char sub[PATH_MAX];
-        snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name);
-        char *abs = path_join(root, sub);
+        char *sub = NULL, *abs = NULL;
         struct stat st;
-        if (abs && lstat(abs, &st) == 0) {
+        if (asprintf(&sub, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) < 0)
+            break;
+        if (depth == 0 && reserved_name(sub))
+            problem_reserved(out, sub);
+        else if (json_array_size(seen) >= SCAN_FILES_MAX)
+            ; /* reported once by scan_tree */
+        else if ((abs = path_join(root, sub)) && lstat(abs, &st) == 0) {
             if (S_ISLNK(st.st_mode))
                 vm_problem(out, "%s is a symbolic link: links are never followed out of a bundle", sub);
+            else if (S_ISDIR(st.st_mode) && depth + 1 >= SCAN_DEPTH_MAX)
+                vm_problem(out, "%s: folders nested more than %d deep: not a bundle", sub, SCAN_DEPTH_MAX);
             else if (S_ISDIR(st.st_mode))
-                scan_tree(root, sub, out, seen);
+                json_array_append_new(todo, json_pack("{s:s, s:i}", "rel", sub, "depth", depth + 1));
             else if (S_ISREG(st.st_mode))
                 json_array_append_new(seen, json_string(sub));
             else
                 vm_problem(out, "%s is not a regular file", sub);
         }
         free(abs);
+        free(sub);
     }
     if (d)
         closedir(d);
     free(dir);
 }
 
+/* Every regular file of the bundle into seen; symlinks, other kinds of
+ * file, reserved names and folders past the depth limit are problems. A
+ * work list, not recursion: a hostile bundle decides how deep it goes. */
+static void scan_tree(const char *root, json_t *out, json_t *seen)
+{
+    json_t *todo = json_array();
+    json_array_append_new(todo, json_pack("{s:s, s:i}", "rel", "", "depth", 0));
+    while (json_array_size(todo)) {
+        size_t last = json_array_size(todo) - 1;
+        json_t *f = json_incref(json_array_get(todo, last));
+        json_array_remove(todo, last);
+        scan_folder(root, json_string_value(json_object_get(f, "rel")),
+                    (int)json_integer_value(json_object_get(f, "depth")), out, seen, todo);
+        json_decref(f);
+    }
+    json_decref(todo);
+    if (json_array_size(seen) >= SCAN_FILES_MAX)
+        vm_problem(out, "more than %d files: not a bundle", SCAN_FILES_MAX);
+}
 
 static void check_config_paths(json_t *config, const char *what, json_t *listed, json_t *out)
 {
@@ -588,7 +726,7 @@ static void check_config_paths(json_t *config, const char *what, json_t *listed,
         if (!path_is_safe_relative(f))
             vm_problem(out, "%s: drive path '%s' leaves the bundle", what, f ? f : "(none)");
         else if (!vm_list_has(listed, f))
-            vm_problem(out, "%s: drive %s is not in the manifest", what, f);
+            vm_problem(out, "%s: drive %s is not a disk of the bundle (manifest and chain graph)", what, f);
     }
 }
 
@@ -686,12 +824,84 @@ static void check_chain_coverage(json_t *doc, json_t *chains, json_t *out)
 static json_t *load_json(const char *root, const char *name, json_t *out)
 {
     char *path = path_join(root, name);
+    struct stat st;
     json_error_t err;
-    json_t *doc = path ? json_load_file(path, 0, &err) : NULL;
-    if (!doc)
-        vm_problem(out, "%s: %s", name, access(path, F_OK) == 0 ? err.text : "missing");
+    json_t *doc = NULL;
+    if (!path || lstat(path, &st) < 0)
+        vm_problem(out, "%s: missing", name);
+    else if (!S_ISREG(st.st_mode)) /* (scan_tree says what it is) */
+        vm_problem(out, "%s: not a regular file", name);
+    else if (!(doc = json_load_file(path, 0, &err)))
+        vm_problem(out, "%s: %s", name, err.text);
     free(path);
     return doc;
+}
+
+/* A boot file that travels in the bundle: a plain path under boot/. */
+static bool bundle_boot_file(const char *rel)
+{
+    return rel && strncmp(rel, "boot/", 5) == 0 && path_is_safe_relative(rel);
+}
+
+/* The files a bundle may contain, and so the only ones import copies:
+ * vm.json, manifest.json, the layers the chain graph names, the memory
+ * states the document names and boot files under boot/. */
+static json_t *bundle_allowed(json_t *doc, json_t *manifest)
+{
+    json_t *ok = json_pack("[s, s]", "vm.json", "manifest.json");
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(manifest, "chains"), i, c) {
+        json_t *f = json_object_get(c, "file"), *parent = json_object_get(c, "parent");
+        if (json_is_string(f))
+            json_array_append(ok, f);
+        if (json_is_string(parent))
+            json_array_append(ok, parent);
+    }
+    json_array_foreach(json_object_get(doc, "checkpoints"), i, c)
+        if (json_is_string(json_object_get(c, "memory")))
+            json_array_append(ok, json_object_get(c, "memory"));
+    if (json_is_string(json_object_get(doc, "saved_memory")))
+        json_array_append(ok, json_object_get(doc, "saved_memory"));
+    json_t *configs = doc_configs(doc);
+    json_array_foreach(configs, i, c)
+        for (size_t b = 0; b < 2; b++) {
+            json_t *v = json_object_get(json_object_get(c, "boot"), boot_files[b]);
+            if (bundle_boot_file(json_string_value(v)))
+                json_array_append(ok, v);
+        }
+    json_decref(configs);
+    return ok;
+}
+
+/* A kernel or initrd is never taken from a host path a bundle names (it
+ * would be read as root and land in guest memory): only one that travels
+ * in the bundle (boot/, in the manifest) is kept; others are dropped from
+ * the document, each with a note. */
+static void drop_host_boot_files(json_t *doc, json_t *listed, json_t *notes)
+{
+    size_t i;
+    json_t *c;
+    json_t *boot = json_object_get(json_object_get(doc, "config"), "boot");
+    for (size_t b = 0; b < 2; b++) {
+        const char *f = json_string_value(json_object_get(boot, boot_files[b]));
+        if (json_object_get(boot, boot_files[b]) && !(bundle_boot_file(f) && vm_list_has(listed, f))) {
+            vm_problem(notes, "vm.json: config.boot.%s '%s' is not a file of the bundle: not imported "
+                       "(hvm vm set --%s sets one)", boot_files[b], f ? f : "?", boot_files[b]);
+            json_object_del(boot, boot_files[b]);
+        }
+    }
+    json_array_foreach(json_object_get(doc, "checkpoints"), i, c) {
+        boot = json_object_get(json_object_get(c, "config"), "boot");
+        for (size_t b = 0; b < 2; b++) {
+            const char *f = json_string_value(json_object_get(boot, boot_files[b]));
+            if (json_object_get(boot, boot_files[b]) && !(bundle_boot_file(f) && vm_list_has(listed, f))) {
+                vm_problem(notes, "vm.json: checkpoints[%zu].config.boot.%s '%s' is not a file of the "
+                           "bundle: not imported", i, boot_files[b], f ? f : "?");
+                json_object_del(boot, boot_files[b]);
+            }
+        }
+    }
 }
 
 static bool id_in_store(struct store *s, const char *id)
@@ -730,7 +940,7 @@ static void check_switches(struct store *s, json_t *doc, json_t *out)
  * bundle checks its copies instead (what it installs is what it checked);
  * this pass is for --dry-run, register mode, and a bundle already refused,
  * so that its report lists every problem at once. */
-static void hash_problems(const char *dir, json_t *manifest, json_t *out)
+static void hash_problems(const char *dir, json_t *manifest, json_t *allowed, json_t *out)
 {
     size_t i;
     json_t *e;
@@ -739,7 +949,7 @@ static void hash_problems(const char *dir, json_t *manifest, json_t *out)
     json_array_foreach(json_object_get(manifest, "files"), i, e) {
         const char *rel = json_string_value(json_object_get(e, "path"));
         struct stat st;
-        if (!hashing || !path_is_safe_relative(rel))
+        if (!hashing || !path_is_safe_relative(rel) || !vm_list_has(allowed, rel))
             continue;
         char *abs = path_join(dir, rel);
         if (abs && lstat(abs, &st) == 0 && S_ISREG(st.st_mode) &&
@@ -774,8 +984,9 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
     json_t *manifest = load_json(p->dir, "manifest.json", out);
     json_t *doc = load_json(p->dir, "vm.json", out);
     json_t *seen = json_array();
-    scan_tree(p->dir, "", out, seen);
+    scan_tree(p->dir, out, seen);
     json_t *listed = json_array();
+    json_t *allowed = bundle_allowed(doc, manifest);
     if (manifest) {
         if (json_integer_value(json_object_get(manifest, "format")) != BUNDLE_FORMAT)
             vm_problem(out, "manifest.json: format %lld is not %d", (long long)json_integer_value(json_object_get(manifest, "format")), BUNDLE_FORMAT);
@@ -785,6 +996,20 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
             const char *rel = json_string_value(json_object_get(e, "path"));
             if (!path_is_safe_relative(rel)) {
                 vm_problem(out, "manifest.json: path '%s' leaves the bundle", rel ? rel : "?");
+                continue;
+            }
+            if (reserved_name(rel)) {
+                problem_reserved(out, rel);
+                continue;
+            }
+            if (!vm_list_has(allowed, rel)) {
+                /* In place (register), it cannot be left out. */
+                if (p->mode == IMPORT_REGISTER)
+                    vm_problem(out, "%s is not a disk of the chain graph, a memory state or a boot "
+                               "file: a bundle registered in place may not hold it", rel);
+                else if (p->notes)
+                    vm_problem(p->notes, "%s is not a disk of the chain graph, a memory state or "
+                               "a boot file: not imported", rel);
                 continue;
             }
             json_array_append_new(listed, json_string(rel));
@@ -801,9 +1026,14 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
         }
         size_t k;
         json_t *f;
+        json_t *in_manifest = json_array();
+        json_array_foreach(json_object_get(manifest, "files"), k, f)
+            if (json_is_string(json_object_get(f, "path")))
+                json_array_append(in_manifest, json_object_get(f, "path"));
         json_array_foreach(seen, k, f)
-            if (!vm_list_has(listed, json_string_value(f)) && strcmp(json_string_value(f), "manifest.json") != 0)
+            if (!vm_list_has(in_manifest, json_string_value(f)) && strcmp(json_string_value(f), "manifest.json") != 0)
                 vm_problem(out, "%s is not in the manifest", json_string_value(f));
+        json_decref(in_manifest);
     }
     if (doc) {
         if (json_integer_value(json_object_get(doc, "format")) != VM_FORMAT ||
@@ -840,6 +1070,9 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
         if (p->mode != IMPORT_COPY && id && id_in_store(s, id))
             vm_problem(out, "a VM with id %s already exists in the store (import with --mode copy)", id);
         check_switches(s, doc, out);
+        /* LEAD: sec-b's vm.json validator (vm_doc_validate) goes here, its
+         * problems appended to out. */
+        drop_host_boot_files(doc, listed, p->notes);
     }
     if (manifest && doc && json_array_size(out) == 0)
         check_chain_coverage(doc, json_object_get(manifest, "chains"), out);
@@ -847,6 +1080,7 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
         check_chains(p->dir, json_object_get(manifest, "chains"), listed, out);
     json_decref(seen);
     json_decref(listed);
+    json_decref(allowed);
     *doc_out = doc;
     *manifest_out = manifest;
     return out;
@@ -872,6 +1106,27 @@ static int repoint_chains(const char *root, json_t *chains)
     return 0;
 }
 
+/* Copy mode: every adapter gets a new MAC, in now's configuration and in
+ * every checkpoint's (applied later, they would bring the old ones back).
+ * One adapter keeps one identity: each old MAC maps to one new one. */
+static void renew_macs(json_t *config, json_t *given)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(config, "nics"), i, n) {
+        const char *old = json_string_value(json_object_get(n, "mac"));
+        json_t *mac = old ? json_incref(json_object_get(given, old)) : NULL;
+        if (!mac) {
+            char fresh[18];
+            vm_random_mac(fresh);
+            mac = json_string(fresh);
+            if (old)
+                json_object_set(given, old, mac);
+        }
+        json_object_set_new(n, "mac", mac);
+    }
+}
+
 static void new_identity(json_t *doc)
 {
     uint8_t raw[16];
@@ -879,29 +1134,22 @@ static void new_identity(json_t *doc)
     uuid_generate_bytes(raw);
     uuid_format(raw, id);
     json_object_set_new(doc, "id", json_string(id));
-    json_t *configs[1] = {json_object_get(doc, "config")};
-    size_t i, k;
-    json_t *n, *c;
-    json_array_foreach(json_object_get(configs[0], "nics"), i, n) {
-        char mac[18];
-        vm_random_mac(mac);
-        json_object_set_new(n, "mac", json_string(mac));
-    }
-    /* Checkpoints keep the adapters of their moment, with the new MACs. */
-    json_array_foreach(json_object_get(doc, "checkpoints"), k, c) {
-        json_t *nics = json_object_get(json_object_get(c, "config"), "nics");
-        json_array_foreach(nics, i, n)
-            if (i < json_array_size(json_object_get(configs[0], "nics")))
-                json_object_set(n, "mac", json_object_get(json_array_get(json_object_get(configs[0], "nics"), i), "mac"));
-    }
+    json_t *given = json_object(), *configs = doc_configs(doc), *c;
+    size_t i;
+    json_array_foreach(configs, i, c)
+        renew_macs(c, given);
+    json_decref(configs);
+    json_decref(given);
 }
 
 int vm_import(struct store *s, const struct import_params *p, json_t **problems)
 {
     json_t *doc, *manifest;
     *problems = validate(s, p, &doc, &manifest);
+    /* Only what a bundle may contain is checked and copied (see validate). */
+    json_t *allowed = bundle_allowed(doc, manifest);
     if (manifest && (p->mode == IMPORT_REGISTER || p->dry_run || json_array_size(*problems)))
-        hash_problems(p->dir, manifest, *problems);
+        hash_problems(p->dir, manifest, allowed, *problems);
     int r = 0;
     if (json_array_size(*problems)) {
         r = -EINVAL;
@@ -935,7 +1183,8 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
         size_t i;
         json_t *e;
         json_array_foreach(json_object_get(manifest, "files"), i, e)
-            total += (uint64_t)json_integer_value(json_object_get(e, "size"));
+            if (vm_list_has(allowed, json_string_value(json_object_get(e, "path"))))
+                total += (uint64_t)json_integer_value(json_object_get(e, "size"));
         r = check_space(tmp, total);
         json_t *hashes = json_object();
         struct hash_pool *hashing = hash_pool_start(HASH_THREADS);
@@ -943,7 +1192,8 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
             r = hvm_error(ENOMEM, "out of memory");
         json_array_foreach(json_object_get(manifest, "files"), i, e) {
             const char *rel = json_string_value(json_object_get(e, "path"));
-            if (r < 0 || strcmp(rel, "vm.json") == 0)
+            if (r < 0 || !vm_list_has(allowed, rel) || strcmp(rel, "vm.json") == 0 ||
+                strcmp(rel, "manifest.json") == 0)
                 continue;
             char *from = path_join(p->dir, rel), *to = path_join(tmp, rel);
             char *dir = to ? path_dirname(to) : NULL;
@@ -962,6 +1212,8 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
         json_array_foreach(json_object_get(manifest, "files"), i, e) {
             const char *rel = json_string_value(json_object_get(e, "path"));
             char own[65];
+            if (!vm_list_has(allowed, rel) || strcmp(rel, "manifest.json") == 0)
+                continue;
             const char *got = json_string_value(json_object_get(hashes, rel));
             if (!got && strcmp(rel, "vm.json") == 0) { /* not copied: written anew */
                 char *path = path_join(p->dir, rel);
@@ -988,6 +1240,7 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
     }
     free(dest);
 out:
+    json_decref(allowed);
     json_decref(doc);
     json_decref(manifest);
     return r;

@@ -1,6 +1,7 @@
 /* Export and import of whole VMs as self-contained folders ("bundles"):
  * vm.json, disks/, checkpoints/, bases/ (parents that lived outside the VM
- * folder), and manifest.json (SHA-256 and size of every file, the chain
+ * folder), boot/ (the kernel and initrd of direct kernel boot), and
+ * manifest.json (SHA-256 and size of every file, the chain
  * graph, the format version). */
 #ifndef HVM_VM_BUNDLE_H
 #define HVM_VM_BUNDLE_H
@@ -38,10 +39,19 @@ struct import_params {
     const char *name; /* NULL: the bundle's */
     bool dry_run;
     const struct bundle_progress *progress;
+    /* What was left out (files a bundle may not contain, kernel or initrd
+     * paths of the exporting host): strings appended to this array, which
+     * the caller owns; NULL: not reported. */
+    json_t *notes;
 };
 /* Validates the whole bundle first; every problem goes into *problems (an
  * array of strings, caller frees) and nothing in the store changes unless
- * there are none. Returns 0, or -EINVAL when problems were found. */
+ * there are none. Only what a bundle may contain is copied: vm.json, the
+ * layers the manifest's chain graph names, the memory states the document
+ * names, kernel and initrd under boot/. A journal, lock or run/ in the
+ * bundle is a problem; any other file listed in the manifest is left out
+ * with a note (a problem in register mode, which cannot leave it out).
+ * Returns 0, or -EINVAL when problems were found. */
 int vm_import(struct store *s, const struct import_params *p, json_t **problems);
 
 /* Relocates a VM's folder (copy, verify, switch, remove the old). */
