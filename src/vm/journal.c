@@ -88,6 +88,13 @@ static int open_beneath(int root, const char *rel, int flags)
         c = next;
     }
     free(copy);
+    /* (with O_PATH, O_NOFOLLOW opens a symlink itself instead of failing) */
+    struct stat st;
+    if (cur >= 0 && fstat(cur, &st) == 0 && S_ISLNK(st.st_mode)) {
+        close(cur);
+        errno = ELOOP;
+        return -1;
+    }
     return cur;
 }
 
