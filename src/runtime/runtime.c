@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/confine.h"
+#include "runtime/qemu.h"
 #include "util/error.h"
 #include "util/fileio.h"
 #include "vm/checkpoint.h"
@@ -160,6 +162,14 @@ int runtime_start(struct vm *vm, const char *accel_wanted)
     if (r < 0)
         return r;
     json_t *plan = build_plan(vm, accel);
+    /* Refused before anything changes: what would reach QEMU's command
+     * line, and the user QEMU runs as (the worker checks both again). */
+    struct confine_user user;
+    if ((r = qemu_plan_check(plan)) < 0 ||
+        (r = confine_user_lookup(strcmp(accel, "kvm") == 0, &user)) < 0) {
+        json_decref(plan);
+        return r;
+    }
     bool resuming = json_is_string(json_object_get(plan, "incoming"));
     /* Running from now on; the worker records Off or Saved when QEMU exits. */
     json_t *next = json_deep_copy(vm->doc);
