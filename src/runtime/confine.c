@@ -128,7 +128,25 @@ int confine_child(const struct confine_user *u, const int *keep, int n)
     return 0;
 }
 
-int confine_file_copy(const char *path, const char *name)
+/* Root reads any file: a kernel or initrd that only root may read is
+ * taken from inside the VM's folder only (a path in a configuration that
+ * came from elsewhere must not carry /etc/shadow into guest memory). */
+static int check_readable(const char *path, const struct stat *st, const char *vm_dir)
+{
+    if (geteuid() != 0 || (st->st_mode & S_IROTH))
+        return 0;
+    char *real = realpath(path, NULL), *dir = realpath(vm_dir, NULL);
+    size_t n = dir ? strlen(dir) : 0;
+    bool inside = real && dir && strncmp(real, dir, n) == 0 && real[n] == '/';
+    free(real);
+    free(dir);
+    if (!inside)
+        return hvm_error(EACCES, "%s: only root may read it: a kernel or initrd is a file any "
+                         "user may read, or one inside the VM's folder", path);
+    return 0;
+}
+
+int confine_file_copy(const char *path, const char *name, const char *vm_dir)
 {
     /* O_NONBLOCK: a FIFO in the path must not hang the start. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -142,7 +160,8 @@ int confine_file_copy(const char *path, const char *name)
         r = hvm_error(EINVAL, "%s: not a regular file", path);
     } else if (st.st_size > MAX_COPY_SIZE) {
         r = hvm_error(EFBIG, "%s: larger than 1 GiB", path);
-    } else if ((mfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)) < 0) {
+    } else if ((r = check_readable(path, &st, vm_dir)) == 0 &&
+               (mfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)) < 0) {
         r = hvm_error(errno, "memfd_create: %s", strerror(errno));
     }
     for (off_t done = 0; r == 0 && done < st.st_size;) {

@@ -37,8 +37,9 @@ int confine_user_lookup(bool kvm, struct confine_user *u);
 int confine_child(const struct confine_user *u, const int *keep, int n);
 
 /* A sealed memfd with a copy of the regular file at path, for QEMU to read
- * as /proc/self/fd/N whatever the file's owner and mode. */
-int confine_file_copy(const char *path, const char *name);
+ * as /proc/self/fd/N whatever the file's owner and mode. As root, a file
+ * that only root may read is copied only from inside vm_dir. */
+int confine_file_copy(const char *path, const char *name, const char *vm_dir);
 
 /* The worker, once QEMU runs: no new privileges, and of the capabilities
  * only those it still uses (CAP_KILL for QEMU, which runs as another user;

@@ -295,9 +295,9 @@ static int open_qemu_fds(struct worker *w, struct qemu_fds *f)
     free(log);
     const char *kernel = json_string_value(json_object_get(p, "kernel"));
     const char *initrd = json_string_value(json_object_get(p, "initrd"));
-    if (r == 0 && kernel && (r = f->kernel = confine_file_copy(kernel, "hvm-kernel")) >= 0)
+    if (r == 0 && kernel && (r = f->kernel = confine_file_copy(kernel, "hvm-kernel", w->dir)) >= 0)
         r = 0;
-    if (r == 0 && kernel && initrd && (r = f->initrd = confine_file_copy(initrd, "hvm-initrd")) >= 0)
+    if (r == 0 && kernel && initrd && (r = f->initrd = confine_file_copy(initrd, "hvm-initrd", w->dir)) >= 0)
         r = 0;
     return r;
 }

@@ -5,7 +5,8 @@
 # client that hangs up mid-answer. Online checkpoint take and apply still
 # work confined. A vm.json written by hand with a MAC that smuggles QEMU
 # options, or 60 adapters, is refused at start with a clear message and
-# no QEMU; a comma in a name reaches QEMU escaped; a missing user is named.
+# no QEMU; so is a root-only initrd from outside the VM's folder; a comma
+# in a name reaches QEMU escaped; a missing user is named.
 . "$TESTS/cli/lib.sh"
 . "$TESTS/cli/vmlib.sh"
 . "$TESTS/cli/rtlib.sh"
@@ -121,6 +122,23 @@ PYEOF
 HVM_QEMU_USER=hvm-no-such-user expect_fail 2 "$HVM" vm start inj --accel "$ACCEL"
 last_error | grep -q "user 'hvm-no-such-user' does not exist" || fail "unclear missing-user error: $(last_error)"
 pgrep -f "qemu-system-x86_64 -name guest=inj" && fail "a QEMU started for inj"
+
+# A kernel or initrd only root may read: refused from outside the VM's
+# folder (a configuration must not carry /etc/shadow into guest memory),
+# taken from inside it; QEMU itself could read neither.
+cp "$GUEST/initrd.img" root-only.img
+chmod 600 root-only.img
+"$HVM" vm set inj --initrd "$T/root-only.img"
+expect_fail 2 "$HVM" vm start inj --accel "$ACCEL"
+last_error | grep -q "root-only.img: only root may read it" || fail "unclear refusal of a root-only initrd: $(last_error)"
+pgrep -f "qemu-system-x86_64 -name guest=inj" && fail "a QEMU started for inj"
+[ "$(json_get "$vmj" "d['state']")" = Off ] || fail "inj is not Off after the refusal"
+cp root-only.img "$HVM_STORE/vms/inj/initrd.img"
+"$HVM" vm set inj --initrd "$HVM_STORE/vms/inj/initrd.img"
+console_mark inj
+"$HVM" vm start inj --accel "$ACCEL"
+wait_console inj "HVM-GUEST READY" 60
+"$HVM" vm turn-off inj
 
 # A comma in a VM name (the store allows it) reaches QEMU doubled: one
 # value, not an option.
