@@ -85,6 +85,20 @@ confined_qemu c
 wait_state c Off 20
 "$HVM" vm check c
 
+# The same smuggling inside a checkpoint's configuration, which becomes
+# the VM's on apply: the resume is refused, no QEMU runs.
+$PY - "$HVM_STORE/vms/c/vm.json" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for c in d["checkpoints"]:
+    c["config"]["nics"][0]["mac"] = "52:54:00:12:34:56,guestfwd=tcp:10.0.2.100:1-cmd:/bin/true"
+json.dump(d, open(sys.argv[1], "w"))
+PYEOF
+expect_fail 2 "$HVM" checkpoint apply c online
+echo "refused: $(last_error)"
+last_error | grep -qi "mac" || fail "unclear refusal of a checkpoint's MAC: $(last_error)"
+pgrep -f "qemu-system-x86_64 -name guest=c$" && fail "a QEMU started for c"
+
 # A MAC that carries options, written straight into vm.json of an Off VM:
 # refused at start, nothing runs, nothing listens.
 guest_vm inj shell --new-disk 16M --nic lan
@@ -96,6 +110,7 @@ d["config"]["nics"][0]["mac"] = "52:54:00:12:34:56,hostfwd=tcp:127.0.0.1:45678-:
 json.dump(d, open(sys.argv[1], "w"))
 PYEOF
 expect_fail 2 "$HVM" vm start inj --accel "$ACCEL"
+echo "refused: $(last_error)"
 last_error | grep -qi "mac" || fail "unclear refusal of the MAC: $(last_error)"
 [ "$(wc -l < "$T/.err")" = 1 ] || fail "not one line: $(last_error)"
 pgrep -f "qemu-system-x86_64 -name guest=inj" && fail "a QEMU started for inj"
@@ -109,6 +124,7 @@ d["config"]["nics"] = [{"switch": "lan", "mac": "52:54:00:00:00:%02x" % i} for i
 json.dump(d, open(sys.argv[1], "w"))
 PYEOF
 expect_fail 2 "$HVM" vm start inj --accel "$ACCEL"
+echo "refused: $(last_error)"
 last_error | grep -Eqi "adapters|nics" || fail "unclear refusal of 60 adapters: $(last_error)"
 pgrep -f "qemu-system-x86_64 -name guest=inj" && fail "a QEMU started for inj"
 
@@ -120,6 +136,7 @@ d["config"]["nics"] = []
 json.dump(d, open(sys.argv[1], "w"))
 PYEOF
 HVM_QEMU_USER=hvm-no-such-user expect_fail 2 "$HVM" vm start inj --accel "$ACCEL"
+echo "refused: $(last_error)"
 last_error | grep -q "user 'hvm-no-such-user' does not exist" || fail "unclear missing-user error: $(last_error)"
 pgrep -f "qemu-system-x86_64 -name guest=inj" && fail "a QEMU started for inj"
 
@@ -130,6 +147,7 @@ cp "$GUEST/initrd.img" root-only.img
 chmod 600 root-only.img
 "$HVM" vm set inj --initrd "$T/root-only.img"
 expect_fail 2 "$HVM" vm start inj --accel "$ACCEL"
+echo "refused: $(last_error)"
 last_error | grep -q "root-only.img: only root may read it" || fail "unclear refusal of a root-only initrd: $(last_error)"
 pgrep -f "qemu-system-x86_64 -name guest=inj" && fail "a QEMU started for inj"
 [ "$(json_get "$vmj" "d['state']")" = Off ] || fail "inj is not Off after the refusal"
