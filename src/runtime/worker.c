@@ -584,11 +584,44 @@ static struct drive *drive_in_slot(struct worker *w, int slot)
     return NULL;
 }
 
+/* A file a request names must lie in the VM's folder: the CLI names only
+ * such files, and the worker acts on no other (the control socket is
+ * root's alone; this is defence in depth). The file itself may not exist
+ * yet: its folder is resolved. */
+static bool inside_vm(const struct worker *w, const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    if (!slash || path[0] != '/' || strcmp(slash, "/.") == 0 || strcmp(slash, "/..") == 0 || !slash[1])
+        return false;
+    char *parent = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+    char *real = parent ? realpath(parent, NULL) : NULL, *dir = realpath(w->dir, NULL);
+    size_t n = dir ? strlen(dir) : 0;
+    bool inside = real && dir && strncmp(real, dir, n) == 0 && (real[n] == '/' || !real[n]);
+    free(parent);
+    free(real);
+    free(dir);
+    return inside;
+}
+
+static bool request_files_inside(const struct worker *w, json_t *req)
+{
+    if (!inside_vm(w, json_string_value(json_object_get(req, "memory"))))
+        return false;
+    size_t i;
+    json_t *leaf;
+    json_array_foreach(json_object_get(req, "leaves"), i, leaf)
+        if (!inside_vm(w, json_string_value(json_object_get(leaf, "file"))))
+            return false;
+    return true;
+}
+
 static json_t *do_checkpoint(struct worker *w, json_t *req)
 {
     size_t i;
     json_t *leaf;
     int r = 0;
+    if (!request_files_inside(w, req))
+        return json_pack("{s:b, s:s}", "ok", 0, "error", "the request names a file outside the VM's folder");
     /* The new leaves first, while the guest still runs: a child only needs
      * its parent's identity, which writes do not change. */
     json_array_foreach(json_object_get(req, "leaves"), i, leaf) {
@@ -664,6 +697,8 @@ static json_t *handle(struct worker *w, json_t *req)
             w->paused = false;
     } else if (strcmp(op, "save") == 0) {
         const char *file = json_string_value(json_object_get(req, "memory"));
+        if (!request_files_inside(w, req) || !json_is_string(json_object_get(req, "relative")))
+            return json_pack("{s:b, s:s}", "ok", 0, "error", "the request names a file outside the VM's folder");
         r = qmp_execute(&w->qmp, "stop", NULL, NULL);
         if (r == 0)
             r = save_memory(w, file);

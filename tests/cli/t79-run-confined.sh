@@ -1,8 +1,9 @@
 #!/bin/sh
 # Guests are hostile: QEMU runs as the unprivileged user hvm-qemu with its
 # seccomp sandbox, no new privileges, no capabilities and only the
-# descriptors it is given; the worker keeps only CAP_KILL and survives a
-# client that hangs up mid-answer. Online checkpoint take and apply still
+# descriptors it is given; the worker keeps only CAP_KILL, survives a
+# client that hangs up mid-answer and writes no file outside the VM's
+# folder whatever a request names. Online checkpoint take and apply still
 # work confined. A vm.json written by hand with a MAC that smuggles QEMU
 # options, or 60 adapters, is refused at start with a clear message and
 # no QEMU; so is a root-only initrd from outside the VM's folder; a comma
@@ -25,6 +26,7 @@ confined_qemu() {
     [ "$(field "$q" NoNewPrivs)" = 1 ] || fail "QEMU may gain privileges"
     [ "$(field "$q" CapEff)" = 0000000000000000 ] || fail "QEMU has capabilities $(field "$q" CapEff)"
     [ "$(field "$q" CapPrm)" = 0000000000000000 ] || fail "QEMU may regain capabilities $(field "$q" CapPrm)"
+    [ "$(field "$q" CapBnd)" = 0000000000000000 ] || fail "QEMU's bounding set is $(field "$q" CapBnd)"
     # Its descriptors: the null device, the worker's log, the console log,
     # sockets (monitor, console, drives), memfds (RAM, kernel, initrd) and
     # QEMU's own eventfds, signalfd, epoll and pipes. No disk, no vm.json,
@@ -65,6 +67,23 @@ for _ in range(20):
     s.sendall(b'{"op":"status"}\n')
     s.close()
 PYEOF
+# Requests naming files outside the VM's folder (or none): refused, the
+# guest keeps running, nothing is written.
+$PY - "$HVM_STORE/vms/c/run/ctl.sock" "$T/outside" > replies.txt <<'PYEOF'
+import json, socket, sys
+for req in ({"op": "save", "memory": sys.argv[2] + "/m.state", "relative": "m.state"},
+            {"op": "save"},
+            {"op": "checkpoint", "memory": sys.argv[2] + "/c.state", "leaves": []},
+            {"op": "checkpoint", "memory": "/../" + sys.argv[2] + "/c.state", "leaves": []}):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(json.dumps(req).encode() + b"\n")
+    print(s.makefile().readline().strip())
+    s.close()
+PYEOF
+cat replies.txt
+[ "$(grep -c '"ok": *false.*outside the VM' replies.txt)" = 4 ] || fail "a request for a file outside the VM was not refused"
+[ ! -e "$T/outside" ] && [ ! -e "/(null).saving" ] || fail "a file outside the VM was written"
 sleep 0.5
 kill -0 "$w" || fail "the worker died when a client hung up"
 [ "$("$HVM" vm show c --json | json_get /dev/stdin "d['state']")" = Running ] || fail "the VM is no longer Running"
