@@ -295,11 +295,11 @@ static int open_qemu_fds(struct worker *w, struct qemu_fds *f)
     free(log);
     const char *kernel = json_string_value(json_object_get(p, "kernel"));
     const char *initrd = json_string_value(json_object_get(p, "initrd"));
-    if (r == 0 && kernel && (r = f->kernel = confine_file_copy(kernel, "hvm-kernel", w->dir)) >= 0)
-        r = 0;
-    if (r == 0 && kernel && initrd && (r = f->initrd = confine_file_copy(initrd, "hvm-initrd", w->dir)) >= 0)
-        r = 0;
-    return r;
+    if (r == 0 && kernel)
+        r = f->kernel = confine_file_copy(kernel, "hvm-kernel", w->dir);
+    if (r >= 0 && kernel && initrd)
+        r = f->initrd = confine_file_copy(initrd, "hvm-initrd", w->dir);
+    return r < 0 ? r : 0;
 }
 
 /* Only validated values or fixed text reach an option string; the name,
@@ -312,10 +312,10 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
     char *name = qemu_opt_escape(json_string_value(json_object_get(p, "name")));
     qemu_args_add(a, "qemu-system-x86_64");
     qemu_args_add(a, "-name");
-    qemu_args_add(a, "guest=%s", name ? name : "");
-    free(name);
     if (!name)
         a->failed = true;
+    qemu_args_add(a, "guest=%s", name ? name : "");
+    free(name);
     qemu_args_add(a, "-nodefaults");
     qemu_args_add(a, "-no-user-config");
     /* spawn=deny also covers exec: QEMU never needs to start a program. */
