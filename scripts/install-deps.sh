@@ -9,12 +9,22 @@ missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-if [ "$(id -u)" != 0 ]; then
-    echo "install-deps: missing Debian packages:$missing (run as root to install them)" >&2
-    exit 1
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "install-deps: missing Debian packages:$missing (run as root to install them)" >&2
+        exit 1
+    fi
+    echo "install-deps: installing$missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-echo "install-deps: installing$missing" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# QEMU runs as this system user when hvm runs as root (no login, no home);
+# in group kvm where that group exists, for /dev/kvm.
+if [ "$(id -u)" = 0 ] && ! getent passwd hvm-qemu >/dev/null; then
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+        --user-group hvm-qemu
+fi
+if [ "$(id -u)" = 0 ] && getent group kvm >/dev/null && ! id -nG hvm-qemu | grep -qw kvm; then
+    usermod -a -G kvm hvm-qemu
+fi

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,31 +55,15 @@ static int read_message(struct qmp *q, json_t **msg, int timeout_ms)
     }
 }
 
-int qmp_connect(struct qmp *q, const char *socket_path, int timeout_ms)
+int qmp_attach(struct qmp *q, int fd, int timeout_ms)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
     memset(q, 0, sizeof *q);
-    q->fd = -1;
-    if (strlen(socket_path) >= sizeof addr.sun_path)
-        return hvm_error(ENAMETOOLONG, "%s: socket path too long", socket_path);
-    strcpy(addr.sun_path, socket_path);
-    long long deadline = now_ms() + timeout_ms;
-    for (;;) {
-        q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (q->fd >= 0 && connect(q->fd, (struct sockaddr *)&addr, sizeof addr) == 0)
-            break;
-        if (q->fd >= 0)
-            close(q->fd);
-        q->fd = -1;
-        if (now_ms() > deadline)
-            return hvm_error(ETIMEDOUT, "%s: QEMU's QMP socket did not answer", socket_path);
-        usleep(20000);
-    }
+    q->fd = fd;
     q->events = json_array();
     json_t *greeting;
     int r = read_message(q, &greeting, timeout_ms);
     if (r < 0)
-        return hvm_error(-r, "%s: no QMP greeting from QEMU", socket_path);
+        return hvm_error(-r, "no QMP greeting from QEMU");
     json_decref(greeting);
     return qmp_execute(q, "qmp_capabilities", NULL, NULL);
 }

@@ -11,9 +11,11 @@ struct qmp {
     json_t *events; /* events received while waiting for replies */
 };
 
-/* Connects (retrying for up to timeout_ms while QEMU starts), reads the
- * greeting and negotiates capabilities. */
-int qmp_connect(struct qmp *q, const char *socket_path, int timeout_ms);
+/* Takes fd, connected to QEMU's monitor (one end of a socketpair that
+ * QEMU inherits: no socket file for anyone else to reach), reads the
+ * greeting (waiting up to timeout_ms while QEMU starts) and negotiates
+ * capabilities. qmp_close closes fd, even when this fails. */
+int qmp_attach(struct qmp *q, int fd, int timeout_ms);
 void qmp_close(struct qmp *q);
 /* Runs a command; *reply gets the "return" value (new reference) when
  * reply is not NULL. An "error" answer becomes an hvm error. */

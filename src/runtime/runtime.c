@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/confine.h"
+#include "runtime/qemu.h"
 #include "util/error.h"
 #include "util/fileio.h"
 #include "vm/checkpoint.h"
@@ -163,6 +165,14 @@ int runtime_start(struct vm *vm, const char *accel_wanted)
     if (r < 0)
         return r;
     json_t *plan = build_plan(vm, accel);
+    /* Refused before anything changes: what would reach QEMU's command
+     * line, and the user QEMU runs as (the worker checks both again). */
+    struct confine_user user;
+    if ((r = qemu_plan_check(plan)) < 0 ||
+        (r = confine_user_lookup(strcmp(accel, "kvm") == 0, &user)) < 0) {
+        json_decref(plan);
+        return r;
+    }
     bool resuming = json_is_string(json_object_get(plan, "incoming"));
     /* Running from now on; the worker records Off or Saved when QEMU exits. */
     json_t *next = json_deep_copy(vm->doc);
@@ -289,7 +299,10 @@ int runtime_checkpoint_take(struct vm *vm, const char *name, double *pause_ms, c
 static int probe_kvm(bool *ok)
 {
     *ok = false;
-    if (access("/dev/kvm", R_OK | W_OK) != 0)
+    /* The probe runs as the guests' QEMU will (see confine.h): KVM that
+     * user cannot open is no KVM for hvm. */
+    struct confine_user user;
+    if (access("/dev/kvm", R_OK | W_OK) != 0 || confine_user_lookup(true, &user) < 0)
         return 0;
     char dir[] = "/tmp/hvm-kvm-probe.XXXXXX";
     if (!mkdtemp(dir))
@@ -314,19 +327,32 @@ static int probe_kvm(bool *ok)
         (void)w;
         close(fd);
     }
-    pid_t pid = fork();
+    /* Opened here, handed over: the folder is closed to QEMU's user. The
+     * disk's set holds a read-only and a read-write descriptor: QEMU's
+     * file driver opens the image both ways. */
+    int fds[3] = {open(img, O_RDONLY | O_CLOEXEC), open(img, O_RDWR | O_CLOEXEC),
+                  open(out, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)};
+    char sets[3][64];
+    for (int i = 0; i < 3; i++)
+        snprintf(sets[i], sizeof sets[i], "fd=%d,set=%d", fds[i], i < 2 ? 1 : 2);
+    pid_t pid = fds[0] < 0 || fds[1] < 0 || fds[2] < 0 ? -1 : fork();
     if (pid == 0) {
-        char serial[PATH_MAX + 8];
-        snprintf(serial, sizeof serial, "file:%s", out);
         int devnull = open("/dev/null", O_RDWR);
         dup2(devnull, 0);
         dup2(devnull, 1);
         dup2(devnull, 2);
+        if (confine_child(&user, fds, 3) < 0)
+            _exit(126);
         execlp("qemu-system-x86_64", "qemu-system-x86_64", "-accel", "kvm", "-cpu", "host",
-               "-m", "64", "-display", "none", "-nodefaults", "-serial", serial, "-drive",
-               img, (char *)NULL);
+               "-m", "64", "-display", "none", "-nodefaults", "-sandbox",
+               "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+               "-add-fd", sets[0], "-add-fd", sets[1], "-add-fd", sets[2], "-serial",
+               "file:/dev/fdset/2", "-drive", "file=/dev/fdset/1,format=raw", (char *)NULL);
         _exit(127);
     }
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
     /* Never a hang: a few seconds at most, then it is killed. */
     for (int i = 0; i < 100 && pid > 0; i++) {
         char buf[16] = "";

@@ -3,7 +3,9 @@
  * Unix socket in <vm>/run/, starts QEMU and drives it over QMP, and answers
  * the CLI on <vm>/run/ctl.sock (one JSON request per connection). QEMU
  * dies with its worker (PR_SET_PDEATHSIG); the worker holds <vm>/run/lock
- * while alive, so a dead worker is noticed by the next command (vm.c). */
+ * while alive, so a dead worker is noticed by the next command (vm.c).
+ * QEMU runs confined (confine.h) and is handed descriptors, never a path
+ * in the store; what reaches its command line is checked (qemu.h). */
 #ifndef HVM_RUNTIME_RUNTIME_H
 #define HVM_RUNTIME_RUNTIME_H
 

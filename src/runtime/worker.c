@@ -30,13 +30,15 @@
 
 #include "disk/ops.h"
 #include "nbd/server.h"
+#include "runtime/confine.h"
+#include "runtime/qemu.h"
 #include "runtime/qmp.h"
 #include "runtime/runtime.h"
 #include "util/error.h"
 #include "util/fileio.h"
 #include "vhost/blk.h"
 
-#define MAX_DRIVES 16
+#define MAX_DRIVES QEMU_MAX_DRIVES
 
 struct drive {
     int slot;
@@ -239,132 +241,230 @@ static void close_drives(struct worker *w)
     w->n_drives = 0;
 }
 
-static void add(char **argv, int *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void add(char **argv, int *n, const char *fmt, ...)
+/* What QEMU is given instead of paths: its monitor (a socketpair), the
+ * serial console's listening socket and log, and copies of the kernel and
+ * initrd. QEMU runs as another user: run/ (0700) is closed to it, and the
+ * configured kernel may be a file only root can read. */
+struct qemu_fds {
+    int qmp, console, log, kernel, initrd;
+};
+
+static void qemu_fds_close(struct qemu_fds *f)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(&argv[*n], fmt, ap) >= 0)
-        (*n)++;
-    va_end(ap);
+    int *all[] = {&f->qmp, &f->console, &f->log, &f->kernel, &f->initrd};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+        if (*all[i] >= 0)
+            close(*all[i]);
+        *all[i] = -1;
+    }
+}
+
+static int listen_socket(struct worker *w, const char *name, int *fd)
+{
+    char *path = run_path(w, name);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int r = 0;
+    if (!path || strlen(path) >= sizeof a.sun_path) {
+        free(path);
+        return hvm_error(ENAMETOOLONG, "VM folder path too long for a socket");
+    }
+    strcpy(a.sun_path, path);
+    unlink(path);
+    *fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    mode_t old = umask(0077);
+    if (*fd < 0 || bind(*fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(*fd, 8) < 0)
+        r = hvm_error(errno, "%s: %s", path, strerror(errno));
+    umask(old);
+    free(path);
+    return r;
+}
+
+static int open_qemu_fds(struct worker *w, struct qemu_fds *f)
+{
+    const json_t *p = w->plan;
+    int sv[2];
+    *f = (struct qemu_fds){-1, -1, -1, -1, -1};
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return hvm_error(errno, "socketpair: %s", strerror(errno));
+    w->qmp.fd = sv[0];
+    f->qmp = sv[1];
+    int r = listen_socket(w, "console.sock", &f->console);
+    char *log = run_path(w, "console.log");
+    if (r == 0 && (!log || (f->log = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) < 0))
+        r = hvm_error(errno, "%s: %s", log ? log : "console.log", strerror(errno));
+    free(log);
+    const char *kernel = json_string_value(json_object_get(p, "kernel"));
+    const char *initrd = json_string_value(json_object_get(p, "initrd"));
+    if (r == 0 && kernel)
+        r = f->kernel = confine_file_copy(kernel, "hvm-kernel", w->dir);
+    if (r >= 0 && kernel && initrd)
+        r = f->initrd = confine_file_copy(initrd, "hvm-initrd", w->dir);
+    return r < 0 ? r : 0;
+}
+
+/* Only validated values or fixed text reach an option string; the name,
+ * the one free-form text in one, has its commas escaped. */
+static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_args *a)
+{
+    json_t *p = w->plan;
+    const char *accel = json_string_value(json_object_get(p, "accel"));
+    long long mib = (long long)(json_integer_value(json_object_get(p, "memory")) >> 20);
+    char *name = qemu_opt_escape(json_string_value(json_object_get(p, "name")));
+    qemu_args_add(a, "qemu-system-x86_64");
+    qemu_args_add(a, "-name");
+    if (!name)
+        a->failed = true;
+    qemu_args_add(a, "guest=%s", name ? name : "");
+    free(name);
+    qemu_args_add(a, "-nodefaults");
+    qemu_args_add(a, "-no-user-config");
+    /* spawn=deny also covers exec: QEMU never needs to start a program. */
+    qemu_args_add(a, "-sandbox");
+    qemu_args_add(a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    qemu_args_add(a, "-accel");
+    qemu_args_add(a, "%s", accel);
+    if (strcmp(accel, "kvm") == 0) {
+        qemu_args_add(a, "-cpu");
+        qemu_args_add(a, "host");
+    }
+    qemu_args_add(a, "-m");
+    qemu_args_add(a, "%lldM", mib);
+    qemu_args_add(a, "-smp");
+    qemu_args_add(a, "%lld", (long long)json_integer_value(json_object_get(p, "cpus")));
+    qemu_args_add(a, "-display");
+    qemu_args_add(a, "none");
+    qemu_args_add(a, "-add-fd");
+    qemu_args_add(a, "fd=%d,set=1,opaque=console-log", f->log);
+    qemu_args_add(a, "-chardev");
+    qemu_args_add(a, "socket,id=ser0,fd=%d,server=on,wait=off,logfile=/dev/fdset/1,logappend=on",
+                  f->console);
+    qemu_args_add(a, "-serial");
+    qemu_args_add(a, "chardev:ser0");
+    qemu_args_add(a, "-chardev");
+    qemu_args_add(a, "socket,id=qmp,fd=%d", f->qmp);
+    qemu_args_add(a, "-mon");
+    qemu_args_add(a, "chardev=qmp,mode=control");
+    if (w->vhost) {
+        /* The device reads and writes guest memory itself: it must be
+         * memory the worker can map. */
+        qemu_args_add(a, "-object");
+        qemu_args_add(a, "memory-backend-memfd,id=ram,size=%lldM,share=on", mib);
+        qemu_args_add(a, "-machine");
+        qemu_args_add(a, "memory-backend=ram");
+    }
+    for (int i = 0; i < w->n_drives; i++) {
+        struct drive *d = &w->drives[i];
+        if (w->vhost) {
+            qemu_args_add(a, "-chardev");
+            qemu_args_add(a, "socket,id=vu%d,fd=%d", d->slot, d->qemu_fd);
+            qemu_args_add(a, "-device");
+            qemu_args_add(a, "vhost-user-blk-pci,chardev=vu%d,num-queues=1,queue-size=256", d->slot);
+            continue;
+        }
+        qemu_args_add(a, "-drive");
+        qemu_args_add(a, "driver=raw,file.driver=nbd,file.server.type=fd,file.server.str=%d,"
+                         "if=virtio,cache=writeback,discard=unmap", d->qemu_fd);
+    }
+    size_t i;
+    json_t *nic;
+    json_array_foreach(json_object_get(p, "nics"), i, nic) {
+        qemu_args_add(a, "-nic");
+        qemu_args_add(a, "user,model=virtio-net-pci,mac=%s", json_string_value(json_object_get(nic, "mac")));
+    }
+    if (f->kernel >= 0) {
+        /* QEMU reads them by name: its own descriptors', which it may open. */
+        qemu_args_add(a, "-kernel");
+        qemu_args_add(a, "/proc/self/fd/%d", f->kernel);
+        if (f->initrd >= 0) {
+            qemu_args_add(a, "-initrd");
+            qemu_args_add(a, "/proc/self/fd/%d", f->initrd);
+        }
+        const char *cmdline = json_string_value(json_object_get(p, "cmdline"));
+        qemu_args_add(a, "-append");
+        qemu_args_add(a, "%s", cmdline ? cmdline : "console=ttyS0");
+    }
+    if (json_is_string(json_object_get(p, "incoming"))) {
+        qemu_args_add(a, "-incoming");
+        qemu_args_add(a, "defer");
+    }
+}
+
+/* In the child: only async-signal-safe calls (the worker has threads). */
+static void exec_qemu(struct worker *w, const struct confine_user *user, const struct qemu_fds *f,
+                      char **argv, pid_t parent)
+{
+    int keep[8 + MAX_DRIVES], n = 0;
+    keep[n++] = f->qmp;
+    keep[n++] = f->console;
+    keep[n++] = f->log;
+    if (f->kernel >= 0)
+        keep[n++] = f->kernel;
+    if (f->initrd >= 0)
+        keep[n++] = f->initrd;
+    for (int i = 0; i < w->n_drives; i++) /* QEMU keeps its ends of the drives */
+        keep[n++] = w->drives[i].qemu_fd;
+    signal(SIGPIPE, SIG_DFL);
+    int r = confine_child(user, keep, n);
+    if (r < 0) {
+        static const char msg[] = "cannot confine QEMU before it starts\n";
+        ssize_t ignored = write(2, msg, sizeof msg - 1);
+        (void)ignored;
+        _exit(126);
+    }
+    /* QEMU dies with its worker: nothing may run without the process
+     * that owns its disks. */
+    if (getppid() != parent)
+        _exit(127);
+    execvp(argv[0], argv);
+    static const char msg[] = "cannot run qemu-system-x86_64\n";
+    ssize_t ignored = write(2, msg, sizeof msg - 1);
+    (void)ignored;
+    _exit(127);
 }
 
 static int spawn_qemu(struct worker *w)
 {
     json_t *p = w->plan;
-    char *argv[128];
-    int n = 0;
-    char *qmp = run_path(w, "qmp.sock"), *console = run_path(w, "console.sock"),
-         *log = run_path(w, "console.log");
+    /* Defence in depth: vm.json was validated when it was opened. */
+    int r = qemu_plan_check(p);
     const char *accel = json_string_value(json_object_get(p, "accel"));
-    add(argv, &n, "qemu-system-x86_64");
-    add(argv, &n, "-name");
-    add(argv, &n, "%s", json_string_value(json_object_get(p, "name")));
-    add(argv, &n, "-nodefaults");
-    add(argv, &n, "-no-user-config");
-    add(argv, &n, "-accel");
-    add(argv, &n, "%s", accel);
-    if (strcmp(accel, "kvm") == 0) {
-        add(argv, &n, "-cpu");
-        add(argv, &n, "host");
+    struct confine_user user;
+    if (r == 0)
+        r = confine_user_lookup(strcmp(accel, "kvm") == 0, &user);
+    struct qemu_fds f = {-1, -1, -1, -1, -1};
+    if (r == 0)
+        r = open_qemu_fds(w, &f);
+    struct qemu_args a;
+    qemu_args_init(&a);
+    if (r == 0) {
+        build_args(w, &f, &a);
+        r = qemu_args_finish(&a);
     }
-    add(argv, &n, "-m");
-    add(argv, &n, "%lldM", (long long)(json_integer_value(json_object_get(p, "memory")) >> 20));
-    add(argv, &n, "-smp");
-    add(argv, &n, "%lld", (long long)json_integer_value(json_object_get(p, "cpus")));
-    add(argv, &n, "-display");
-    add(argv, &n, "none");
-    add(argv, &n, "-chardev");
-    add(argv, &n, "socket,id=ser0,path=%s,server=on,wait=off,logfile=%s,logappend=on", console, log);
-    add(argv, &n, "-serial");
-    add(argv, &n, "chardev:ser0");
-    add(argv, &n, "-qmp");
-    add(argv, &n, "unix:%s,server=on,wait=off", qmp);
-    if (w->vhost) {
-        /* The device reads and writes guest memory itself: it must be
-         * memory the worker can map. */
-        add(argv, &n, "-object");
-        add(argv, &n, "memory-backend-memfd,id=ram,size=%lldM,share=on",
-            (long long)(json_integer_value(json_object_get(p, "memory")) >> 20));
-        add(argv, &n, "-machine");
-        add(argv, &n, "memory-backend=ram");
+    if (r < 0) {
+        qemu_fds_close(&f);
+        qemu_args_free(&a);
+        return r;
     }
-    for (int i = 0; i < w->n_drives; i++) {
-        struct drive *d = &w->drives[i];
-        if (w->vhost) {
-            add(argv, &n, "-chardev");
-            add(argv, &n, "socket,id=vu%d,fd=%d", d->slot, d->qemu_fd);
-            add(argv, &n, "-device");
-            add(argv, &n, "vhost-user-blk-pci,chardev=vu%d,num-queues=1,queue-size=256", d->slot);
-            continue;
-        }
-        add(argv, &n, "-drive");
-        add(argv, &n, "driver=raw,file.driver=nbd,file.server.type=fd,file.server.str=%d,"
-                      "if=virtio,cache=writeback,discard=unmap", d->qemu_fd);
-    }
-    size_t i;
-    json_t *nic;
-    json_array_foreach(json_object_get(p, "nics"), i, nic) {
-        add(argv, &n, "-nic");
-        add(argv, &n, "user,model=virtio-net-pci,mac=%s", json_string_value(json_object_get(nic, "mac")));
-    }
-    const char *kernel = json_string_value(json_object_get(p, "kernel"));
-    if (kernel) {
-        add(argv, &n, "-kernel");
-        add(argv, &n, "%s", kernel);
-        const char *initrd = json_string_value(json_object_get(p, "initrd"));
-        if (initrd) {
-            add(argv, &n, "-initrd");
-            add(argv, &n, "%s", initrd);
-        }
-        const char *cmdline = json_string_value(json_object_get(p, "cmdline"));
-        add(argv, &n, "-append");
-        add(argv, &n, "%s", cmdline ? cmdline : "console=ttyS0");
-    }
-    if (json_is_string(json_object_get(p, "incoming"))) {
-        add(argv, &n, "-incoming");
-        add(argv, &n, "defer");
-    }
-    argv[n] = NULL;
-    free(qmp);
-    free(console);
-    free(log);
     /* A line in the console log between two runs, for humans and tests. */
-    char *logpath = run_path(w, "console.log");
-    FILE *lf = logpath ? fopen(logpath, "a") : NULL;
-    if (lf) {
-        char when[32];
-        time_t t = time(NULL);
-        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
-        fprintf(lf, "\n[hvm] %s %s (%s)\n", json_is_string(json_object_get(p, "incoming")) ?
-                "resuming" : "starting", when, accel);
-        fclose(lf);
-    }
-    free(logpath);
+    char when[32];
+    time_t t = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
+    dprintf(f.log, "\n[hvm] %s %s (%s)\n", json_is_string(json_object_get(p, "incoming")) ?
+            "resuming" : "starting", when, accel);
     pid_t parent = getpid();
     w->qemu = fork();
+    if (w->qemu == 0)
+        exec_qemu(w, &user, &f, a.argv, parent);
     if (w->qemu < 0)
-        return hvm_error(errno, "fork: %s", strerror(errno));
-    if (w->qemu == 0) {
-        /* QEMU dies with its worker: nothing may run without the process
-         * that owns its disks. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        for (int i = 0; i < w->n_drives; i++) /* QEMU keeps its NBD ends */
-            fcntl(w->drives[i].qemu_fd, F_SETFD, 0);
-        execvp(argv[0], argv);
-        fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
+        r = hvm_error(errno, "fork: %s", strerror(errno));
     /* Only QEMU may hold its ends: when it dies, the connections end. */
     for (int i = 0; i < w->n_drives; i++) {
         close(w->drives[i].qemu_fd);
         w->drives[i].qemu_fd = -1;
     }
-    for (int k = 0; k < n; k++)
-        free(argv[k]);
-    return 0;
+    qemu_fds_close(&f);
+    qemu_args_free(&a);
+    return r;
 }
 
 /* Waits for a migration (to or from a file) to finish. */
@@ -484,11 +584,44 @@ static struct drive *drive_in_slot(struct worker *w, int slot)
     return NULL;
 }
 
+/* A file a request names must lie in the VM's folder: the CLI names only
+ * such files, and the worker acts on no other (the control socket is
+ * root's alone; this is defence in depth). The file itself may not exist
+ * yet: its folder is resolved. */
+static bool inside_vm(const struct worker *w, const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    if (!slash || path[0] != '/' || strcmp(slash, "/.") == 0 || strcmp(slash, "/..") == 0 || !slash[1])
+        return false;
+    char *parent = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+    char *real = parent ? realpath(parent, NULL) : NULL, *dir = realpath(w->dir, NULL);
+    size_t n = dir ? strlen(dir) : 0;
+    bool inside = real && dir && strncmp(real, dir, n) == 0 && (real[n] == '/' || !real[n]);
+    free(parent);
+    free(real);
+    free(dir);
+    return inside;
+}
+
+static bool request_files_inside(const struct worker *w, json_t *req)
+{
+    if (!inside_vm(w, json_string_value(json_object_get(req, "memory"))))
+        return false;
+    size_t i;
+    json_t *leaf;
+    json_array_foreach(json_object_get(req, "leaves"), i, leaf)
+        if (!inside_vm(w, json_string_value(json_object_get(leaf, "file"))))
+            return false;
+    return true;
+}
+
 static json_t *do_checkpoint(struct worker *w, json_t *req)
 {
     size_t i;
     json_t *leaf;
     int r = 0;
+    if (!request_files_inside(w, req))
+        return json_pack("{s:b, s:s}", "ok", 0, "error", "the request names a file outside the VM's folder");
     /* The new leaves first, while the guest still runs: a child only needs
      * its parent's identity, which writes do not change. */
     json_array_foreach(json_object_get(req, "leaves"), i, leaf) {
@@ -564,6 +697,8 @@ static json_t *handle(struct worker *w, json_t *req)
             w->paused = false;
     } else if (strcmp(op, "save") == 0) {
         const char *file = json_string_value(json_object_get(req, "memory"));
+        if (!request_files_inside(w, req) || !json_is_string(json_object_get(req, "relative")))
+            return json_pack("{s:b, s:s}", "ok", 0, "error", "the request names a file outside the VM's folder");
         r = qmp_execute(&w->qmp, "stop", NULL, NULL);
         if (r == 0)
             r = save_memory(w, file);
@@ -619,23 +754,7 @@ static void serve_control(struct worker *w)
 
 static int listen_control(struct worker *w)
 {
-    char *path = run_path(w, "ctl.sock");
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    int r = 0;
-    if (!path || strlen(path) >= sizeof a.sun_path) {
-        free(path);
-        return hvm_error(ENAMETOOLONG, "VM folder path too long for a socket");
-    }
-    strcpy(a.sun_path, path);
-    unlink(path);
-    w->ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    mode_t old = umask(0077);
-    if (w->ctl_fd < 0 || bind(w->ctl_fd, (struct sockaddr *)&a, sizeof a) < 0 ||
-        listen(w->ctl_fd, 8) < 0)
-        r = hvm_error(errno, "%s: %s", path, strerror(errno));
-    umask(old);
-    free(path);
-    return r;
+    return listen_socket(w, "ctl.sock", &w->ctl_fd);
 }
 
 /* After QEMU is gone: disks flushed and closed, vm.json says Off or Saved. */
@@ -644,10 +763,13 @@ static void finish(struct worker *w, int status)
     /* The control socket goes first: a command holding the VM's lock may be
      * asking us something, and we are about to wait for that lock. Closed,
      * the socket answers it with an error instead of silence. */
-    char *ctl = run_path(w, "ctl.sock");
+    char *ctl = run_path(w, "ctl.sock"), *console = run_path(w, "console.sock");
     if (ctl)
         unlink(ctl);
+    if (console)
+        unlink(console);
     free(ctl);
+    free(console);
     if (w->ctl_fd >= 0)
         close(w->ctl_fd);
     w->ctl_fd = -1;
@@ -678,7 +800,7 @@ void runtime_worker_main(const char *vm_dir, json_t *plan, int ready_fd)
 {
     const char *io = json_string_value(json_object_get(plan, "disk_io"));
     struct worker w = {.dir = strdup(vm_dir), .plan = plan, .ctl_fd = -1, .started = time(NULL),
-                       .vhost = !io || strcmp(io, "nbd") != 0};
+                       .vhost = !io || strcmp(io, "nbd") != 0, .qmp = {.fd = -1}};
     int r;
     signal(SIGPIPE, SIG_IGN);
     char *lock = run_path(&w, "lock");
@@ -690,10 +812,8 @@ void runtime_worker_main(const char *vm_dir, json_t *plan, int ready_fd)
     }
     if ((r = open_drives(&w)) < 0 || (r = listen_control(&w)) < 0 || (r = spawn_qemu(&w)) < 0)
         goto failed;
-    char *qmp = run_path(&w, "qmp.sock");
-    r = qmp_connect(&w.qmp, qmp, 10000);
-    free(qmp);
-    if (r < 0)
+    /* From here on the worker needs no privilege it did not use so far. */
+    if ((r = confine_worker(w.dir)) < 0 || (r = qmp_attach(&w.qmp, w.qmp.fd, 10000)) < 0)
         goto failed;
     const char *incoming = json_string_value(json_object_get(plan, "incoming"));
     if (incoming && (r = restore_memory(&w, incoming)) < 0)

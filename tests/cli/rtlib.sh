@@ -5,13 +5,13 @@ command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not inst
 ACCEL=${HVM_TEST_ACCEL:-auto}
 
 # A failing test must not leave guests running: they would slow every test
-# after it. Workers and their QEMUs are killed outright.
+# after it. Workers (holding run/lock) and their QEMUs (holding the console
+# log; their command lines name no path of the store) are killed outright.
 kill_running_vms() {
-    for lock in "$HVM_STORE"/vms/*/run/lock; do
-        [ -e "$lock" ] || continue
-        for pid in $(fuser "$lock" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+    for held in "$HVM_STORE"/vms/*/run/lock "$HVM_STORE"/vms/*/run/console.log; do
+        [ -e "$held" ] || continue
+        for pid in $(fuser "$held" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
     done
-    pkill -9 -f "qemu-system-x86_64 -name .*$HVM_STORE" 2>/dev/null || true
     true
 }
 EXTRA_CLEANUP=kill_running_vms

@@ -1,0 +1,48 @@
+/* What reaches QEMU's command line: an argument vector that grows as
+ * needed, and the checks that keep every value from a VM's configuration
+ * to its type, so that none can add options (vm.json may come from a
+ * bundle or from shared storage: it is validated on load too, and here
+ * again where it would act). */
+#ifndef HVM_RUNTIME_QEMU_H
+#define HVM_RUNTIME_QEMU_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* QEMU's i440fx machine has 32 PCI slots on its bus; the host bridge and
+ * the PIIX3 take two. Every drive and network adapter is one device. */
+#define QEMU_PCI_SLOTS 30
+#define QEMU_MAX_DRIVES 16
+
+struct qemu_args {
+    char **argv; /* NULL-terminated once qemu_args_finish succeeded */
+    size_t n, cap;
+    bool failed; /* an allocation failed: qemu_args_finish reports it */
+};
+
+void qemu_args_init(struct qemu_args *a);
+/* Appends one argument (printf-style). A value from a configuration goes
+ * through an option string only escaped (qemu_opt_escape) or validated. */
+void qemu_args_add(struct qemu_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* NULL-terminates; 0 or -ENOMEM. */
+int qemu_args_finish(struct qemu_args *a);
+void qemu_args_free(struct qemu_args *a);
+
+/* VALUE made safe inside a QEMU option string (key=VALUE,...): every ','
+ * doubled, which QEMU's option parser reads as one literal comma. NULL
+ * when out of memory. */
+char *qemu_opt_escape(const char *value);
+
+/* Six hex pairs separated by ':' (52:54:00:12:34:56), nothing else. */
+bool qemu_mac_valid(const char *mac);
+
+/* Checks every field of a worker's plan (see build_plan in runtime.c) that
+ * reaches QEMU: the name (the store's rule), accelerator, CPUs, memory,
+ * drives (slots, absolute paths), network adapters (MACs, how many fit),
+ * kernel/initrd (absolute paths), the kernel command line, the disk I/O
+ * mode and the incoming memory state. 0 or -EINVAL with one clear line
+ * naming the VM and the field. */
+int qemu_plan_check(const json_t *plan);
+
+#endif
