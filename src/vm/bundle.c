@@ -32,6 +32,7 @@
 #include "util/uuid.h"
 #include "vhd/image.h"
 #include "vm/checkpoint.h"
+#include "vm/validate.h"
 
 /* ---- progress over many files ---- */
 
@@ -805,11 +806,8 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
             if (!vm_list_has(listed, json_string_value(f)) && strcmp(json_string_value(f), "manifest.json") != 0)
                 vm_problem(out, "%s is not in the manifest", json_string_value(f));
     }
+    vm_bundle_problems(doc, manifest, out); /* every field's type and range (validate.c) */
     if (doc) {
-        if (json_integer_value(json_object_get(doc, "format")) != VM_FORMAT ||
-            !json_is_string(json_object_get(doc, "id")) || !json_is_object(json_object_get(doc, "config")) ||
-            !json_is_array(json_object_get(doc, "checkpoints")))
-            vm_problem(out, "vm.json: not an hvm VM configuration of format %d", VM_FORMAT);
         check_config_paths(json_object_get(doc, "config"), "vm.json", listed, out);
         size_t i;
         json_t *c;

@@ -19,6 +19,7 @@
 #include "util/fileio.h"
 #include "util/uuid.h"
 #include "vhd/image.h"
+#include "vm/validate.h"
 
 char *vm_path(const struct vm *vm, const char *rel)
 {
@@ -74,7 +75,7 @@ json_t *vm_checkpoint_by_id(json_t *doc, const char *id)
     if (!id)
         return NULL;
     json_array_foreach(json_object_get(doc, "checkpoints"), i, c)
-        if (strcmp(json_string_value(json_object_get(c, "id")), id) == 0)
+        if (strcmp(json_string_value(json_object_get(c, "id")) ?: "", id) == 0)
             return c;
     return NULL;
 }
@@ -89,7 +90,7 @@ json_t *vm_checkpoint_find(const struct vm *vm, const char *key, int *err)
     json_array_foreach(vm_checkpoints(vm), i, c) {
         if (json_is_true(json_object_get(c, "hidden")))
             continue;
-        if (strcmp(json_string_value(json_object_get(c, "name")), key) == 0) {
+        if (strcmp(json_string_value(json_object_get(c, "name")) ?: "", key) == 0) {
             if (found && n == 0) {
                 *err = hvm_error(EINVAL, "%s: more than one checkpoint is named '%s'; use its id",
                                  vm->name, key);
@@ -104,7 +105,7 @@ json_t *vm_checkpoint_find(const struct vm *vm, const char *key, int *err)
         if (json_is_true(json_object_get(c, "hidden")))
             continue;
         const char *id = json_string_value(json_object_get(c, "id"));
-        if (strlen(key) >= 4 && strncmp(id, key, strlen(key)) == 0) {
+        if (id && strlen(key) >= 4 && strncmp(id, key, strlen(key)) == 0) {
             found = c;
             n++;
         }
@@ -168,15 +169,14 @@ json_t *vm_referenced_files(json_t *doc)
     return list;
 }
 
+/* Every open checks the whole document (validate.c) before anything reads
+ * it: a VM folder on shared storage is written by other hosts. */
 static int validate_doc(struct vm *vm)
 {
-    json_t *d = vm->doc;
-    if (!json_is_object(d) || json_integer_value(json_object_get(d, "format")) != VM_FORMAT ||
-        !json_is_string(json_object_get(d, "id")) || !json_is_object(json_object_get(d, "config")) ||
-        !json_is_array(json_object_get(d, "checkpoints")))
-        return hvm_error(EINVAL, "%s/vm.json: not an hvm VM configuration (format %d)", vm->dir,
-                         VM_FORMAT);
-    return 0;
+    char *path = vm_path(vm, "vm.json");
+    int r = path ? vm_doc_validate(vm->doc, path) : hvm_error(ENOMEM, "out of memory");
+    free(path);
+    return r;
 }
 
 static int load_doc(struct vm *vm)
@@ -290,8 +290,9 @@ static int open_dir(struct store *s, const char *dir, const char *name, bool wai
         r = hvm_error(EBUSY, "VM '%s' is busy: another hvm command is working on it", name);
         goto fail;
     }
+    /* The journal's next document becomes vm.json: checked again after. */
     if ((r = load_doc(vm)) < 0 || (r = vm_journal_recover(vm)) < 0 ||
-        (r = detect_dead_worker(vm)) < 0)
+        (r = validate_doc(vm)) < 0 || (r = detect_dead_worker(vm)) < 0)
         goto fail;
     *out = vm;
     return 0;
@@ -358,7 +359,7 @@ void vm_now_string(char *buf, size_t len)
 static int check_new_name(struct store *s, const char *name, char **dir)
 {
     if (!store_name_valid(name))
-        return hvm_error(EINVAL, "'%s' is not a valid VM name (no '/', not starting with '.' "
+        return hvm_error(EINVAL, "'%s' is not a valid VM name (no '/' or ',', not starting with '.' "
                          "or '-')", name ? name : "");
     *dir = store_vm_dir(s, name);
     if (!*dir)
