@@ -933,8 +933,8 @@ static int list_error(json_t *list, size_t n)
 {
     if (n == 1)
         return hvm_error(EINVAL, "%s", json_string_value(json_array_get(list, 0)));
-    return hvm_error(EINVAL, "%s (and %zu more problems)", json_string_value(json_array_get(list, 0)),
-                     n - 1);
+    return hvm_error(EINVAL, "%s (and %zu more problem%s)", json_string_value(json_array_get(list, 0)),
+                     n - 1, n == 2 ? "" : "s");
 }
 
 size_t vm_doc_problems(json_t *doc, const char *file, unsigned flags, json_t *problems)
@@ -973,6 +973,19 @@ size_t vm_bundle_problems(json_t *doc, json_t *manifest, json_t *problems)
     if (manifest)
         n += vm_manifest_problems(manifest, problems);
     return n;
+}
+
+int vm_journal_next_validate(json_t *journal, const char *file)
+{
+    json_t *list = json_array();
+    if (!list)
+        return hvm_error(ENOMEM, "out of memory");
+    struct ctx c = {.problems = list, .file = file ? file : "journal"};
+    check_doc(&c, "next", json_object_get(journal, "next"));
+    size_t n = finish_list(&c);
+    int r = n ? list_error(list, n) : 0;
+    json_decref(list);
+    return r;
 }
 
 enum vm_journal_action vm_journal_decide(json_t *journal, json_int_t have, const char *file,
