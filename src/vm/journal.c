@@ -27,6 +27,7 @@
 #include "util/error.h"
 #include "util/fileio.h"
 #include "vhd/image.h"
+#include "vm/validate.h"
 #include "vm/vm.h"
 
 json_t *vm_step_diff(const char *parent, const char *child)
@@ -259,7 +260,12 @@ int vm_journal_begin(struct vm *vm, const char *op, json_t *next, json_t *steps,
     }
     if (guard)
         json_object_set_new(journal, "guard", guard);
-    int r = save_doc(vm, journal, "journal");
+    /* Never a document that the next open would refuse (vm/validate.c). */
+    char *file = vm_path(vm, "vm.json");
+    int r = file ? vm_doc_validate(next, file) : hvm_error(ENOMEM, "out of memory");
+    free(file);
+    if (r == 0)
+        r = save_doc(vm, journal, "journal");
     if (r < 0)
         json_decref(journal);
     else

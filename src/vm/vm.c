@@ -550,7 +550,16 @@ int vm_create(struct store *s, const struct vm_create_params *p)
         if (realpath(p->from, abs))
             json_object_set_new(doc, "base", json_string(abs));
     }
-    char *cfg = path_join(tmp, "vm.json");
+    /* What the user asked for ends up in it (adapters' switch names, the
+     * memory size): never a document that the next open would refuse. */
+    char *cfg = path_join(dir, "vm.json");
+    r = cfg ? vm_doc_validate(doc, cfg) : hvm_error(ENOMEM, "out of memory");
+    free(cfg);
+    if (r < 0) {
+        json_decref(doc);
+        goto out;
+    }
+    cfg = path_join(tmp, "vm.json");
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     r = file_replace(cfg, text, strlen(text));
     free(cfg);

@@ -223,4 +223,18 @@ cmp -s good.json "$DIR/vm.json" || fail "the hostile journal was replayed into v
 cmp -s journal.bad "$DIR/journal" || fail "the hostile journal was changed"
 rm -f "$DIR/journal"
 "$HVM" vm check h >/dev/null || fail "the VM does not open after the journal test"
+# ---- hvm never writes a document the next open would refuse ----
+expect_fail 2 "$HVM" vm create sw --nic "lan,script=/bin/sh" --new-disk 1M
+last_error | grep -q "config.nics\[0\].switch: .* is not a switch name" || fail "create --nic: $(last_error)"
+expect_fail 2 "$HVM" vm create big --memory 100T
+last_error | grep -q "config.memory: .* is out of range" || fail "create --memory 100T: $(last_error)"
+ls -a "$HVM_STORE/vms" | grep -q -e '^sw$' -e '^big$' -e '^\.creating' && fail "a refused create left a VM"
+expect_fail 2 "$HVM" checkpoint take h "$(printf 'a\nb')"
+last_error | grep -q "checkpoints\[2\].name: not a checkpoint name" || fail "take with a newline: $(last_error)"
+expect_fail 2 "$HVM" checkpoint rename h c1 "$(printf 'a\tb')"
+expect_fail 2 "$HVM" vm set h --new-disk 1M --slot 99
+last_error | grep -q "config.drives\[1\].slot: 99 is out of range" || fail "set --slot 99: $(last_error)"
+cmp -s good.json "$DIR/vm.json" || fail "a refused change was written"
+[ ! -e "$DIR/journal" ] || fail "a refused change left a journal"
+"$HVM" vm check h >/dev/null || fail "the VM is not clean after the refused changes"
 echo "t60: ok"
