@@ -3,7 +3,7 @@
 #   make check    install missing packages, build with ASan+UBSan, run every test
 #   make demo     install, build, run the guided tour on a scratch store
 #   make bench    benchmarks against qemu-img, qemu-nbd, cp and plain QEMU (optimized build)
-#   make fuzz     build and run the libFuzzer target for a while
+#   make fuzz     build and run each libFuzzer target for FUZZ_SECONDS
 #   make guest    the test guest (Debian cloud kernel + busybox initramfs) in build-guest/
 BUILD ?= build
 CHECK_BUILD ?= build-check
@@ -47,11 +47,21 @@ bench: deps $(BENCH_BUILD)/build.ninja
 	@GUEST_DIR=$(GUEST_DIR) sh scripts/guest/build.sh || echo "make bench: no test guest; bench/runtime.sh skipped"
 	[ ! -f $(GUEST_DIR)/vmlinuz ] || HVM=$(CURDIR)/$(BENCH_BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh bench/runtime.sh
 
+# Each libFuzzer target runs FUZZ_SECONDS on its corpus in $(FUZZ_BUILD)
+# (kept between runs, seeded from tests/data and fuzz/seeds).
+FUZZ_TARGETS = vhd-open vm-json manifest journal
+FUZZ_RUN = -rss_limit_mb=512 -max_total_time=$(FUZZ_SECONDS)
+
 fuzz: deps
 	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null 2>&1 || true
-	ninja -C $(FUZZ_BUILD) fuzz/fuzz-vhd-open
+	ninja -C $(FUZZ_BUILD) $(addprefix fuzz/fuzz-,$(FUZZ_TARGETS))
 	mkdir -p $(FUZZ_BUILD)/corpus && cp -n tests/data/*.vhd $(FUZZ_BUILD)/corpus/ 2>/dev/null || true
-	$(FUZZ_BUILD)/fuzz/fuzz-vhd-open -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 $(FUZZ_BUILD)/corpus
+	for t in vm-json journal; do mkdir -p $(FUZZ_BUILD)/corpus-$$t && cp -n fuzz/seeds/$$t/* $(FUZZ_BUILD)/corpus-$$t/ || true; done
+	mkdir -p $(FUZZ_BUILD)/corpus-manifest
+	$(FUZZ_BUILD)/fuzz/fuzz-vhd-open $(FUZZ_RUN) $(FUZZ_BUILD)/corpus
+	$(FUZZ_BUILD)/fuzz/fuzz-vm-json $(FUZZ_RUN) -dict=fuzz/vm-json.dict $(FUZZ_BUILD)/corpus-vm-json
+	$(FUZZ_BUILD)/fuzz/fuzz-manifest $(FUZZ_RUN) -dict=fuzz/vm-json.dict $(FUZZ_BUILD)/corpus-manifest
+	$(FUZZ_BUILD)/fuzz/fuzz-journal $(FUZZ_RUN) -dict=fuzz/vm-json.dict $(FUZZ_BUILD)/corpus-journal
 
 guest: deps
 	@GUEST_DIR=$(GUEST_DIR) sh scripts/guest/build.sh

@@ -32,6 +32,7 @@
 #include "util/uuid.h"
 #include "vhd/image.h"
 #include "vm/checkpoint.h"
+#include "vm/validate.h"
 
 /* ---- progress over many files ---- */
 
@@ -1035,11 +1036,8 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
                 vm_problem(out, "%s is not in the manifest", json_string_value(f));
         json_decref(in_manifest);
     }
+    vm_bundle_problems(doc, manifest, out); /* every field's type and range (validate.c) */
     if (doc) {
-        if (json_integer_value(json_object_get(doc, "format")) != VM_FORMAT ||
-            !json_is_string(json_object_get(doc, "id")) || !json_is_object(json_object_get(doc, "config")) ||
-            !json_is_array(json_object_get(doc, "checkpoints")))
-            vm_problem(out, "vm.json: not an hvm VM configuration of format %d", VM_FORMAT);
         check_config_paths(json_object_get(doc, "config"), "vm.json", listed, out);
         size_t i;
         json_t *c;
@@ -1070,8 +1068,6 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
         if (p->mode != IMPORT_COPY && id && id_in_store(s, id))
             vm_problem(out, "a VM with id %s already exists in the store (import with --mode copy)", id);
         check_switches(s, doc, out);
-        /* LEAD: sec-b's vm.json validator (vm_doc_validate) goes here, its
-         * problems appended to out. */
         drop_host_boot_files(doc, listed, p->notes);
     }
     if (manifest && doc && json_array_size(out) == 0)

@@ -38,6 +38,7 @@
 #include "util/error.h"
 #include "util/fileio.h"
 #include "vhd/image.h"
+#include "vm/validate.h"
 #include "vm/vm.h"
 
 json_t *vm_step_diff(const char *parent, const char *child)
@@ -433,8 +434,8 @@ static int finish(struct vm *vm, json_t *journal)
 static int execute(struct vm *vm, json_t *journal)
 {
     json_t *next = json_object_get(journal, "next");
-    /* LEAD: the vm.json validator (sec-b's vm_doc_validate) belongs here, on
-     * next, before anything runs: next becomes vm.json. */
+    /* next was checked like vm.json when the journal was written and again
+     * before recovery replays it (vm.c, validate_journal_next). */
     int r = run_steps(vm, json_object_get(journal, "steps"));
     if (r < 0)
         return r;
@@ -490,9 +491,14 @@ int vm_journal_begin(struct vm *vm, const char *op, json_t *next, json_t *steps,
     }
     if (guard)
         json_object_set_new(journal, "guard", guard);
+    /* Never a document that the next open would refuse (vm/validate.c). */
+    char *file = vm_path(vm, "vm.json");
+    int r = file ? vm_doc_validate(next, file) : hvm_error(ENOMEM, "out of memory");
+    free(file);
     json_t *made = json_array();
-    int root = open_root_loud(vm);
-    int r = root < 0 ? root : bring_in(vm, json_object_get(journal, "steps"), made);
+    int root = r < 0 ? r : open_root_loud(vm);
+    if (r == 0)
+        r = root < 0 ? root : bring_in(vm, json_object_get(journal, "steps"), made);
     char why[1024];
     if (r == 0) {
         journal_check(root, journal, why, sizeof why);

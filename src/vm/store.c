@@ -66,8 +66,9 @@ bool store_name_valid(const char *name)
     if (!name || !name[0] || strlen(name) > 200 || strcmp(name, ".") == 0 ||
         strcmp(name, "..") == 0 || name[0] == '-' || name[0] == '.')
         return false;
+    /* A comma would add options where QEMU takes the name (-name, paths). */
     for (const char *p = name; *p; p++)
-        if (*p == '/' || (unsigned char)*p < 32)
+        if (*p == '/' || *p == ',' || (unsigned char)*p < 32)
             return false;
     return true;
 }

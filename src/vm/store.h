@@ -21,7 +21,7 @@ char *store_vm_dir(const struct store *s, const char *name);
 /* Names of the VMs, sorted; NULL-terminated, malloc'd. */
 int store_list(const struct store *s, char ***names);
 void store_names_free(char **names);
-/* Is name usable as a VM name (a folder name, no slash, not "." or "..")? */
+/* Is name usable as a VM name (a folder name, no slash or comma, not "." or "..")? */
 bool store_name_valid(const char *name);
 
 /* Base registry. Paths are stored absolute (realpath). All calls take the

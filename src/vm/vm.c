@@ -19,6 +19,7 @@
 #include "util/fileio.h"
 #include "util/uuid.h"
 #include "vhd/image.h"
+#include "vm/validate.h"
 
 char *vm_path(const struct vm *vm, const char *rel)
 {
@@ -74,7 +75,7 @@ json_t *vm_checkpoint_by_id(json_t *doc, const char *id)
     if (!id)
         return NULL;
     json_array_foreach(json_object_get(doc, "checkpoints"), i, c)
-        if (strcmp(json_string_value(json_object_get(c, "id")), id) == 0)
+        if (strcmp(json_string_value(json_object_get(c, "id")) ?: "", id) == 0)
             return c;
     return NULL;
 }
@@ -89,7 +90,7 @@ json_t *vm_checkpoint_find(const struct vm *vm, const char *key, int *err)
     json_array_foreach(vm_checkpoints(vm), i, c) {
         if (json_is_true(json_object_get(c, "hidden")))
             continue;
-        if (strcmp(json_string_value(json_object_get(c, "name")), key) == 0) {
+        if (strcmp(json_string_value(json_object_get(c, "name")) ?: "", key) == 0) {
             if (found && n == 0) {
                 *err = hvm_error(EINVAL, "%s: more than one checkpoint is named '%s'; use its id",
                                  vm->name, key);
@@ -104,7 +105,7 @@ json_t *vm_checkpoint_find(const struct vm *vm, const char *key, int *err)
         if (json_is_true(json_object_get(c, "hidden")))
             continue;
         const char *id = json_string_value(json_object_get(c, "id"));
-        if (strlen(key) >= 4 && strncmp(id, key, strlen(key)) == 0) {
+        if (id && strlen(key) >= 4 && strncmp(id, key, strlen(key)) == 0) {
             found = c;
             n++;
         }
@@ -168,15 +169,32 @@ json_t *vm_referenced_files(json_t *doc)
     return list;
 }
 
+/* Every open checks the whole document (validate.c) before anything reads
+ * it: a VM folder on shared storage is written by other hosts. */
 static int validate_doc(struct vm *vm)
 {
-    json_t *d = vm->doc;
-    if (!json_is_object(d) || json_integer_value(json_object_get(d, "format")) != VM_FORMAT ||
-        !json_is_string(json_object_get(d, "id")) || !json_is_object(json_object_get(d, "config")) ||
-        !json_is_array(json_object_get(d, "checkpoints")))
-        return hvm_error(EINVAL, "%s/vm.json: not an hvm VM configuration (format %d)", vm->dir,
-                         VM_FORMAT);
-    return 0;
+    char *path = vm_path(vm, "vm.json");
+    int r = path ? vm_doc_validate(vm->doc, path) : hvm_error(ENOMEM, "out of memory");
+    free(path);
+    return r;
+}
+
+/* An interrupted change's next document becomes vm.json when recovery
+ * finishes it: it is checked first, so that a journal cannot bring in what
+ * vm.json could not. (An unreadable journal is recovery's: it was never
+ * complete.) */
+static int validate_journal_next(struct vm *vm)
+{
+    char *path = vm_path(vm, "journal");
+    json_t *journal = path ? json_load_file(path, 0, NULL) : NULL;
+    json_t *gen = json_object_get(journal, "generation");
+    int r = 0;
+    if (journal && (!json_is_integer(gen) ||
+                    json_integer_value(gen) > json_integer_value(json_object_get(vm->doc, "generation"))))
+        r = vm_journal_next_validate(journal, path);
+    json_decref(journal);
+    free(path);
+    return r;
 }
 
 static int load_doc(struct vm *vm)
@@ -290,7 +308,10 @@ static int open_dir(struct store *s, const char *dir, const char *name, bool wai
         r = hvm_error(EBUSY, "VM '%s' is busy: another hvm command is working on it", name);
         goto fail;
     }
-    if ((r = load_doc(vm)) < 0 || (r = vm_journal_recover(vm)) < 0 ||
+    /* (vm.json is checked again after recovery: a finished journal's
+     * clean-up may have changed it, see detect_dead_worker.) */
+    if ((r = load_doc(vm)) < 0 || (r = validate_journal_next(vm)) < 0 ||
+        (r = vm_journal_recover(vm)) < 0 || (r = validate_doc(vm)) < 0 ||
         (r = detect_dead_worker(vm)) < 0)
         goto fail;
     *out = vm;
@@ -358,7 +379,7 @@ void vm_now_string(char *buf, size_t len)
 static int check_new_name(struct store *s, const char *name, char **dir)
 {
     if (!store_name_valid(name))
-        return hvm_error(EINVAL, "'%s' is not a valid VM name (no '/', not starting with '.' "
+        return hvm_error(EINVAL, "'%s' is not a valid VM name (no '/' or ',', not starting with '.' "
                          "or '-')", name ? name : "");
     *dir = store_vm_dir(s, name);
     if (!*dir)
@@ -529,7 +550,16 @@ int vm_create(struct store *s, const struct vm_create_params *p)
         if (realpath(p->from, abs))
             json_object_set_new(doc, "base", json_string(abs));
     }
-    char *cfg = path_join(tmp, "vm.json");
+    /* What the user asked for ends up in it (adapters' switch names, the
+     * memory size): never a document that the next open would refuse. */
+    char *cfg = path_join(dir, "vm.json");
+    r = cfg ? vm_doc_validate(doc, cfg) : hvm_error(ENOMEM, "out of memory");
+    free(cfg);
+    if (r < 0) {
+        json_decref(doc);
+        goto out;
+    }
+    cfg = path_join(tmp, "vm.json");
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     r = file_replace(cfg, text, strlen(text));
     free(cfg);
