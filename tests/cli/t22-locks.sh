@@ -54,7 +54,7 @@ grep -q "OFDLCK *ADVISORY *READ.*:$ino 20361087035637760 20361087035637760" /pro
     || fail "no OFD read lock on the parent b.vhd"
 
 # A second read-write server of the same file: refused.
-refused "c.vhd is $busy" "$HVM" vhd serve c.vhd --socket "$T/c2.sock"
+refused "c.vhd is $busy" timeout 10 "$HVM" vhd serve c.vhd --socket "$T/c2.sock"
 [ ! -e "$T/c2.sock" ] || fail "the refused server left a socket"
 # Every verb that writes c.vhd.
 refused "c.vhd is $busy" "$HVM" vhd merge c.vhd --force
@@ -119,7 +119,7 @@ vms=$! VMS_PID=$!
 while [ ! -S "$T/a1.sock" ]; do kill -0 $vms || fail "vm serve a1 exited"; sleep 0.05; done
 owner="is drive 0 of VM 'a1', which another hvm command (such as 'hvm vm serve') is using"
 refused "$owner" "$HVM" vhd resize "$leaf1" --size 32M
-refused "$owner" "$HVM" vhd serve "$leaf1" --socket "$T/x.sock"
+refused "$owner" timeout 10 "$HVM" vhd serve "$leaf1" --socket "$T/x.sock"
 (cd "$HVM_STORE/vms/a1" && expect_fail 2 "$HVM" vhd compact disks/"$(basename "$leaf1")")
 grep -qF "hvm: disks/$(basename "$leaf1") $owner" "$T/.err" || { cat "$T/.err" >&2; fail "compact: message"; }
 # The base is read by a1's served chain: named with its VMs.
