@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -56,8 +58,29 @@ static json_t *vm_doc_load(const char *dir)
     return doc;
 }
 
-/* Is the flock of dir/name held by someone (a VM command, `hvm vm serve`,
- * a running VM's worker)? Probed with a shared lock, dropped at once. */
+/* Does /proc/locks show a flock on the file st held by another process
+ * than this one? -1 when it cannot tell. */
+static int flock_holder_other(const struct stat *st)
+{
+    FILE *f = fopen("/proc/locks", "r");
+    if (!f)
+        return -1;
+    char line[256], type[16];
+    int other = 0, pid;
+    unsigned maj, min;
+    unsigned long ino;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%lu", type, &pid, &maj, &min, &ino) == 5 &&
+            strcmp(type, "FLOCK") == 0 && ino == st->st_ino && maj == major(st->st_dev) &&
+            min == minor(st->st_dev) && pid != getpid())
+            other = 1;
+    fclose(f);
+    return other;
+}
+
+/* Is the flock of dir/name held by someone else (a VM command, `hvm vm
+ * serve`, a running VM's worker)? Not by this process: `hvm vm serve`
+ * holds its VM's lock while it explains why the drive cannot be opened. */
 static bool flock_held(const char *dir, const char *name)
 {
     char *path = path_join(dir, name);
@@ -65,7 +88,10 @@ static bool flock_held(const char *dir, const char *name)
     free(path);
     if (fd < 0)
         return false;
-    bool held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+    struct stat st;
+    int other = fstat(fd, &st) == 0 ? flock_holder_other(&st) : -1;
+    /* Without /proc: probed with a shared lock, dropped at once. */
+    bool held = other >= 0 ? other : flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
     close(fd);
     return held;
 }

@@ -132,6 +132,17 @@ stop_second
 kill -TERM $vms; wait $vms || fail "vm serve a1 failed"
 VMS_PID=
 
+# The other way round: `hvm vhd serve` writes a1's disk; the VM commands
+# that would write it or freeze it as a checkpoint's layer refuse.
+serve_start "$leaf1" "$T/l1.sock"
+other="is drive 0 of VM 'a1', and another process uses it (locked for writing)"
+refused "$other" timeout 10 "$HVM" vm serve a1 --socket "$T/a1b.sock"
+refused "$other" "$HVM" checkpoint take a1 c1
+[ "$(jget "$HVM_STORE/vms/a1/vm.json" checkpoints)" = "[]" ] || fail "a checkpoint was taken"
+[ -w "$leaf1" ] || fail "the refused checkpoint froze the disk"
+serve_stop
+"$HVM" vm check a1 >/dev/null || fail "a1 is broken after the refused checkpoint"
+
 # --- a registered base with two VMs: merging a1's disk into it is refused
 # even with --force, naming the other VM; nothing changed.
 before=$(sha gb.vhd)
