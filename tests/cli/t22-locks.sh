@@ -62,6 +62,10 @@ refused "c.vhd is $busy" "$HVM" vhd rebase c.vhd --standalone
 refused "c.vhd is $busy" "$HVM" vhd set-parent c.vhd b.vhd
 refused "c.vhd is $busy" "$HVM" vhd compact c.vhd
 refused "c.vhd is $busy" "$HVM" vhd repair c.vhd
+# Nor may a layer still being written become a parent (it would be frozen).
+refused "c.vhd is $busy" "$HVM" vhd diff c.vhd c2.vhd
+[ ! -e c2.vhd ] || fail "a child of the served disk was created"
+[ -w c.vhd ] || fail "the served disk was protected as a parent"
 # The parent is read by the served chain: nobody may write it.
 refused "b.vhd is in use by another process (read as the parent of a disk in use)" \
     "$HVM" vhd resize b.vhd --size 32M --force
