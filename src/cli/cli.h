@@ -18,6 +18,15 @@ struct command {
 
 /* Prints "hvm: <last error message>" and returns EXIT_ERROR. */
 int cli_fail(void);
+/* Who holds a disk file (owner.c). When message is a refused disk lock
+ * (see util/filelock.h), a line naming the VM (drive, state) or the base
+ * (its VMs) that holds the file, malloc'd; NULL otherwise. */
+char *cli_owner_explain(const char *message);
+/* Refuses (-EBUSY, message recorded) to 'what' (e.g. "merging X into it")
+ * file when it is a registered base that VMs use, other than the VM that
+ * holds user (a disk built on it; NULL: none). Consults only existing
+ * stores: user's, store_dir or $HVM_STORE, the default. */
+int cli_base_guard(const char *file, const char *user, const char *store_dir, const char *what);
 /* Prints "hvm: <formatted>" and returns EXIT_ERROR. */
 int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints usage text to stdout (for --help) and returns EXIT_OK. */

@@ -1,5 +1,6 @@
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -9,7 +10,9 @@
 int cli_fail(void)
 {
     const char *m = hvm_error_message();
-    fprintf(stderr, "hvm: %s\n", m[0] ? m : "failed");
+    char *owner = cli_owner_explain(m);
+    fprintf(stderr, "hvm: %s\n", owner ? owner : m[0] ? m : "failed");
+    free(owner);
     return EXIT_ERROR;
 }
 

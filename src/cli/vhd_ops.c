@@ -1,5 +1,6 @@
 /* hvm vhd convert | merge | rebase | set-parent | compact | resize */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -101,12 +102,29 @@ static const char merge_usage[] =
     "data. A parent protected read-only (by 'hvm vhd diff') may have other\n"
     "children, so it is refused unless --force.\n";
 
+/* A registered base changes only through commands that account for all
+ * of its VMs: merging a VM's disk into it is refused while other VMs use
+ * it, --force or not (the lock refuses it only while they run). */
+static int merge_guard(const char *child)
+{
+    struct disk *d;
+    if (disk_open(child, DISK_OPEN_READ_ONLY | DISK_OPEN_HEADER_ONLY, &d) < 0)
+        return 0; /* disk_merge says what is wrong */
+    char what[PATH_MAX + 32];
+    snprintf(what, sizeof what, "merging %s into it", child);
+    int r = d->parent ? cli_base_guard(d->parent->path, child, NULL, what) : 0;
+    disk_close(d);
+    return r;
+}
+
 int cmd_vhd_merge(int argc, char **argv)
 {
     static const struct option opts[] = {{"force", no_argument, NULL, 'f'}, OPT_HELP, OPT_END};
     struct flags f = {0};
     int n;
     PARSE_OR_RETURN(n, 1, merge_usage, opts, &f);
+    if (merge_guard(argv[optind]) < 0)
+        return cli_fail();
     struct progress p;
     progress_init(&p, "merge");
     struct disk_progress pr = {progress_update, &p};
@@ -200,7 +218,8 @@ int cmd_vhd_resize(int argc, char **argv)
     PARSE_OR_RETURN(n, 1, resize_usage, opts, &f);
     if (!f.have_size)
         return cli_usage_error(resize_usage, "--size is required");
-    if (disk_resize(argv[optind], f.size, f.force) < 0)
+    if (cli_base_guard(argv[optind], NULL, NULL, "resizing it") < 0 ||
+        disk_resize(argv[optind], f.size, f.force) < 0)
         return cli_fail();
     return EXIT_OK;
 }

@@ -59,6 +59,11 @@ enum disk_open_flags {
     /* Identity only, the whole chain: footers and headers are read and every
      * link checked, no BAT. The disk must not be read or written. */
     DISK_OPEN_HEADER_ONLY = 1 << 5,
+    /* Read-only, holding a shared lock so that nobody writes the file while
+     * it is open (see docs/locks.md). A writable open holds the exclusive
+     * lock and its parents shared ones; other read-only opens lock nothing,
+     * so that inspecting a disk in use works. A conflict is -EBUSY. */
+    DISK_OPEN_LOCK_SHARED = 1 << 6,
 };
 
 #define DISK_MAX_DEPTH 64

@@ -44,8 +44,10 @@ int disk_diff_create(const char *parent_path, const char *child_path, bool no_pr
     struct disk *p;
     struct vhd *pv;
     /* The whole chain's identity is checked, but no BAT is read: taking a
-     * checkpoint costs the same for a 1 GiB and a 2 TiB disk. */
-    int r = disk_open(parent_path, DISK_OPEN_READ_ONLY | DISK_OPEN_HEADER_ONLY, &p);
+     * checkpoint costs the same for a 1 GiB and a 2 TiB disk. Locked shared:
+     * a layer that another process still writes must not become a parent. */
+    int r = disk_open(parent_path,
+                      DISK_OPEN_READ_ONLY | DISK_OPEN_HEADER_ONLY | DISK_OPEN_LOCK_SHARED, &p);
     if (r < 0)
         return r;
     if ((r = need_vhd(p, &pv)) < 0) {

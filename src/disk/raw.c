@@ -11,9 +11,11 @@
 #include "disk/disk.h"
 #include "util/error.h"
 #include "util/fileio.h"
+#include "util/filelock.h"
 
 struct raw {
     int fd;
+    struct file_lock *lock;
 };
 
 static int raw_pread(struct disk *d, void *buf, uint64_t count, uint64_t offset)
@@ -89,6 +91,7 @@ static void raw_close(struct disk *d)
     struct raw *r = d->priv;
     if (r->fd >= 0)
         close(r->fd);
+    file_lock_release(r->lock);
     free(r);
     free(d->path);
     free(d);
@@ -114,10 +117,18 @@ int disk_raw_open(const char *path, unsigned flags, struct disk **out)
         return hvm_error(errno, "%s: %s", path, strerror(errno));
     struct stat st;
     uint64_t size = 0;
+    struct file_lock *lock = NULL;
     if (fstat(fd, &st) < 0) {
         int e = errno;
         close(fd);
         return hvm_error(e, "%s: %s", path, strerror(e));
+    }
+    int e = 0;
+    if ((!ro || (flags & DISK_OPEN_LOCK_SHARED)) && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+        e = file_lock_take(fd, path, ro ? FILE_LOCK_SHARED : FILE_LOCK_EXCLUSIVE, &lock);
+    if (e < 0) {
+        close(fd);
+        return e;
     }
     if (S_ISBLK(st.st_mode)) {
         if (ioctl(fd, BLKGETSIZE64, &size) < 0)
@@ -136,9 +147,11 @@ int disk_raw_open(const char *path, unsigned flags, struct disk **out)
         free(d);
         free(r);
         close(fd);
+        file_lock_release(lock);
         return hvm_error(ENOMEM, "out of memory");
     }
     r->fd = fd;
+    r->lock = lock;
     d->ops = &raw_ops;
     d->size = size;
     d->read_only = ro;

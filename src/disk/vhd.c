@@ -236,8 +236,11 @@ static int open_parent(struct disk *d, struct vhd *v, unsigned flags, unsigned d
             continue;
         }
         struct disk *p = NULL;
-        r = open_layer(cands[i], (flags | DISK_OPEN_READ_ONLY) & ~DISK_OPEN_LENIENT,
-                       depth + 1, seen, &p);
+        /* The parents of a disk being written must not change under it. */
+        unsigned pflags = (flags | DISK_OPEN_READ_ONLY) & ~DISK_OPEN_LENIENT;
+        if (!(flags & DISK_OPEN_READ_ONLY))
+            pflags |= DISK_OPEN_LOCK_SHARED;
+        r = open_layer(cands[i], pflags, depth + 1, seen, &p);
         if (r < 0)
             break;
         struct vhd *pv = disk_vhd_image(p);
@@ -294,7 +297,8 @@ static int open_layer(const char *path, unsigned flags, unsigned depth, struct s
 
     unsigned vflags = (flags & DISK_OPEN_READ_ONLY ? VHD_OPEN_READ_ONLY : 0) |
                       (flags & DISK_OPEN_LENIENT ? VHD_OPEN_LENIENT : 0) |
-                      (flags & DISK_OPEN_HEADER_ONLY ? VHD_OPEN_HEADER_ONLY : 0);
+                      (flags & DISK_OPEN_HEADER_ONLY ? VHD_OPEN_HEADER_ONLY : 0) |
+                      (flags & DISK_OPEN_LOCK_SHARED ? VHD_OPEN_LOCK_SHARED : 0);
     if ((r = (flags & DISK_OPEN_FORCE) ? vhd_open_protected(path, vflags, &st, &v)
                                        : vhd_open(path, vflags, &v)) < 0)
         return r;

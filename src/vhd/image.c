@@ -26,6 +26,7 @@
 #include "util/endian.h"
 #include "util/error.h"
 #include "util/fileio.h"
+#include "util/filelock.h"
 #include "util/iov.h"
 #include "util/uuid.h"
 
@@ -273,6 +274,12 @@ int vhd_open(const char *path, unsigned flags, struct vhd **out)
         r = hvm_error(errno, "%s: %s", path, strerror(errno));
         goto fail;
     }
+    /* Locked before anything is read: what a writer still had to write
+     * when we read would be lost to us. */
+    if ((!v->read_only || (flags & VHD_OPEN_LOCK_SHARED)) &&
+        (r = file_lock_take(v->fd, path, v->read_only ? FILE_LOCK_SHARED : FILE_LOCK_EXCLUSIVE,
+                            &v->lock)) < 0)
+        goto fail;
     struct stat st;
     if (fstat(v->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         r = hvm_error(EINVAL, "%s: not a regular file", path);
@@ -314,6 +321,7 @@ int vhd_close(struct vhd *v)
         r = vhd_flush(v);
     if (v->fd >= 0)
         close(v->fd);
+    file_lock_release(v->lock); /* after the last write */
     for (unsigned i = 0; v->cache && i < v->cache_slots; i++)
         free(v->cache[i].bits);
     free(v->cache);

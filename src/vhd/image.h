@@ -22,6 +22,8 @@ struct vhd_bitmap_slot {
     uint8_t *bits;
 };
 
+struct file_lock;
+
 struct vhd {
     int fd;
     char *path;
@@ -42,6 +44,7 @@ struct vhd {
     unsigned dirty_bitmaps;
     bool footer_from_copy;    /* the trailing footer was bad: the copy at 0 was used */
     bool lenient;             /* opened for check: record problems, do not refuse */
+    struct file_lock *lock;   /* exclusive when writable (see util/filelock.h) */
 };
 
 enum vhd_open_flags {
@@ -50,6 +53,10 @@ enum vhd_open_flags {
     /* Footer and header only, no BAT: for identity checks and re-pointing a
      * fresh child, in time that does not grow with the disk. No data I/O. */
     VHD_OPEN_HEADER_ONLY = 1 << 2,
+    /* Read-only, holding a shared lock: read as the parent of a disk being
+     * written, so nobody may write it meanwhile. (Writable opens always
+     * hold the exclusive lock; other read-only opens hold none.) */
+    VHD_OPEN_LOCK_SHARED = 1 << 3,
 };
 
 int vhd_open(const char *path, unsigned flags, struct vhd **out);

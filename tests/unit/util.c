@@ -2,6 +2,7 @@
  * against OpenSSL's one-shot digest of the same bytes, and file_copy_with
  * (src/util/fileio.c) keeping content and holes. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 
 #include "util/error.h"
 #include "util/fileio.h"
+#include "util/filelock.h"
 #include "util/hashpool.h"
 
 static char dir[] = "/tmp/hvm-unit-util-XXXXXX";
@@ -196,6 +198,84 @@ static void stale_temporaries_of_dead_writers_go(void **state)
     free(target);
 }
 
+/* Can another process take the lock byte of path in mode type (F_RDLCK,
+ * F_WRLCK) right now? Asked from a fork with a descriptor of its own and
+ * plain fcntl (the fork's copy of our lock records would answer for us). */
+static bool other_can_lock(const char *path, short type)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(path, O_RDWR);
+        struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = FILE_LOCK_BYTE,
+                           .l_len = 1};
+        _exit(fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static void locks_combine_in_process_and_conflict_across(void **state)
+{
+    (void)state;
+    touch("lk");
+    char *path = path_join(dir, "lk");
+    /* Read as a parent, then written by this same process through another
+     * descriptor (merge does this): no self-conflict, one exclusive lock. */
+    int ro = open(path, O_RDONLY), rw = open(path, O_RDWR);
+    struct file_lock *shared, *excl;
+    assert_int_equal(file_lock_take(ro, path, FILE_LOCK_SHARED, &shared), 0);
+    assert_true(other_can_lock(path, F_RDLCK));
+    assert_false(other_can_lock(path, F_WRLCK));
+    assert_int_equal(file_lock_take(rw, path, FILE_LOCK_EXCLUSIVE, &excl), 0);
+    assert_false(other_can_lock(path, F_RDLCK));
+    /* The holders' descriptors may close first: the lock stays. */
+    close(rw);
+    close(ro);
+    assert_false(other_can_lock(path, F_RDLCK));
+    file_lock_release(excl); /* down to shared, never unlocked in between */
+    assert_true(other_can_lock(path, F_RDLCK));
+    assert_false(other_can_lock(path, F_WRLCK));
+    file_lock_release(shared);
+    assert_true(other_can_lock(path, F_WRLCK));
+
+    /* Held by another process: refused at once, naming the file and how. */
+    int go[2], ready[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(path, O_RDONLY);
+        struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET,
+                           .l_start = FILE_LOCK_BYTE, .l_len = 1};
+        char c = fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 'y' : 'n';
+        if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+            _exit(1);
+        _exit(0);
+    }
+    char c = 0;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    assert_int_equal(c, 'y');
+    rw = open(path, O_RDWR);
+    assert_int_equal(file_lock_take(rw, path, FILE_LOCK_EXCLUSIVE, &excl), -EBUSY);
+    assert_non_null(strstr(hvm_error_message(), "in use by another process"));
+    bool by_writer = true;
+    assert_string_equal(file_lock_refused(&by_writer), path);
+    assert_false(by_writer);
+    assert_int_equal(file_lock_take(rw, path, FILE_LOCK_SHARED, &shared), 0); /* readers share */
+    assert_int_equal(write(go[1], "x", 1), 1);
+    assert_int_equal(waitpid(pid, NULL, 0), pid);
+    file_lock_release(shared);
+    close(rw);
+    for (int i = 0; i < 2; i++) {
+        close(go[i]);
+        close(ready[i]);
+    }
+    free(path);
+}
+
 static int cleanup(void **state)
 {
     (void)state;
@@ -212,6 +292,7 @@ int main(void)
         cmocka_unit_test(pool_reports_an_unreadable_file),
         cmocka_unit_test(copy_keeps_bytes_and_holes),
         cmocka_unit_test(stale_temporaries_of_dead_writers_go),
+        cmocka_unit_test(locks_combine_in_process_and_conflict_across),
     };
     return cmocka_run_group_tests(tests, NULL, cleanup);
 }
