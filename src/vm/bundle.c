@@ -1036,6 +1036,10 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
                 vm_problem(out, "%s is not in the manifest", json_string_value(f));
         json_decref(in_manifest);
     }
+    /* Host paths of a kernel or initrd are dropped (with a note) before the
+     * document is judged: they are never taken from a bundle. */
+    if (doc)
+        drop_host_boot_files(doc, listed, p->notes);
     vm_bundle_problems(doc, manifest, out); /* every field's type and range (validate.c) */
     if (doc) {
         check_config_paths(json_object_get(doc, "config"), "vm.json", listed, out);
@@ -1068,7 +1072,6 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
         if (p->mode != IMPORT_COPY && id && id_in_store(s, id))
             vm_problem(out, "a VM with id %s already exists in the store (import with --mode copy)", id);
         check_switches(s, doc, out);
-        drop_host_boot_files(doc, listed, p->notes);
     }
     if (manifest && doc && json_array_size(out) == 0)
         check_chain_coverage(doc, json_object_get(manifest, "chains"), out);
