@@ -90,7 +90,7 @@ drive-abs|config.drives\[0\].file: ./etc/passwd. is not a file inside the VM fol
 drive-dotdot|config.drives\[0\].file: .* is not a file inside the VM folder
 slot-type|config.drives\[0\].slot: expected an integer
 slot-range|config.drives\[0\].slot: 99 is out of range
-kernel|config.boot.kernel: .relative/vmlinuz. is not an absolute path
+kernel|config.boot.kernel: .relative/vmlinuz. is neither an absolute path nor a file under boot/
 disk-io|config.disk_io: expected a string
 autostart|config.autostart.enabled: expected true or false
 name-comma|name: .a,b. is not a valid VM name
@@ -127,7 +127,7 @@ bundle_refused() {
     _b=$1; shift
     _before=$(listing)
     expect_fail 2 "$HVM" vm import "$_b" --mode copy --name imported
-    head -1 "$T/.err" | grep -q "cannot be imported: [0-9]* problem" || fail "$_b: no problem count: $(last_error)"
+    grep -v "^hvm: note: " "$T/.err" | head -1 | grep -q "cannot be imported: [0-9]* problem" || fail "$_b: no problem count: $(last_error)"
     for _w in "$@"; do
         grep -q "^  - vm.json: $_w" "$T/.err" || fail "$_b: '$_w' not among the problems: $(last_error)"
     done
@@ -143,7 +143,16 @@ printf "%s\n" "$CASES" | while IFS='|' read -r name pat; do
     rm -rf b; cp -a pristine b
     mutate b/vm.json "$name"
     fix_manifest b
-    bundle_refused b "$pat"
+    if [ "$name" = kernel ]; then
+        # A bundle's kernel and initrd host paths are dropped with a note
+        # (t59), never judged: the import goes through without them.
+        "$HVM" vm import b --mode copy --name kimported 2>"$T/.err" || fail "kernel: import: $(last_error)"
+        grep -q "note: vm.json: config.boot.kernel .* not imported" "$T/.err" || fail "kernel: no note: $(last_error)"
+        grep -q vmlinuz "$HVM_STORE/vms/kimported/vm.json" && fail "kernel: the path was imported"
+        "$HVM" vm delete kimported >/dev/null
+    else
+        bundle_refused b "$pat"
+    fi
     # the VM folder
     cp good.json "$DIR/vm.json"
     mutate "$DIR/vm.json" "$name"
@@ -178,13 +187,12 @@ bundle_refused b "checkpoints\[0\].id: expected a string" "checkpoints\[0\].name
     "checkpoints\[0\].memory: ./etc/shadow" "config.cpus: expected an integer" \
     "config.memory: -1 is out of range" "config.nics\[0\].mac: .* is not a MAC address" \
     "config.nics\[1\].switch: .* is not a switch name" "config.drives\[0\].file: ./etc/passwd" \
-    "config.boot.kernel: .relative/vmlinuz" "config.boot.initrd: expected a string" \
     "config.disk_io: expected a string" "config.autostart.enabled: expected true or false" \
     "config.autostart.delay: -5 is out of range" "name: .a,b. is not a valid VM name" \
     "now.parent: no checkpoint has the id" "state: .Exploded." "generation: expected an integer" \
     "saved_memory: " "runtime.accel: .kvm,foo." "runtime.started: expected an integer" \
     "evil: unknown key"
-[ "$(grep -c '^  - vm.json: ' "$T/.err")" -ge 23 ] || fail "not every problem is listed: $(last_error)"
+[ "$(grep -c '^  - vm.json: ' "$T/.err")" -ge 21 ] || fail "not every problem is listed: $(last_error)"
 
 # ---- names with a comma, in the VM folder's name and given to import ----
 expect_fail 2 "$HVM" vm create "x,y" --new-disk 1M
