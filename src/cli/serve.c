@@ -29,6 +29,12 @@ void cli_serve_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    /* A hang-up of the terminal stops the server the same way: flushed. */
+    sigaction(SIGHUP, &sa, NULL);
+    /* A client closing mid-reply must never kill the server: every send has
+     * MSG_NOSIGNAL and the client threads block SIGPIPE (splice has no
+     * flag); ignoring it here covers any other write to a closed socket. */
+    signal(SIGPIPE, SIG_IGN);
 }
 
 int cli_serve_disk(struct disk *d, const char *socket_path, bool read_only, const char *label)

@@ -21,6 +21,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -56,6 +57,7 @@ struct conn {
     bool no_splice;      /* no pipe for splicing: pread and send */
     uint64_t spin_ns;    /* how long to poll for the next request; 0: sleep at once */
     bool last_small;     /* the last request moved less than SPLICE_MIN */
+    bool wrote;          /* a write, trim or zeroing was accepted: flush at the end */
 };
 
 /* Runs of one spliced read; a read with more falls back to pread. */
@@ -721,6 +723,7 @@ static int check_write(struct conn *c, const struct request *q)
     if (!in_range(c, q))
         return reply_error(c, q, q->type == NBD_CMD_TRIM ? EINVAL : ENOSPC,
                            "request past the end of the disk");
+    c->wrote = true;
     return 1;
 }
 
@@ -901,13 +904,42 @@ static int conn_transmission(struct conn *c)
     }
 }
 
+/* A client that hangs up while its reply is being spliced makes splice(2)
+ * raise SIGPIPE, which would kill the whole server (and every other client's
+ * unflushed writes with it): splice takes no MSG_NOSIGNAL. SIGPIPE is
+ * directed at the thread that wrote, so blocking it here turns it into
+ * EPIPE in this thread, whatever the process does with the signal; a
+ * pending SIGPIPE dies with the thread. */
+static void block_sigpipe(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+/* A client's acknowledged writes reach the files when it goes, however it
+ * goes: NBD only promises them after a FLUSH, but a server killed later
+ * (or a disk layer that keeps its block table in memory) must not lose
+ * what a client that has already left believes written. */
+static void conn_flush_writes(struct conn *c)
+{
+    if (!c->wrote)
+        return;
+    pthread_mutex_lock(&c->s->disk_lock);
+    (void)disk_flush(c->s->disk); /* on failure the final flush tries again */
+    pthread_mutex_unlock(&c->s->disk_lock);
+}
+
 void *nbd_client_thread(void *arg)
 {
     struct nbd_client *client = arg;
     struct conn c = {.s = client->server, .fd = client->fd, .pipe = {-1, -1}};
+    block_sigpipe();
     nbd_socket_buffers(c.fd);
     if (conn_handshake(&c) == 0)
         conn_transmission(&c);
+    conn_flush_writes(&c);
     close(c.fd);
     if (c.pipe[0] >= 0) {
         close(c.pipe[0]);
