@@ -1,7 +1,9 @@
 /* Serving an open disk over NBD until SIGTERM/SIGINT: shared by
  * hvm vhd serve and hvm vm serve. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -37,10 +39,56 @@ void cli_serve_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+static void log_line(const char *line)
+{
+    fprintf(stderr, "hvm: %s\n", line);
+}
+
+/* *out = the environment variable name as a count from 0 to max (seconds
+ * or clients); unset leaves *out. -1 (error said) if malformed. */
+static int env_count(const char *name, unsigned max, unsigned *out)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*v < '0' || *v > '9' || *end || errno || n > max) {
+        cli_failf("%s=%s: expected a whole number from 0 to %u", name, v, max);
+        return -1;
+    }
+    *out = (unsigned)n;
+    return 0;
+}
+
+/* The server's limits, from the environment (documented in docs/nbd.md and
+ * each serve verb's help). Times in seconds. */
+static int serve_limits(struct nbd_server_options *o)
+{
+    unsigned hs = NBD_SERVER_HANDSHAKE_TIMEOUT_MS / 1000, idle = 0,
+             clients = NBD_SERVER_MAX_CLIENTS;
+    if (env_count("HVM_NBD_HANDSHAKE_TIMEOUT", 86400, &hs) < 0 ||
+        env_count("HVM_NBD_IDLE_TIMEOUT", 86400 * 30, &idle) < 0 ||
+        env_count("HVM_NBD_MAX_CLIENTS", NBD_SERVER_MAX_CLIENTS, &clients) < 0)
+        return -1;
+    if (hs == 0 || clients == 0) {
+        cli_failf("HVM_NBD_HANDSHAKE_TIMEOUT and HVM_NBD_MAX_CLIENTS must be at least 1");
+        return -1;
+    }
+    o->handshake_timeout_ms = hs * 1000;
+    o->idle_timeout_ms = idle * 1000;
+    o->max_clients = clients;
+    return 0;
+}
+
 int cli_serve_disk(struct disk *d, const char *socket_path, bool read_only, const char *label)
 {
     struct nbd_server *s = NULL;
-    struct nbd_server_options o = {.read_only = read_only, .poll_requests = true};
+    struct nbd_server_options o = {
+        .read_only = read_only, .poll_requests = true, .log = log_line};
+    if (serve_limits(&o) < 0)
+        return EXIT_ERROR;
     if (nbd_server_new(d, &o, &s) < 0 || nbd_server_listen_path(s, socket_path) < 0) {
         int rc = cli_fail();
         nbd_server_free(s);

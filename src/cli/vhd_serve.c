@@ -19,7 +19,10 @@ static const char serve_usage[] =
     "nbdcopy, e.g. nbd+unix:///?socket=PATH.\n"
     "  --socket PATH  where to listen (required)\n"
     "  --read-only    open FILE read-only and refuse writes\n"
-    "  --raw          serve FILE as raw bytes (needed for a file that is not a VHD)\n";
+    "  --raw          serve FILE as raw bytes (needed for a file that is not a VHD)\n"
+    "Limits (environment, see docs/nbd.md): HVM_NBD_HANDSHAKE_TIMEOUT (seconds,\n"
+    "default 10), HVM_NBD_IDLE_TIMEOUT (seconds, default 0: none),\n"
+    "HVM_NBD_MAX_CLIENTS (default and most 16).\n";
 
 int cmd_vhd_serve(int argc, char **argv)
 {

@@ -18,7 +18,10 @@ static const char serve_usage[] =
     "Serves one of the VM's drives (default 0) over NBD on the Unix socket PATH\n"
     "until SIGTERM or SIGINT: the current disk read-write (the VM must be Off),\n"
     "or with --checkpoint the disk of that checkpoint, read-only. The VM stays\n"
-    "locked (busy for other hvm commands) while served.\n";
+    "locked (busy for other hvm commands) while served.\n"
+    "Limits (environment, see docs/nbd.md): HVM_NBD_HANDSHAKE_TIMEOUT (seconds,\n"
+    "default 10), HVM_NBD_IDLE_TIMEOUT (seconds, default 0: none),\n"
+    "HVM_NBD_MAX_CLIENTS (default and most 16).\n";
 
 int cmd_vm_serve(int argc, char **argv)
 {

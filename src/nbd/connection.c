@@ -18,6 +18,7 @@
  * goes on. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -58,6 +59,7 @@ struct conn {
     uint64_t spin_ns;    /* how long to poll for the next request; 0: sleep at once */
     bool last_small;     /* the last request moved less than SPLICE_MIN */
     bool wrote;          /* a write, trim or zeroing was accepted: flush at the end */
+    uint64_t deadline_ns; /* during the handshake: when it must be done; then 0 */
 };
 
 /* Runs of one spliced read; a read with more falls back to pread. */
@@ -71,7 +73,28 @@ struct conn {
 
 /* ---- Socket I/O ---------------------------------------------------------- */
 
-/* Waits until fd is ready for events; -ESHUTDOWN when the server stops. */
+/* How long the next wait may last (poll's timeout): what is left of the
+ * handshake's deadline, or the idle timeout after it; -1: no limit; 0: the
+ * deadline has passed. */
+static int conn_timeout(const struct conn *c)
+{
+    uint64_t ms;
+    if (c->deadline_ns) {
+        uint64_t now = nbd_now_ns();
+        if (now >= c->deadline_ns)
+            return 0;
+        ms = (c->deadline_ns - now + 999999) / 1000000;
+    } else if (c->s->idle_timeout_ms) {
+        ms = c->s->idle_timeout_ms;
+    } else {
+        return -1;
+    }
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/* Waits until fd is ready for events; -ESHUTDOWN when the server stops,
+ * -ETIMEDOUT when the handshake's deadline passes or, after it, the client
+ * makes no progress for the idle timeout. */
 static int conn_wait(struct conn *c, short events)
 {
     for (;;) {
@@ -79,10 +102,19 @@ static int conn_wait(struct conn *c, short events)
             {.fd = c->fd, .events = events},
             {.fd = c->s->stop_pipe[0], .events = POLLIN},
         };
-        if (poll(p, 2, -1) < 0) {
+        int timeout = conn_timeout(c);
+        if (timeout == 0)
+            return -ETIMEDOUT;
+        int n = poll(p, 2, timeout);
+        if (n < 0) {
             if (errno == EINTR)
                 continue;
             return -errno;
+        }
+        if (n == 0) {
+            if (c->deadline_ns)
+                continue; /* conn_timeout says whether it has passed */
+            return -ETIMEDOUT;
         }
         if (p[1].revents)
             return -ESHUTDOWN;
@@ -128,9 +160,7 @@ static int conn_recv(struct conn *c, void *buf, size_t n)
 
 static uint64_t now_ns(void)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+    return nbd_now_ns();
 }
 
 static bool several_cpus;
@@ -935,10 +965,24 @@ void *nbd_client_thread(void *arg)
 {
     struct nbd_client *client = arg;
     struct conn c = {.s = client->server, .fd = client->fd, .pipe = {-1, -1}};
+    struct nbd_server *s = c.s;
     block_sigpipe();
     nbd_socket_buffers(c.fd);
-    if (conn_handshake(&c) == 0)
-        conn_transmission(&c);
+    if (client->accepted)
+        c.deadline_ns = nbd_now_ns() + (uint64_t)s->handshake_timeout_ms * 1000000u;
+    int r = conn_handshake(&c);
+    bool in_handshake = true;
+    if (r == 0) {
+        c.deadline_ns = 0;
+        in_handshake = false;
+        r = conn_transmission(&c);
+    }
+    if (r == -ETIMEDOUT && in_handshake)
+        nbd_server_log(s, "nbd: dropped a client: no handshake within %u.%03u s",
+                       s->handshake_timeout_ms / 1000, s->handshake_timeout_ms % 1000);
+    else if (r == -ETIMEDOUT)
+        nbd_server_log(s, "nbd: dropped a client: no progress for %u.%03u s (idle timeout)",
+                       s->idle_timeout_ms / 1000, s->idle_timeout_ms % 1000);
     conn_flush_writes(&c);
     close(c.fd);
     if (c.pipe[0] >= 0) {

@@ -20,12 +20,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "disk/disk.h"
@@ -52,6 +54,14 @@ int nbd_server_new(struct disk *disk, const struct nbd_server_options *opts,
     s->disk = disk;
     s->read_only = read_only;
     s->poll_requests = opts && opts->poll_requests;
+    s->handshake_timeout_ms = opts && opts->handshake_timeout_ms
+                                  ? opts->handshake_timeout_ms
+                                  : NBD_SERVER_HANDSHAKE_TIMEOUT_MS;
+    s->idle_timeout_ms = opts ? opts->idle_timeout_ms : 0;
+    s->max_clients = opts && opts->max_clients && opts->max_clients < NBD_SERVER_MAX_CLIENTS
+                         ? opts->max_clients
+                         : NBD_SERVER_MAX_CLIENTS;
+    s->log = opts ? opts->log : NULL;
     s->listen_fd = -1;
     atomic_init(&s->stopping, false);
     *out = s;
@@ -173,22 +183,66 @@ static void reap(struct nbd_server *s, bool all)
     }
 }
 
-static bool start_client(struct nbd_server *s, int fd)
+uint64_t nbd_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+void nbd_server_log(const struct nbd_server *s, const char *fmt, ...)
+{
+    if (!s->log)
+        return;
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    s->log(line);
+}
+
+/* Says that a client was refused, at most once a second (with how many
+ * were refused in between), so that a flood of connections costs little. */
+static void log_refusal(struct nbd_server *s, bool no_thread)
+{
+    uint64_t now = nbd_now_ns();
+    s->refused_unsaid++;
+    if (s->refuse_logged_ns && now - s->refuse_logged_ns < 1000000000u)
+        return;
+    if (no_thread)
+        nbd_server_log(s, "nbd: refused a client: cannot start a thread for it");
+    else
+        nbd_server_log(s, "nbd: refused %u client%s: the limit of %u connected clients is reached",
+                       s->refused_unsaid, s->refused_unsaid == 1 ? "" : "s", s->max_clients);
+    s->refuse_logged_ns = now;
+    s->refused_unsaid = 0;
+}
+
+static bool start_client(struct nbd_server *s, int fd, bool accepted)
 {
     reap(s, false);
-    for (int i = 0; i < NBD_SERVER_MAX_CLIENTS; i++) {
+    unsigned busy = 0;
+    for (int i = 0; i < NBD_SERVER_MAX_CLIENTS; i++)
+        busy += s->clients[i].used;
+    for (int i = 0; i < NBD_SERVER_MAX_CLIENTS && busy < s->max_clients; i++) {
         struct nbd_client *c = &s->clients[i];
         if (c->used)
             continue;
         c->server = s;
         c->fd = fd;
+        c->accepted = accepted;
         atomic_store(&c->done, false);
-        if (pthread_create(&c->thread, NULL, nbd_client_thread, c) != 0)
-            break;
+        if (pthread_create(&c->thread, NULL, nbd_client_thread, c) != 0) {
+            log_refusal(s, true);
+            close(fd);
+            return false;
+        }
         c->used = true;
         return true;
     }
-    /* Too many clients (or no thread): refuse this one. */
+    /* Too many clients: refuse this one; those connected go on. */
+    log_refusal(s, false);
     close(fd);
     return false;
 }
@@ -208,7 +262,7 @@ int nbd_server_add_client(struct nbd_server *s, int fd)
         close(fd);
         return hvm_error(e, "nbd: client socket: %s", strerror(e));
     }
-    return start_client(s, fd) ? 0 : hvm_error(EAGAIN, "nbd: cannot serve one more client");
+    return start_client(s, fd, false) ? 0 : hvm_error(EAGAIN, "nbd: cannot serve one more client");
 }
 
 int nbd_server_run(struct nbd_server *s)
@@ -239,7 +293,7 @@ int nbd_server_run(struct nbd_server *s)
                 poll(NULL, 0, 100);
             continue;
         }
-        start_client(s, fd);
+        start_client(s, fd, true);
     }
     /* Wake every client thread (they poll the stop pipe) and wait for them. */
     nbd_server_stop(s);

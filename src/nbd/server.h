@@ -25,9 +25,13 @@ struct nbd_server;
  * block size). Larger READs get EINVAL; a larger WRITE closes the
  * connection, since its payload cannot be skipped cheaply. */
 #define NBD_SERVER_MAX_PAYLOAD (32u << 20)
-/* Connections served at once; further clients are closed at once. With
- * the payload limit this bounds the memory clients can make us hold. */
+/* Connections served at once at most; further clients are closed at once
+ * (nbd_server_options.max_clients may lower it). With the payload limit
+ * this bounds the memory and descriptors clients can make us hold. */
 #define NBD_SERVER_MAX_CLIENTS 16
+/* A client that has not finished the handshake this long after connecting
+ * is dropped, so that connections that never speak cannot hold every slot. */
+#define NBD_SERVER_HANDSHAKE_TIMEOUT_MS 10000u
 
 struct nbd_server_options {
     bool read_only; /* refuse writes (EPERM) and advertise READ_ONLY */
@@ -37,6 +41,21 @@ struct nbd_server_options {
      * measurable from it (its own wake-up dominates), so hvm's VM worker
      * leaves it off and keeps the CPU for the guest. */
     bool poll_requests;
+    /* For clients accepted from the listening socket (not those handed
+     * over by nbd_server_add_client). 0: NBD_SERVER_HANDSHAKE_TIMEOUT_MS. */
+    unsigned handshake_timeout_ms;
+    /* After the handshake, a client that makes no progress (sends no
+     * request, or stops reading our reply or sending its payload) for this
+     * long is dropped. 0: never (QEMU keeps the connection of an idle
+     * guest's disk open for hours, and would fail its next request). */
+    unsigned idle_timeout_ms;
+    /* Clients served at once; 0 or more than NBD_SERVER_MAX_CLIENTS:
+     * NBD_SERVER_MAX_CLIENTS. */
+    unsigned max_clients;
+    /* Called (from any of the server's threads, so it must be thread-safe)
+     * with one line saying why a client was refused or dropped: the limit,
+     * a timeout. NULL: nothing is said. */
+    void (*log)(const char *line);
 };
 
 /* Creates a server for disk (which must stay open until nbd_server_free).

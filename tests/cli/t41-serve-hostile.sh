@@ -27,8 +27,8 @@ def recvn(s, n):
 def go(path):
     """Fixed newstyle handshake, then OPT_GO (simple replies)."""
     s = socket.socket(socket.AF_UNIX)
-    s.settimeout(20)
     s.connect(path)
+    s.settimeout(20)
     magic, opt, hflags = struct.unpack(">QQH", recvn(s, 18))
     assert (magic, opt) == (NBDMAGIC, IHAVEOPT), (magic, opt)
     s.sendall(struct.pack(">I", 3))
@@ -112,10 +112,105 @@ $PY -c 'import sys; sys.path.insert(0, "."); from nbd import *
 w = go(sys.argv[1]); request(w, WRITE, 8 << 20, 4 << 20, open("w.bin", "rb").read())
 send_request(w, DISC, 0, 0); w.close()' "$SOCK"
 sleep 0.3
-kill -9 $SERVE_PID; set +e; wait $SERVE_PID; set -e; SERVE_PID=
+kill -9 $SERVE_PID; set +e; wait $SERVE_PID 2>/dev/null; set -e; SERVE_PID=
 rm -f "$SOCK"
 "$HVM" vhd convert k.vhd k.raw --type raw
 dd if=k.raw bs=1M skip=8 count=4 status=none of=k.got
 cmp w.bin k.got || fail "a departed writer's 4 MiB write was lost when the server was killed"
+
+# ---- Issue 11: handshake timeout, connection limit, idle timeout ----
+# 20 connections that never speak: the 16-client limit refuses the extra
+# ones (a log line names the limit) while a connected client goes on; once
+# the 1 s handshake timeout has passed a new client is served.
+export HVM_NBD_HANDSHAKE_TIMEOUT=1
+serve_start d.vhd "$T/t.sock"
+unset HVM_NBD_HANDSHAKE_TIMEOUT
+cat >flood.py <<'PYEOF'
+import socket, sys, time
+sys.path.insert(0, ".")
+from nbd import *
+path = sys.argv[1]
+want = open("w.bin", "rb").read(1 << 20)
+e = go(path)
+assert request(e, READ, 8 << 20, 1 << 20) == want
+idle = []
+for i in range(20):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)  # blocking: waits for room in the listen backlog
+    s.settimeout(5)
+    idle.append(s)
+start = time.monotonic()
+time.sleep(0.3)
+try:
+    go(path)
+    sys.exit("a client past the limit was served")
+except (EOFError, ConnectionError):
+    pass
+assert request(e, READ, 8 << 20, 1 << 20) == want, "the connected client stopped being served"
+# Every silent connection is closed: after the greeting (if it had a slot)
+# comes the end of the stream, within the timeout and a margin.
+for s in idle:
+    try:
+        while s.recv(4096):
+            pass
+    except ConnectionError:
+        pass
+waited = time.monotonic() - start
+assert waited < 4, f"silent clients were held {waited:.1f} s"
+n = go(path)
+assert request(n, READ, 8 << 20, 1 << 20) == want
+assert request(e, READ, 8 << 20, 1 << 20) == want
+print("ok")
+PYEOF
+$PY flood.py "$SOCK" >flood.out 2>&1 || { cat flood.out "$T/serve.err" >&2; fail "silent clients locked out a real one"; }
+kill -0 $SERVE_PID 2>/dev/null || fail "the server died under a flood of silent clients"
+grep -q "refused .* the limit of 16 connected clients" "$T/serve.err" ||
+    { cat "$T/serve.err" >&2; fail "no log line names the connection limit"; }
+grep -q "no handshake within 1" "$T/serve.err" ||
+    { cat "$T/serve.err" >&2; fail "no log line for the handshake timeout"; }
+serve_stop
+
+# An idle client and stalled readers (large reads never read) are dropped
+# after the idle timeout and free their slots (the limit here: 2).
+export HVM_NBD_IDLE_TIMEOUT=1 HVM_NBD_MAX_CLIENTS=2
+serve_start d.vhd "$T/i.sock"
+unset HVM_NBD_IDLE_TIMEOUT HVM_NBD_MAX_CLIENTS
+cat >idle.py <<'PYEOF'
+import sys, time
+sys.path.insert(0, ".")
+from nbd import *
+path = sys.argv[1]
+want = open("w.bin", "rb").read(1 << 20)
+a = go(path)
+time.sleep(2)
+try:
+    request(a, READ, 8 << 20, 1 << 20)
+    sys.exit("an idle client was kept past the idle timeout")
+except (EOFError, ConnectionError):
+    pass
+stalled = []
+for i in range(2):
+    s = go(path)
+    for k in range(12):
+        send_request(s, READ, 8 << 20, 1 << 20)
+    stalled.append(s)
+time.sleep(2.5)
+n = go(path)
+assert request(n, READ, 8 << 20, 1 << 20) == want
+print("ok")
+PYEOF
+$PY idle.py "$SOCK" >idle.out 2>&1 || { cat idle.out "$T/serve.err" >&2; fail "idle timeout"; }
+grep -q "idle timeout" "$T/serve.err" || { cat "$T/serve.err" >&2; fail "no log line for the idle timeout"; }
+serve_stop
+
+# A malformed limit is one clear line, and nothing is served.
+set +e
+HVM_NBD_HANDSHAKE_TIMEOUT=1x "$HVM" vhd serve d.vhd --socket "$T/x.sock" 2>x.err
+rc=$?
+set -e
+[ $rc = 2 ] || fail "bad HVM_NBD_HANDSHAKE_TIMEOUT: exit $rc"
+[ "$(wc -l <x.err)" = 1 ] && grep -q "HVM_NBD_HANDSHAKE_TIMEOUT=1x" x.err || { cat x.err >&2; fail "bad limit: message"; }
+[ ! -e x.sock ] || fail "bad limit: socket left"
+check_clean d.vhd
 
 echo "t41 ok"
