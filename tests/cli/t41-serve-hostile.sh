@@ -1,7 +1,8 @@
 #!/bin/sh
 # hvm vhd serve against hostile clients (issues 10 and 11): a client that
 # closes while a large read is being spliced to it must not kill the server
-# (SIGPIPE) nor lose another client's acknowledged write; clients that never
+# (SIGPIPE), through hvm vhd serve or hvm vm serve, nor lose another client's
+# acknowledged write; clients that never
 # finish the handshake are dropped after the handshake timeout, clients past
 # the connection limit are refused with a log line, an idle client is
 # dropped after the idle timeout, and the server keeps serving throughout.
@@ -103,6 +104,31 @@ serve_stop
 cmp w.bin "$(dd if=d.raw bs=1M skip=8 count=4 status=none of=w.got && echo w.got)" ||
     fail "the acknowledged 4 MiB write is not in the disk after SIGTERM"
 check_clean d.vhd
+
+# The same through hvm vm serve (one drive of a VM that is Off).
+. "$TESTS/cli/vmlib.sh"
+"$HVM" vhd create vbase.vhd --size 64M
+"$HVM" vm create v1 --from vbase.vhd >/dev/null
+rm -f "$T/v.sock"
+"$HVM" vm serve v1 --socket "$T/v.sock" 2>"$T/vserve.err" &
+SERVE_PID=$!
+while [ ! -S "$T/v.sock" ]; do kill -0 $SERVE_PID 2>/dev/null || fail "vm serve exited early"; sleep 0.05; done
+set +e
+$PY hangup.py "$T/v.sock" >hangup.out 2>&1
+py=$?
+set -e
+if ! kill -0 $SERVE_PID 2>/dev/null; then
+    set +e; wait $SERVE_PID; rc=$?; set -e; SERVE_PID=
+    cat "$T/vserve.err" >&2
+    fail "vm serve died (exit $rc) from a client hanging up during a read"
+fi
+[ $py = 0 ] || { cat hangup.out "$T/vserve.err" >&2; fail "vm serve: hang-up client run"; }
+kill -TERM $SERVE_PID; wait $SERVE_PID || fail "vm serve exited with an error after SIGTERM"
+SERVE_PID=
+grep -q "Sanitizer\|runtime error" "$T/vserve.err" && { cat "$T/vserve.err" >&2; fail "vm serve: sanitizer report"; }
+vm_flat v1 v1.raw
+dd if=v1.raw bs=1M skip=8 count=4 status=none of=v1.got
+cmp w.bin v1.got || fail "vm serve: the acknowledged 4 MiB write is not in the drive after SIGTERM"
 
 # A writer that has left has its writes in the files even if the server is
 # then killed outright (no chance to flush at exit).
