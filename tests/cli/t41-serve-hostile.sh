@@ -1,11 +1,11 @@
 #!/bin/sh
-# hvm vhd serve against hostile clients (issues 10 and 11): a client that
-# closes while a large read is being spliced to it must not kill the server
-# (SIGPIPE), through hvm vhd serve or hvm vm serve, nor lose another client's
-# acknowledged write; clients that never
-# finish the handshake are dropped after the handshake timeout, clients past
-# the connection limit are refused with a log line, an idle client is
-# dropped after the idle timeout, and the server keeps serving throughout.
+# hvm vhd serve and hvm vm serve against hostile clients (issues 10 and 11):
+# a client that closes while a large read is being spliced to it must not
+# kill the server (SIGPIPE) nor lose another client's acknowledged write;
+# clients that never finish the handshake are dropped after the handshake
+# timeout, clients past the connection limit are refused with a log line, an
+# idle client is dropped after the idle timeout, and the server keeps
+# serving throughout.
 . "$TESTS/cli/lib.sh"
 
 MiB=1048576
