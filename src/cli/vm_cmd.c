@@ -15,6 +15,7 @@
 #include "vhd/check.h"
 #include "vm/checkpoint.h"
 #include "runtime/runtime.h"
+#include "vm/autostart.h"
 #include "vm/vm.h"
 
 static const struct command verbs[] = {
@@ -330,6 +331,10 @@ int cmd_vm_show(int argc, char **argv)
     json_object_set_new(o, "drives", drives_detail(vm, cfg));
     json_object_set(o, "nics", json_object_get(cfg, "nics"));
     json_object_set_new(o, "disk_io", json_string(vm_disk_io(cfg)));
+    struct vm_autostart as;
+    vm_autostart_get(cfg, &as);
+    json_object_set_new(o, "autostart", vm_autostart_json(&as));
+    json_object_set_new(o, "autostop", json_string(vm_autostop_get(cfg)));
     const char *parent = vm_checkpoint_visible_parent(vm->doc, json_string_value(json_object_get(
                                                           json_object_get(vm->doc, "now"), "parent")));
     json_t *pc = vm_checkpoint_by_id(vm->doc, parent);
@@ -353,6 +358,11 @@ int cmd_vm_show(int argc, char **argv)
     printf("CPUs:        %lld\nMemory:      %s\n", (long long)json_integer_value(json_object_get(o, "cpus")),
            size_format((uint64_t)json_integer_value(json_object_get(o, "memory")), mem, sizeof mem));
     printf("Disk I/O:    %s\n", json_string_value(json_object_get(o, "disk_io")));
+    if (as.enabled)
+        printf("Autostart:   on, %d s after host start\n", as.delay);
+    else
+        printf("Autostart:   off\n");
+    printf("Autostop:    %s\n", json_string_value(json_object_get(o, "autostop")));
     if (json_object_get(o, "base"))
         printf("Base:        %s\n", json_string_value(json_object_get(o, "base")));
     printf("Checkpoint:  %s\n", pc ? json_string_value(json_object_get(json_object_get(o, "checkpoint"), "name"))

@@ -1,6 +1,7 @@
 /* hvm vm set NAME ...: change the configuration of now. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -10,6 +11,7 @@
 #include "cli/vm_common.h"
 #include "disk/disk.h"
 #include "util/error.h"
+#include "vm/autostart.h"
 #include "vm/vm.h"
 
 static const char set_usage[] =
@@ -17,7 +19,9 @@ static const char set_usage[] =
     "                   [--add-disk FILE [--slot N] | --new-disk SIZE [--slot N]]\n"
     "                   [--remove-disk SLOT] [--add-nic SWITCH] [--remove-nic MAC]\n"
     "                   [--kernel FILE] [--initrd FILE] [--cmdline TEXT]\n"
-    "                   [--disk-io vhost-user|nbd] [--store DIR]\n"
+    "                   [--disk-io vhost-user|nbd]\n"
+    "                   [--autostart on|off] [--autostart-delay SECONDS]\n"
+    "                   [--autostop save|shutdown|turn-off] [--store DIR]\n"
     "\n"
     "Changes the VM's current configuration (checkpoints keep theirs). The VM\n"
     "must be off. --add-disk copies FILE into the VM folder; a removed disk's\n"
@@ -26,7 +30,15 @@ static const char set_usage[] =
     "--disk-io says how the running guest reaches its disks: vhost-user (new\n"
     "VMs' default: the VM's worker serves virtio-blk requests straight from\n"
     "guest memory) or nbd (QEMU's own virtio-blk, reading the worker's NBD\n"
-    "server; VMs made before the choice existed).\n";
+    "server; VMs made before the choice existed).\n"
+    "\n"
+    "The automatic actions, which 'hvm host start' and 'hvm host stop' carry out\n"
+    "when the host boots and shuts down (hvm.service), may change in any state:\n"
+    "--autostart on starts the VM --autostart-delay seconds (default 0) after\n"
+    "the host start began; --autostop says what becomes of it when it is still\n"
+    "running at host stop: save (the default: memory saved, resumed at the next\n"
+    "start), shutdown (ACPI, turned off if the guest does not power off in\n"
+    "time) or turn-off.\n";
 
 struct set_args {
     int cpus;
@@ -35,7 +47,17 @@ struct set_args {
     const char *kernel, *initrd, *cmdline; /* direct kernel boot; "" clears */
     const char *disk_io;
     int slot, remove_slot;
+    int autostart, autostart_delay; /* -1: unchanged; autostart 0 off, 1 on */
+    const char *autostop;
 };
+
+/* Only the automatic actions, which do not touch what runs: allowed in any state. */
+static bool only_automatic(const struct set_args *a)
+{
+    return !a->cpus && !a->memory && !a->new_disk && !a->add_disk && !a->add_nic &&
+           !a->remove_nic && !a->kernel && !a->initrd && !a->cmdline && !a->disk_io &&
+           a->remove_slot < 0;
+}
 
 static json_t *find_slot(json_t *drives, int slot, size_t *index)
 {
@@ -53,7 +75,7 @@ static json_t *find_slot(json_t *drives, int slot, size_t *index)
 static int apply(struct vm *vm, const struct set_args *a)
 {
     const char *state = vm_state(vm);
-    if (strcmp(state, "Off") != 0)
+    if (strcmp(state, "Off") != 0 && !only_automatic(a))
         return hvm_error(EBUSY, "VM '%s' is %s: its configuration can change only when it is Off",
                          vm->name, state);
     json_t *next = json_deep_copy(vm->doc);
@@ -67,6 +89,17 @@ static int apply(struct vm *vm, const struct set_args *a)
         json_object_set_new(cfg, "memory", json_integer((json_int_t)a->memory));
     if (a->disk_io)
         json_object_set_new(cfg, "disk_io", json_string(a->disk_io));
+    if (a->autostart >= 0 || a->autostart_delay >= 0) {
+        struct vm_autostart as;
+        vm_autostart_get(cfg, &as);
+        if (a->autostart >= 0)
+            as.enabled = a->autostart;
+        if (a->autostart_delay >= 0)
+            as.delay = a->autostart_delay;
+        json_object_set_new(cfg, "autostart", vm_autostart_json(&as));
+    }
+    if (a->autostop)
+        json_object_set_new(cfg, "autostop", json_string(a->autostop));
     if (a->remove_slot >= 0) {
         size_t idx;
         json_t *d = find_slot(drives, a->remove_slot, &idx);
@@ -187,11 +220,14 @@ int cmd_vm_set(int argc, char **argv)
         {"initrd", required_argument, NULL, 'I'},
         {"cmdline", required_argument, NULL, 'L'},
         {"disk-io", required_argument, NULL, 'D'},
+        {"autostart", required_argument, NULL, 'A'},
+        {"autostart-delay", required_argument, NULL, 'W'},
+        {"autostop", required_argument, NULL, 'O'},
         {"store", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct set_args a = {.slot = -1, .remove_slot = -1};
+    struct set_args a = {.slot = -1, .remove_slot = -1, .autostart = -1, .autostart_delay = -1};
     const char *store_dir = NULL;
     int c;
     optind = 1;
@@ -224,6 +260,25 @@ int cmd_vm_set(int argc, char **argv)
             if (strcmp(optarg, "vhost-user") != 0 && strcmp(optarg, "nbd") != 0)
                 return cli_failf("--disk-io: '%s' is not vhost-user or nbd", optarg);
             a.disk_io = optarg;
+            break;
+        case 'A':
+            if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
+                return cli_failf("--autostart: '%s' is not on or off", optarg);
+            a.autostart = strcmp(optarg, "on") == 0;
+            break;
+        case 'W': {
+            char *end;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (!optarg[0] || *end || errno || v < 0 || v > INT_MAX)
+                return cli_failf("--autostart-delay: '%s' is not a number of seconds", optarg);
+            a.autostart_delay = (int)v;
+            break;
+        }
+        case 'O':
+            if (!vm_autostop_valid(optarg))
+                return cli_failf("--autostop: '%s' is not save, shutdown or turn-off", optarg);
+            a.autostop = optarg;
             break;
         case 'S': store_dir = optarg; break;
         case 'h': return cli_help(set_usage);

@@ -8,11 +8,12 @@
  *
  *   top        format, generation, id, name, created, state, saved_memory,
  *              config, checkpoints, now, base, runtime
- *   config     cpus, memory, drives, nics, disk_io, boot, autostart
+ *   config     cpus, memory, drives, nics, disk_io, boot, autostart, autostop
  *   drive      slot, file
  *   nic        switch, mac
  *   boot       kernel, initrd, cmdline
  *   autostart  enabled, delay           (or a plain true/false)
+ *   autostop   "save", "shutdown" or "turn-off"
  *   checkpoint id, name, created, parent, hidden, config, memory
  *   now        parent
  *   runtime    accel, started, resume_pending
@@ -33,6 +34,7 @@
 
 #include "util/error.h"
 #include "util/fileio.h"
+#include "vm/autostart.h"
 #include "vm/store.h"
 #include "vm/vm.h"
 
@@ -365,6 +367,14 @@ static void check_disk_io(struct ctx *c, const char *path, json_t *v)
         problem(c, path, "'%s' is not vhost-user or nbd", shown(s, b, sizeof b));
 }
 
+static void check_autostop(struct ctx *c, const char *path, json_t *v)
+{
+    char b[64];
+    const char *s = want_string(c, path, v);
+    if (s && !vm_autostop_valid(s))
+        problem(c, path, "'%s' is not save, shutdown or turn-off", shown(s, b, sizeof b));
+}
+
 static void check_cmdline(struct ctx *c, const char *path, json_t *v)
 {
     const char *s = want_string(c, path, v);
@@ -498,6 +508,7 @@ static const struct field config_fields[] = {
     {"disk_io", false, check_disk_io},
     {"boot", false, check_boot},
     {"autostart", false, check_autostart},
+    {"autostop", false, check_autostop},
     {NULL, false, NULL},
 };
 
