@@ -15,6 +15,7 @@ static const char usage[] =
     "  hvm checkpoint ...  checkpoint trees: take, list, revert, apply, rename, show,\n"
     "                      delete (hvm checkpoint --help)\n"
     "  hvm base ...        base images VMs are made from: list, remove\n"
+    "  hvm host ...        the host's automatic actions: start, stop (hvm.service)\n"
     "\n"
     "Every verb takes --help. Exit status: 0 success, 1 check found problems,\n"
     "2 error (the message says which file and why).\n";
@@ -24,6 +25,7 @@ static const struct command nouns[] = {
     {"vm", cmd_vm, "virtual machines"},
     {"checkpoint", cmd_checkpoint, "checkpoints of a VM"},
     {"base", cmd_base, "base images"},
+    {"host", cmd_host, "automatic start and stop of the store's VMs"},
     {NULL, NULL, NULL},
 };
 

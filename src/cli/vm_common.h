@@ -27,6 +27,7 @@ int cmd_vm_save(int argc, char **argv);
 int cmd_vm_console(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
 int cmd_base(int argc, char **argv);
+int cmd_host(int argc, char **argv);
 
 /* Opens the store or prints why; returns EXIT_OK or EXIT_ERROR. */
 int vm_cli_open_store(const char *dir, struct store *s);
@@ -39,5 +40,15 @@ int vm_cli_parse(int argc, char **argv, const char *usage, int want, const char 
  * for the user; on failure prints why and returns EXIT_ERROR. */
 struct vm;
 int vm_cli_open(const char *store_dir, const char *name, struct store *s, struct vm **vm);
+
+/* What hvm vm save, stop and turn-off do to a running VM, for them and for
+ * hvm host stop. Each closes vm (its worker needs the lock to record how
+ * the VM ended), waits for the worker to end and sets *final to the state
+ * the VM reached. vm_cli_shutdown waits timeout_s for the guest to power
+ * off, then fails with -ETIMEDOUT or, with force, turns it off and
+ * returns 1. */
+int vm_cli_save(struct store *s, struct vm *vm, const char **final);
+int vm_cli_shutdown(struct store *s, struct vm *vm, int timeout_s, bool force, const char **final);
+int vm_cli_turn_off(struct store *s, struct vm *vm, const char **final);
 
 #endif

@@ -142,22 +142,31 @@ static const char stop_usage[] =
     "seconds (default 120). If it has not powered off by then: an error, or with\n"
     "--force the VM is powered off like turn-off.\n";
 
+int vm_cli_shutdown(struct store *s, struct vm *vm, int timeout_s, bool force, const char **final)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%s", vm->name);
+    *final = "Off";
+    int r = request_and_wait(s, vm, "powerdown", NULL, timeout_s * 1000, final);
+    if (r == -ETIMEDOUT && force) {
+        if ((r = vm_open(s, name, &vm)) == 0)
+            r = request_and_wait(s, vm, "quit", NULL, 30000, final);
+        return r < 0 ? r : 1;
+    }
+    if (r == -ETIMEDOUT)
+        r = hvm_error(ETIMEDOUT, "VM '%s' did not shut down within %d s (the guest did not act on "
+                      "the ACPI power button); use --force or 'hvm vm turn-off'", name, timeout_s);
+    return r;
+}
+
 int cmd_vm_stop(int argc, char **argv)
 {
     BEGIN(stop_usage);
     int r = need_running(vm);
     if (r < 0)
         return end(&s, vm, r);
-    const char *final = "Off";
-    r = request_and_wait(&s, vm, "powerdown", NULL, a.timeout * 1000, &final);
-    if (r == -ETIMEDOUT && a.force) {
-        if (vm_open(&s, argv[optind], &vm) == 0)
-            r = request_and_wait(&s, vm, "quit", NULL, 30000, &final);
-    } else if (r == -ETIMEDOUT) {
-        r = hvm_error(ETIMEDOUT, "VM '%s' did not shut down within %d s (the guest did not act on "
-                      "the ACPI power button); use --force or 'hvm vm turn-off'",
-                      argv[optind], a.timeout);
-    }
+    const char *final;
+    r = vm_cli_shutdown(&s, vm, a.timeout, a.force, &final);
     store_close(&s);
     if (r < 0)
         return cli_fail();
@@ -169,14 +178,20 @@ static const char turn_off_usage[] =
     "usage: hvm vm turn-off VM [--store DIR]\n"
     "\nPowers the VM off at once, like pulling the plug (the disks stay consistent).\n";
 
+int vm_cli_turn_off(struct store *s, struct vm *vm, const char **final)
+{
+    *final = "Off";
+    return request_and_wait(s, vm, "quit", NULL, 30000, final);
+}
+
 int cmd_vm_turn_off(int argc, char **argv)
 {
     BEGIN(turn_off_usage);
     int r = need_running(vm);
     if (r < 0)
         return end(&s, vm, r);
-    const char *final = "Off";
-    r = request_and_wait(&s, vm, "quit", NULL, 30000, &final);
+    const char *final;
+    r = vm_cli_turn_off(&s, vm, &final);
     store_close(&s);
     if (r < 0)
         return cli_fail();
@@ -212,19 +227,26 @@ static const char save_usage[] =
     "Saves the running VM's memory into its folder and stops QEMU: the VM is\n"
     "Saved, and 'hvm vm start' resumes it exactly there.\n";
 
+int vm_cli_save(struct store *s, struct vm *vm, const char **final)
+{
+    char rel[64], *abs;
+    snprintf(rel, sizeof rel, "checkpoints/saved-%lld.state", (long long)time(NULL));
+    abs = vm_path(vm, rel);
+    *final = "Saved";
+    int r = request_and_wait(s, vm, "save", json_pack("{s:s, s:s}", "memory", abs, "relative", rel),
+                             120000, final);
+    free(abs);
+    return r;
+}
+
 int cmd_vm_save(int argc, char **argv)
 {
     BEGIN(save_usage);
     int r = need_running(vm);
     if (r < 0)
         return end(&s, vm, r);
-    char rel[64], *abs;
-    snprintf(rel, sizeof rel, "checkpoints/saved-%lld.state", (long long)time(NULL));
-    abs = vm_path(vm, rel);
-    const char *final = "Saved";
-    r = request_and_wait(&s, vm, "save", json_pack("{s:s, s:s}", "memory", abs, "relative", rel),
-                         120000, &final);
-    free(abs);
+    const char *final;
+    r = vm_cli_save(&s, vm, &final);
     store_close(&s);
     if (r < 0)
         return cli_fail();
