@@ -1,7 +1,7 @@
 # hvm: a thin front for Meson and Ninja.
 #   make          build (build/)
 #   make check    install missing packages, build with ASan+UBSan, run every test
-#   make demo     install, build, run the guided tour on a scratch store
+#   make demo     install, build, run the guided tour on a scratch store (kept)
 #   make bench    benchmarks against qemu-img, qemu-nbd, cp and plain QEMU (optimized build)
 #   make fuzz     build and run each libFuzzer target for FUZZ_SECONDS
 #   make guest    the test guest (Debian cloud kernel + busybox initramfs) in build-guest/
@@ -34,9 +34,10 @@ check: deps $(CHECK_BUILD)/build.ninja
 	ninja -C $(CHECK_BUILD)
 	HVM=$(CURDIR)/$(CHECK_BUILD)/hvm BUILD=$(CURDIR)/$(CHECK_BUILD) GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh tests/run-all.sh
 
-demo: deps all
-	@GUEST_DIR=$(GUEST_DIR) sh scripts/guest/build.sh || echo "make demo: no test guest; the live part is skipped"
-	HVM=$(CURDIR)/$(BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh scripts/demo.sh
+# The demo prepares itself (packages, build, guest) quietly: each step's
+# output goes to a log in $(BUILD) that is shown only when the step fails.
+demo:
+	@BUILD=$(BUILD) GUEST_DIR=$(GUEST_DIR) sh scripts/demo.sh
 
 # Storage (bench/run.sh), VMs and checkpoints (bench/vm.sh), running VMs
 # (bench/runtime.sh, with the test guest); each prints its own table.
