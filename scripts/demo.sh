@@ -205,7 +205,7 @@ live() {
     mark=$(lines_now)
     run hvm checkpoint apply beta "running at $at"
     wait_newest "$mark"
-    say "After the apply the guest runs from the checkpoint again: it counted on from $(newest_first "$mark") (taken at $at)."
+    say "After the apply the guest runs from the checkpoint again: it counted on from $(newest_first "$mark") (taken at about $at)."
 
     step "Automatic stop: what the host does when it shuts down"
     sleep 2
