@@ -157,6 +157,11 @@ static void check_blocks(struct vhd *v, struct vhd_check_report *rep)
     }
     if (n > 0)
         leaked += leaked_in(v, s[n - 1].start + span, v->end);
+    /* A dynamic disk keeps nothing before its blocks: a gap there is a
+     * released block that was never packed (compact interrupted). A
+     * differencing disk may keep locator room there on purpose. */
+    if (n > 0 && v->footer.type == VHD_TYPE_DYNAMIC && s[0].start > vhd_metadata_end(v))
+        leaked += leaked_in(v, vhd_metadata_end(v), s[0].start);
     if (n == 0)
         leaked += leaked_in(v, vhd_metadata_end(v), v->end);
     free(s);
@@ -233,7 +238,7 @@ int vhd_repair(const char *path, struct vhd_check_report *rep)
     }
     if (vhd_is_sparse(v) && before.leaked_bytes) {
         uint64_t freed;
-        if ((r = vhd_space_reclaim(v, &freed)) < 0)
+        if ((r = vhd_space_reclaim(v, 0, &freed)) < 0)
             goto out;
         NOTE(rep, "reclaimed %llu bytes of leaked space", (unsigned long long)freed);
     }

@@ -138,8 +138,11 @@ int vhd_blocks_sorted(struct vhd *v, struct vhd_block_span **out, uint32_t *n);
  * and syncs again: a crash leaves either the old or the new place in use. */
 int vhd_block_relocate(struct vhd *v, uint32_t block, uint64_t dest);
 /* Moves the last blocks into holes left below them, puts the footer right
- * after the last block and truncates the file. *freed gets the bytes saved. */
-int vhd_space_reclaim(struct vhd *v, uint64_t *freed);
+ * after the last block and truncates the file. *freed gets the bytes saved.
+ * data_start: where a differencing disk's block area began (blocks never
+ * move below it, keeping reserved locator room); 0: at its first block. A
+ * dynamic disk's blocks pack down to the end of its BAT. */
+int vhd_space_reclaim(struct vhd *v, uint64_t data_start, uint64_t *freed);
 /* Where block data may start: after the header, BAT and locators. */
 uint64_t vhd_metadata_end(const struct vhd *v);
 /* Bytes one block occupies: bitmap + data. */
