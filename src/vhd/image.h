@@ -125,6 +125,13 @@ struct vhd_create_params {
 int vhd_create(const char *path, const struct vhd_create_params *p);
 /* The checks vhd_create makes first, with messages naming path. */
 int vhd_create_check(const char *path, const struct vhd_create_params *p);
+/* Reserve a fixed disk's data area [offset, offset+len) (create.c), with a
+ * one-line error naming path when the filesystem is full (ENOSPC).
+ * vhd_fixed_reserve works past the end of the file and keeps its size; it
+ * returns 1 when the filesystem cannot do that: then reserve with
+ * vhd_fixed_reserve_inside once the file has grown over the range. */
+int vhd_fixed_reserve(int fd, const char *path, uint64_t offset, uint64_t len);
+int vhd_fixed_reserve_inside(int fd, const char *path, uint64_t offset, uint64_t len);
 
 
 /* Space management (space.c). */
