@@ -95,6 +95,13 @@ int disk_compact(const char *path, uint64_t *freed, const struct disk_progress *
         r = hvm_error(ENOMEM, "out of memory");
         goto out;
     }
+    /* Where the block area starts, before any block is released: packing
+     * fills the freed slots down to there (a freed first block included). */
+    uint64_t data_start = 0;
+    for (uint32_t b = 0; b < v->bat_entries; b++)
+        if (v->bat[b] != VHD_BAT_UNUSED &&
+            (!data_start || vhd_block_offset(v, b) < data_start))
+            data_start = vhd_block_offset(v, b);
     for (uint32_t b = 0; b < v->bat_entries; b++) {
         bool release;
         if (v->bat[b] == VHD_BAT_UNUSED)
@@ -107,7 +114,7 @@ int disk_compact(const char *path, uint64_t *freed, const struct disk_progress *
     }
     if ((r = vhd_flush(v)) < 0)
         goto out;
-    r = vhd_space_reclaim(v, freed);
+    r = vhd_space_reclaim(v, data_start, freed);
 out:
     free(buf);
     free(scratch);

@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include "disk/ops.h"
+#include "util/crashpoint.h"
 #include "util/error.h"
 #include "util/fileio.h"
+#include "util/sha256.h"
 #include "util/uuid.h"
 #include "vhd/image.h"
 
@@ -109,6 +111,30 @@ static int pick_own(struct disk *child, uint64_t off, uint64_t count, uint64_t *
     return r;
 }
 
+void disk_merge_identity(const struct vhd *child, uint8_t out[16])
+{
+    /* A name-based id (RFC 9562 version 8): SHA-256 of a tag, the id the
+     * child expects and the child's own id. Merging another child, or this
+     * one again once re-linked, gives another id. */
+    uint8_t in[9 + 32], digest[32];
+    memcpy(in, "hvm-merge", 9);
+    memcpy(in + 9, child->header.parent_id, 16);
+    memcpy(in + 25, child->footer.unique_id, 16);
+    sha256_bytes(in, sizeof in, digest);
+    memcpy(out, digest, 16);
+    out[6] = (uint8_t)((out[6] & 0x0F) | 0x80);
+    out[8] = (uint8_t)((out[8] & 0x3F) | 0x80);
+}
+
+bool disk_merge_interrupted(const struct vhd *child, const struct vhd *parent)
+{
+    uint8_t id[16];
+    if (child->footer.type != VHD_TYPE_DIFF)
+        return false;
+    disk_merge_identity(child, id);
+    return memcmp(parent->footer.unique_id, id, 16) == 0;
+}
+
 int disk_merge(const char *child_path, bool force, const struct disk_progress *pr)
 {
     struct disk *child, *parent = NULL;
@@ -132,21 +158,37 @@ int disk_merge(const char *child_path, bool force, const struct disk_progress *p
     /* 1. The parent's content is about to change: a new identity first, so
      *    that any other child of it fails the identity check instead of
      *    reading a half-merged or merged parent, whenever a crash comes;
-     *    and the child re-linked to that identity (one header write). The
-     *    two writes go out back to back and are flushed together: a crash
-     *    that keeps only one of them leaves the child failing the check
-     *    too, its data intact (set-parent --ignore-id-mismatch). */
-    uuid_generate_bytes(pv->footer.unique_id);
-    memcpy(cv->header.parent_id, pv->footer.unique_id, 16);
-    if ((r = vhd_footer_write(pv)) < 0 || (r = vhd_header_write(cv)) < 0 ||
-        (r = file_sync(pv->fd, pv->path)) < 0 || (r = file_sync(cv->fd, cv->path)) < 0)
+     *    then the child re-linked to that identity (one header write).
+     *    The new id is derived from (old parent id, child id), and the
+     *    parent's write is durable before the child's, so every crash
+     *    leaves one of: both as before; the parent with the derived id and
+     *    the child expecting the old one, which the chain open accepts for
+     *    this child only (disk_merge_interrupted) and a re-run of the merge
+     *    recognises, deriving the same id; both re-linked. Never the child
+     *    ahead of its parent. */
+    uint8_t id[16];
+    disk_merge_identity(cv, id);
+    memcpy(pv->footer.unique_id, id, 16);
+    if ((r = vhd_footer_write(pv)) < 0)
         goto out;
+    hvm_crash_point("merge-parent-id");
+    if ((r = file_sync(pv->fd, pv->path)) < 0)
+        goto out;
+    hvm_crash_point("merge-parent-synced");
+    memcpy(cv->header.parent_id, id, 16);
+    if ((r = vhd_header_write(cv)) < 0)
+        goto out;
+    hvm_crash_point("merge-child-linked");
+    if ((r = file_sync(cv->fd, cv->path)) < 0)
+        goto out;
+    hvm_crash_point("merge-identity-done");
     /* 2. Copy the child's own sectors into the parent. The child still owns
      *    them, so it reads the same throughout; a crash here leaves the
      *    child intact and the merge can simply be run again. */
     if ((r = copy_runs(child, parent, child, pick_own, NULL, pr)) < 0 ||
         (r = disk_flush(parent)) < 0)
         goto out;
+    hvm_crash_point("merge-copied");
     /* 3. Retire the child: from here on the parent holds the merged data. */
     if (unlink(child_path) < 0) {
         r = hvm_error(errno, "%s: %s", child_path, strerror(errno));

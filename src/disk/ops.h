@@ -61,6 +61,16 @@ int disk_diff_create(const char *parent, const char *child, bool no_protect);
  * A parent protected read-only may have other children: refused unless
  * force. The child reads the same throughout the copy. */
 int disk_merge(const char *child, bool force, const struct disk_progress *pr);
+/* The unique id a merge of child into its parent gives the parent: derived
+ * from the id the child expects and the child's own id, so that a merge
+ * interrupted after the parent took it and before the child was re-linked
+ * can be told from a foreign parent (disk_merge_interrupted) and finished
+ * by running the merge again. */
+struct vhd;
+void disk_merge_identity(const struct vhd *child, uint8_t out[16]);
+/* Does parent carry the id that merging child into it gives? The child then
+ * still reads right: the merge only ever writes sectors the child owns. */
+bool disk_merge_interrupted(const struct vhd *child, const struct vhd *parent);
 
 /* Merges a child into its parent, then the parent becomes the child: it
  * takes the child's unique id, time stamp, mode and (by one rename) name, so

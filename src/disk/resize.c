@@ -22,6 +22,12 @@ static int grow_fixed(struct vhd *v, uint64_t size)
     uint64_t old = v->end;
     uint8_t zero[VHD_FOOTER_SIZE] = {0};
     int r;
+    /* The new space reserved first, past the end, the file unchanged: a
+     * full filesystem refuses the resize with the disk as it was. */
+    int later = vhd_fixed_reserve(v->fd, v->path, v->file_size,
+                                  size + VHD_FOOTER_SIZE - v->file_size);
+    if (later < 0)
+        return later;
     v->footer.current_size = size;
     v->footer.geometry = vhd_geometry_for_size(size);
     uuid_generate_bytes(v->footer.unique_id);
@@ -29,6 +35,9 @@ static int grow_fixed(struct vhd *v, uint64_t size)
      * place becomes zeros of the new data area. */
     v->end = size;
     if ((r = vhd_footer_write(v)) < 0 || (r = file_sync(v->fd, v->path)) < 0)
+        return r;
+    v->file_size = size + VHD_FOOTER_SIZE;
+    if (later && (r = vhd_fixed_reserve_inside(v->fd, v->path, old, size - old)) < 0)
         return r;
     if ((r = file_pwrite(v->fd, v->path, zero, sizeof zero, old)) < 0)
         return r;

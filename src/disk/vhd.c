@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "disk/disk.h"
+#include "disk/ops.h"
 #include "util/error.h"
 #include "util/iov.h"
 #include "util/uuid.h"
@@ -245,7 +246,10 @@ static int open_parent(struct disk *d, struct vhd *v, unsigned flags, unsigned d
             break;
         struct vhd *pv = disk_vhd_image(p);
         uuid_format(v->header.parent_id, want);
-        if (pv && memcmp(pv->footer.unique_id, v->header.parent_id, 16) != 0) {
+        /* A merge of this child interrupted after the parent took its new
+         * id: the child still reads right, and the merge runs again. */
+        if (pv && memcmp(pv->footer.unique_id, v->header.parent_id, 16) != 0 &&
+            !disk_merge_interrupted(v, pv)) {
             uuid_format(pv->footer.unique_id, got);
             r = hvm_error(ESTALE, "%s: parent %s has unique id %s but the child expects %s "
                           "(the parent was replaced or modified; see 'hvm vhd set-parent')",

@@ -88,3 +88,9 @@ out:
     close(fd);
     return r;
 }
+
+void sha256_bytes(const void *data, size_t len, uint8_t out[32])
+{
+    unsigned n = 32;
+    EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}

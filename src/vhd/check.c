@@ -132,7 +132,7 @@ static uint64_t leaked_in(const struct vhd *v, uint64_t lo, uint64_t hi)
 static void check_blocks(struct vhd *v, struct vhd_check_report *rep)
 {
     struct vhd_block_span *s;
-    uint32_t n;
+    uint32_t n, k = 0;
     uint64_t span = vhd_block_span(v);
     uint64_t meta = v->header.table_offset + (uint64_t)v->bat_entries * 4;
     if (vhd_blocks_sorted(v, &s, &n) < 0) {
@@ -140,24 +140,43 @@ static void check_blocks(struct vhd *v, struct vhd_check_report *rep)
         return;
     }
     rep->blocks_allocated = n;
-    uint64_t leaked = 0;
+    /* Blocks that lie outside the data area are reported and then left out
+     * of the rest: their "offsets" are not places in this file, so they
+     * neither overlap anything nor bound any leaked space. s[0..k) keeps
+     * the blocks inside. */
     for (uint32_t i = 0; i < n; i++) {
-        if (s[i].start + span > v->end)
+        if (s[i].start >= v->file_size) {
+            PROBLEM(rep, "BAT entry %u points at sector 0x%08x (offset %llu), beyond the end of "
+                    "the file (%llu bytes)", s[i].block, v->bat[s[i].block],
+                    (unsigned long long)s[i].start, (unsigned long long)v->file_size);
+            continue;
+        }
+        if (s[i].start + span > v->end) {
             PROBLEM(rep, "BAT entry %u points at offset %llu, past the end of the data (%llu)",
                     s[i].block, (unsigned long long)s[i].start, (unsigned long long)v->end);
-        else if (s[i].start < meta && s[i].start + span > v->footer.data_offset)
+            continue;
+        }
+        if (s[i].start < meta && s[i].start + span > v->footer.data_offset)
             PROBLEM(rep, "BAT entry %u (offset %llu) overlaps the header or the BAT",
                     s[i].block, (unsigned long long)s[i].start);
-        if (i > 0 && s[i].start < s[i - 1].start + span)
+        s[k++] = s[i];
+    }
+    uint64_t leaked = 0;
+    for (uint32_t i = 1; i < k; i++) {
+        if (s[i].start < s[i - 1].start + span)
             PROBLEM(rep, "blocks %u and %u overlap (offsets %llu and %llu)", s[i - 1].block,
                     s[i].block, (unsigned long long)s[i - 1].start,
                     (unsigned long long)s[i].start);
-        if (i > 0)
-            leaked += leaked_in(v, s[i - 1].start + span, s[i].start);
+        leaked += leaked_in(v, s[i - 1].start + span, s[i].start);
     }
-    if (n > 0)
-        leaked += leaked_in(v, s[n - 1].start + span, v->end);
-    if (n == 0)
+    if (k > 0)
+        leaked += leaked_in(v, s[k - 1].start + span, v->end);
+    /* A dynamic disk keeps nothing before its blocks: a gap there is a
+     * released block that was never packed (compact interrupted). A
+     * differencing disk may keep locator room there on purpose. */
+    if (k > 0 && v->footer.type == VHD_TYPE_DYNAMIC && s[0].start > vhd_metadata_end(v))
+        leaked += leaked_in(v, vhd_metadata_end(v), s[0].start);
+    if (k == 0)
         leaked += leaked_in(v, vhd_metadata_end(v), v->end);
     free(s);
     rep->leaked_bytes = leaked;
@@ -233,7 +252,7 @@ int vhd_repair(const char *path, struct vhd_check_report *rep)
     }
     if (vhd_is_sparse(v) && before.leaked_bytes) {
         uint64_t freed;
-        if ((r = vhd_space_reclaim(v, &freed)) < 0)
+        if ((r = vhd_space_reclaim(v, 0, &freed)) < 0)
             goto out;
         NOTE(rep, "reclaimed %llu bytes of leaked space", (unsigned long long)freed);
     }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/error.h"
@@ -67,15 +68,54 @@ int vhd_create_check(const char *path, const struct vhd_create_params *p)
     return validate(path, p, &bs);
 }
 
-static int write_fixed(int fd, const char *tmp, const struct vhd_create_params *p)
+static int reserve_error(const char *path, int err, uint64_t len)
+{
+    if (err == ENOSPC || err == EDQUOT)
+        return hvm_error(ENOSPC, "%s: not enough free space for a fixed disk: %llu bytes must "
+                         "be reserved", path, (unsigned long long)len);
+    return hvm_error(err, "%s: reserving %llu bytes: %s", path, (unsigned long long)len,
+                     strerror(err));
+}
+
+int vhd_fixed_reserve(int fd, const char *path, uint64_t offset, uint64_t len)
+{
+    /* Beyond the end of the file, without moving it: the file must keep
+     * ending in its footer until the caller writes the new one. */
+    if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len) == 0)
+        return 0;
+    int err = errno;
+    if (err == EOPNOTSUPP)
+        return 1; /* the caller reserves inside the file once it has grown */
+    /* Drop whatever part was preallocated past the end (truncating to the
+     * current size frees it); the file itself is unchanged. */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && ftruncate(fd, st.st_size) < 0) {
+        /* nothing more to undo: the reservation is only space */
+    }
+    return reserve_error(path, err, len);
+}
+
+int vhd_fixed_reserve_inside(int fd, const char *path, uint64_t offset, uint64_t len)
+{
+    /* posix_fallocate writes zeros where the filesystem cannot allocate
+     * (the range is new data area: zeros are its content anyway). */
+    int err = posix_fallocate(fd, (off_t)offset, (off_t)len);
+    return err ? reserve_error(path, err, len) : 0;
+}
+
+static int write_fixed(int fd, const char *path, const char *tmp,
+                       const struct vhd_create_params *p)
 {
     struct vhd_footer f;
     uint8_t buf[VHD_FOOTER_SIZE];
+    int r;
     footer_init(&f, VHD_TYPE_FIXED, p->size);
     vhd_footer_encode(&f, buf);
-    /* The data area is left sparse: it reads as zeros without being written. */
-    if (ftruncate(fd, (off_t)p->size) < 0)
-        return hvm_error(errno, "%s: %s", tmp, strerror(errno));
+    /* "Fixed" promises the space: the data area is allocated now, so that
+     * a full filesystem shows here and not as a failed guest write later.
+     * A failure leaves only the temporary file, which the caller removes. */
+    if ((r = vhd_fixed_reserve_inside(fd, path, 0, p->size + VHD_FOOTER_SIZE)) < 0)
+        return r;
     return file_pwrite(fd, tmp, buf, VHD_FOOTER_SIZE, p->size);
 }
 
@@ -131,7 +171,7 @@ int vhd_create(const char *path, const struct vhd_create_params *p)
         free(tmp);
         return r;
     }
-    r = p->type == VHD_TYPE_FIXED ? write_fixed(fd, tmp, p) : write_sparse(fd, tmp, p, bs);
+    r = p->type == VHD_TYPE_FIXED ? write_fixed(fd, path, tmp, p) : write_sparse(fd, tmp, p, bs);
     /* A differencing disk is synced by vhd_parent_set below. */
     if (r == 0 && p->type != VHD_TYPE_DIFF)
         r = file_sync(fd, tmp);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "util/endian.h"
+#include "util/crashpoint.h"
 #include "util/error.h"
 #include "util/fileio.h"
 #include "util/filelock.h"
@@ -666,6 +667,7 @@ int vhd_footer_write(struct vhd *v)
     vhd_footer_decode(buf, &v->footer);
     if ((r = file_pwrite(v->fd, v->path, buf, VHD_FOOTER_SIZE, v->end)) < 0)
         return r;
+    hvm_crash_point("footer-copy");
     if (vhd_is_sparse(v) || v->footer.type == VHD_TYPE_DIFF)
         r = file_pwrite(v->fd, v->path, buf, VHD_FOOTER_SIZE, 0);
     if (r == 0)

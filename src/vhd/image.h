@@ -125,6 +125,13 @@ struct vhd_create_params {
 int vhd_create(const char *path, const struct vhd_create_params *p);
 /* The checks vhd_create makes first, with messages naming path. */
 int vhd_create_check(const char *path, const struct vhd_create_params *p);
+/* Reserve a fixed disk's data area [offset, offset+len) (create.c), with a
+ * one-line error naming path when the filesystem is full (ENOSPC).
+ * vhd_fixed_reserve works past the end of the file and keeps its size; it
+ * returns 1 when the filesystem cannot do that: then reserve with
+ * vhd_fixed_reserve_inside once the file has grown over the range. */
+int vhd_fixed_reserve(int fd, const char *path, uint64_t offset, uint64_t len);
+int vhd_fixed_reserve_inside(int fd, const char *path, uint64_t offset, uint64_t len);
 
 
 /* Space management (space.c). */
@@ -138,8 +145,11 @@ int vhd_blocks_sorted(struct vhd *v, struct vhd_block_span **out, uint32_t *n);
  * and syncs again: a crash leaves either the old or the new place in use. */
 int vhd_block_relocate(struct vhd *v, uint32_t block, uint64_t dest);
 /* Moves the last blocks into holes left below them, puts the footer right
- * after the last block and truncates the file. *freed gets the bytes saved. */
-int vhd_space_reclaim(struct vhd *v, uint64_t *freed);
+ * after the last block and truncates the file. *freed gets the bytes saved.
+ * data_start: where a differencing disk's block area began (blocks never
+ * move below it, keeping reserved locator room); 0: at its first block. A
+ * dynamic disk's blocks pack down to the end of its BAT. */
+int vhd_space_reclaim(struct vhd *v, uint64_t data_start, uint64_t *freed);
 /* Where block data may start: after the header, BAT and locators. */
 uint64_t vhd_metadata_end(const struct vhd *v);
 /* Bytes one block occupies: bitmap + data. */

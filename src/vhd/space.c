@@ -1,9 +1,16 @@
 /* Moving blocks and giving space back: shared by compact, repair and resize.
  *
- * Every move copies first and switches the BAT entry after a sync, so a
- * crash leaves the block readable at its old place or its new one; the
- * footer is written at the new end before the file is truncated, so the
- * file always ends in a valid footer. */
+ * The order of the writes is what makes a crash harmless at any point:
+ *   1. copy the block (bitmap and data) to its new slot, fsync: the new
+ *      copy is durable before anything points at it;
+ *   2. switch the BAT entry, fsync: readers follow the entry, so before
+ *      this they read the old place, after it the new one (both hold the
+ *      same bytes); the old place is then merely leaked space;
+ *   3. only when every move is durable, write the footer at the new end,
+ *      fsync, and truncate: the file always ends in a valid footer, and
+ *      nothing cut off by the truncation is still referenced.
+ * A destination is never a place some BAT entry still points at (it is
+ * free space below the block being packed), so step 1 destroys nothing. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,7 +110,7 @@ static uint64_t slot_at(const struct vhd *v, uint64_t pos)
     return align_up(pos + v->bitmap_bytes, ALIGN) - v->bitmap_bytes;
 }
 
-int vhd_space_reclaim(struct vhd *v, uint64_t *freed)
+int vhd_space_reclaim(struct vhd *v, uint64_t data_start, uint64_t *freed)
 {
     struct vhd_block_span *s;
     uint32_t n;
@@ -125,10 +132,18 @@ int vhd_space_reclaim(struct vhd *v, uint64_t *freed)
             l->data_offset + vhd_locator_space_bytes(l) > floor)
             floor = l->data_offset + vhd_locator_space_bytes(l);
     }
-    /* Nothing moves below where the first block started: the writer may
-     * have reserved that room (hvm keeps spare locator space there). */
-    if (n && s[0].start > floor)
-        floor = s[0].start;
+    /* A differencing disk may keep spare locator room before its blocks
+     * (hvm reserves some, for set-parent): nothing moves below where the
+     * block area starts. The caller may know where that was before it
+     * released blocks (compact); otherwise it is the first block now. A
+     * dynamic disk has no locators: its blocks pack down to the BAT. */
+    if (v->footer.type == VHD_TYPE_DIFF) {
+        uint64_t start = data_start ? data_start : n ? s[0].start : floor;
+        if (n && s[0].start < start)
+            start = s[0].start;
+        if (start > floor)
+            floor = start;
+    }
     uint64_t cursor = slot_at(v, floor);
     uint64_t new_end = floor;
     uint32_t lo = 0, hi = n;

@@ -45,6 +45,45 @@ $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); assert "block_size" not
 cmp -n 10485760 f.vhd /dev/zero || fail "fixed data area not zero"
 [ "$(tail -c 512 f.vhd | head -c 8)" = conectix ] || fail "no footer at the end"
 check_clean f.vhd
+# "All space reserved": the data area is allocated, not a hole; growing it
+# reserves the new space too.
+allocated() { echo $(( $(stat -c %b "$1") * $(stat -c %B "$1") )); }
+[ "$(allocated f.vhd)" -ge $((10485760 + 512)) ] || fail "fixed disk is sparse: $(allocated f.vhd) bytes allocated"
+cp f.vhd fg.vhd
+"$HVM" vhd resize fg.vhd --size 20M
+[ "$(allocated fg.vhd)" -ge $((20971520 + 512)) ] || fail "resized fixed disk is sparse: $(allocated fg.vhd) bytes allocated"
+check_clean fg.vhd
+cmp -n 20971520 fg.vhd /dev/zero || fail "resized fixed data area not zero"
+# A full filesystem (a small tmpfs in a mount namespace of our own): a clear
+# error naming the file, nothing left behind; a resize that does not fit
+# leaves the disk as it was.
+if unshare -m true 2>/dev/null; then
+    mkdir small
+    cat >small.sh <<EOF2
+set -u
+mount -t tmpfs -o size=8m tmpfs small || exit 77
+"$HVM" vhd create small/a.vhd --size 5M --type fixed || exit 1
+"$HVM" vhd create small/b.vhd --size 5M --type fixed 2>small.err && exit 2
+ls -A small >small.ls
+cp small/a.vhd small-a.before
+"$HVM" vhd resize small/a.vhd --size 9M 2>small-rs.err && exit 3
+cmp small/a.vhd small-a.before || exit 4
+"$HVM" vhd check small/a.vhd >/dev/null || exit 5
+exit 0
+EOF2
+    set +e; unshare -m sh small.sh; rc=$?; set -e
+    case $rc in
+    0)
+        [ "$(wc -l <small.err)" = 1 ] && grep -q "small/b.vhd: not enough free space" small.err \
+            || fail "fixed create on a full filesystem: $(cat small.err)"
+        [ "$(cat small.ls)" = a.vhd ] || fail "fixed create on a full filesystem left: $(cat small.ls)"
+        grep -q "small/a.vhd: not enough free space" small-rs.err \
+            || fail "fixed resize on a full filesystem: $(cat small-rs.err)"
+        ;;
+    77) echo "no tmpfs mount: full-filesystem case skipped" ;;
+    *) fail "fixed disks on a full filesystem: step $rc failed" ;;
+    esac
+fi
 
 # Block sizes from 4 KiB to 256 MiB; sizes that are not a multiple.
 for bs in 4K 512K 1M 2M 8M 256M; do

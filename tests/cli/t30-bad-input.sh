@@ -78,6 +78,7 @@ d = load("dyn.vhd"); header(d, lambda h: h.__setitem__(slice(0, 8), b"cxsparsX")
 # BAT entries past the end, into the metadata, overlapping, at the 32-bit top.
 d = load("dyn.vhd"); set_bat(d, used[0], len(d) // 512 + 100); save("bat-past-end.vhd", d)
 d = load("dyn.vhd"); set_bat(d, used[0], 0xFFFFFFFE); save("bat-max.vhd", d)
+d = load("dyn.vhd"); set_bat(d, used[0], 0xFFFFFF00); save("bat-far.vhd", d)
 d = load("dyn.vhd"); set_bat(d, used[0], 1); save("bat-in-header.vhd", d)
 d = load("dyn.vhd"); set_bat(d, used[1], entries[used[0]]); save("bat-same.vhd", d)
 d = load("dyn.vhd"); set_bat(d, used[1], entries[used[0]] + 8); save("bat-overlap.vhd", d)
@@ -197,7 +198,7 @@ msg() {
 
 for f in trunc-100 trunc-511 trunc-1000 trunc-bat trunc-block trunc-fixed \
          trunc-fixed-half foot-both-bad foot-fixed-bad cookie-bad head-csum head-cookie \
-         bat-past-end bat-max bat-in-header bat-same bat-overlap size-3t size-odd \
+         bat-past-end bat-max bat-far bat-in-header bat-same bat-overlap size-3t size-odd \
          size-huge size-fixed-big type-7 dataoff-huge dataoff-zero mte-huge mte-big \
          mte-small bat-offset-huge bs-0 bs-3 bs-1g bs-4g-1 bs-768k loc-none loc-unknown \
          name-bad garbage-512 garbage-4096 garbage-70000; do
@@ -214,6 +215,14 @@ msg head-csum.vhd "dynamic header checksum mismatch"
 msg head-cookie.vhd "no dynamic disk header"
 msg bat-past-end.vhd "BAT entry"
 msg bat-in-header.vhd "overlaps the header"
+# An entry far beyond the file is reported as such, and leaked space is
+# counted inside the file only (not up to where the entry points).
+for f in bat-far bat-max bat-past-end; do
+    set +e; "$HVM" vhd check $f.vhd >"$T/.chk" 2>&1; set -e
+    grep -q "beyond the end of the file" "$T/.chk" || fail "$f: $(cat "$T/.chk")"
+    leak=$(sed -n 's/.* \([0-9]*\) bytes of leaked space.*/\1/p' "$T/.chk")
+    [ "${leak:-0}" -lt "$(stat -c %s $f.vhd)" ] || fail "$f: leaked space beyond the file: $(cat "$T/.chk")"
+done
 msg bat-same.vhd "overlap"
 msg bat-overlap.vhd "overlap"
 msg size-3t.vhd "beyond the VHD limit"
