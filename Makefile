@@ -48,21 +48,25 @@ bench: deps $(BENCH_BUILD)/build.ninja
 	@GUEST_DIR=$(GUEST_DIR) sh scripts/guest/build.sh || echo "make bench: no test guest; bench/runtime.sh skipped"
 	[ ! -f $(GUEST_DIR)/vmlinuz ] || HVM=$(CURDIR)/$(BENCH_BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh bench/runtime.sh
 
-# Each libFuzzer target runs FUZZ_SECONDS on its corpus in $(FUZZ_BUILD)
-# (kept between runs, seeded from tests/data and fuzz/seeds).
-FUZZ_TARGETS = vhd-open vm-json manifest journal
-FUZZ_RUN = -rss_limit_mb=512 -max_total_time=$(FUZZ_SECONDS)
+# Each libFuzzer target runs FUZZ_SECONDS on its corpus in
+# $(FUZZ_BUILD)/corpus-TARGET (kept between runs, seeded from tests/data and
+# fuzz/seeds/TARGET), one after the other; FUZZ_TARGETS picks some
+# (make fuzz FUZZ_TARGETS=journal). A crash stops the run and leaves its
+# input as $(FUZZ_BUILD)/crash-TARGET-*. See docs/fuzz.md.
+FUZZ_TARGETS ?= vhd-open vm-json manifest journal
+FUZZ_RUN = -rss_limit_mb=512 -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1
+FUZZ_DICT_vm-json = -dict=fuzz/vm-json.dict
+FUZZ_DICT_manifest = -dict=fuzz/vm-json.dict
+FUZZ_DICT_journal = -dict=fuzz/vm-json.dict
 
 fuzz: deps
 	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null 2>&1 || true
 	ninja -C $(FUZZ_BUILD) $(addprefix fuzz/fuzz-,$(FUZZ_TARGETS))
-	mkdir -p $(FUZZ_BUILD)/corpus && cp -n tests/data/*.vhd $(FUZZ_BUILD)/corpus/ 2>/dev/null || true
-	for t in vm-json journal; do mkdir -p $(FUZZ_BUILD)/corpus-$$t && cp -n fuzz/seeds/$$t/* $(FUZZ_BUILD)/corpus-$$t/ || true; done
-	mkdir -p $(FUZZ_BUILD)/corpus-manifest
-	$(FUZZ_BUILD)/fuzz/fuzz-vhd-open $(FUZZ_RUN) $(FUZZ_BUILD)/corpus
-	$(FUZZ_BUILD)/fuzz/fuzz-vm-json $(FUZZ_RUN) -dict=fuzz/vm-json.dict $(FUZZ_BUILD)/corpus-vm-json
-	$(FUZZ_BUILD)/fuzz/fuzz-manifest $(FUZZ_RUN) -dict=fuzz/vm-json.dict $(FUZZ_BUILD)/corpus-manifest
-	$(FUZZ_BUILD)/fuzz/fuzz-journal $(FUZZ_RUN) -dict=fuzz/vm-json.dict $(FUZZ_BUILD)/corpus-journal
+	for t in $(FUZZ_TARGETS); do mkdir -p $(FUZZ_BUILD)/corpus-$$t; \
+	    [ ! -d fuzz/seeds/$$t ] || cp -n fuzz/seeds/$$t/* $(FUZZ_BUILD)/corpus-$$t/; done
+	cp -n tests/data/*.vhd $(FUZZ_BUILD)/corpus-vhd-open/ 2>/dev/null || true
+	$(foreach t,$(FUZZ_TARGETS),$(FUZZ_BUILD)/fuzz/fuzz-$(t) $(FUZZ_RUN) $(FUZZ_DICT_$(t)) \
+	    -artifact_prefix=$(FUZZ_BUILD)/crash-$(t)- $(FUZZ_BUILD)/corpus-$(t) &&) true
 
 guest: deps
 	@GUEST_DIR=$(GUEST_DIR) sh scripts/guest/build.sh

@@ -1,5 +1,7 @@
 /* libFuzzer target: the replay decision for a journal given as bytes
- * (vm_journal_decide: refuse, finish, execute, or test the guard), against
+ * (vm_journal_decide: refuse, finish, execute, or test the guard; the
+ * decision vm_journal_recover acts on, before it checks the files the
+ * journal names), against
  * a vm.json of generation 1, 7 or near the top of the range; and the check
  * of its next document alone (vm_journal_next_validate). Only the decision:
  * replaying acts on files. A journal not refused must have a next document

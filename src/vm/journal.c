@@ -180,28 +180,19 @@ static const struct step_kind *step_kind_find(const char *name)
     return NULL;
 }
 
-/* Writes into why (for a message) what is wrong with the journal, or
- * leaves it empty: its shape, and every path it names (steps, remove, the
- * memory states of the next document's checkpoints, which abandoning
- * deletes). */
+/* Writes into why (for a message) what is wrong with the files a journal
+ * names, or leaves it empty: every path of its steps, its remove list and
+ * the memory states of the next document's checkpoints (which abandoning
+ * deletes) must lead to no symlink and not out of the folder. Its shape
+ * (which fields, which types, what a path may look like) has been checked
+ * by vm_journal_decide (vm/validate.c) first; this is the part that needs
+ * the files. */
 static void journal_check(int root, json_t *j, char *why, size_t len)
 {
     size_t i;
     json_t *st, *f;
     const char *bad;
     why[0] = 0;
-    if (!json_is_object(j) || !json_is_string(json_object_get(j, "op")) ||
-        !json_is_integer(json_object_get(j, "generation")) ||
-        !json_is_object(json_object_get(j, "next")) || !json_is_array(json_object_get(j, "steps")) ||
-        !json_is_array(json_object_get(j, "remove"))) {
-        snprintf(why, len, "not an hvm journal (op, generation, next, steps and remove)");
-        return;
-    }
-    json_t *guard = json_object_get(j, "guard");
-    if (guard && (!json_is_object(guard) || !json_is_array(json_object_get(guard, "leaves")))) {
-        snprintf(why, len, "guard: expected {\"leaves\": [...]}");
-        return;
-    }
     json_array_foreach(json_object_get(j, "steps"), i, st) {
         const char *what = json_string_value(json_object_get(st, "do"));
         const struct step_kind *k = step_kind_find(what);
@@ -210,18 +201,12 @@ static void journal_check(int root, json_t *j, char *why, size_t len)
             return;
         }
         for (int p = 0; k->paths[p]; p++) {
-            json_t *v = json_object_get(st, k->paths[p]);
-            const char *rel = json_string_value(v);
+            const char *rel = json_string_value(json_object_get(st, k->paths[p]));
             if ((bad = path_refusal(root, rel))) {
                 snprintf(why, len, "step %zu (%s): %s '%s' %s", i + 1, what, k->paths[p],
                          rel ? rel : "", bad);
                 return;
             }
-        }
-        if (strcmp(what, "create") == 0 && (!json_is_integer(json_object_get(st, "size")) ||
-                                             json_integer_value(json_object_get(st, "size")) <= 0)) {
-            snprintf(why, len, "step %zu (create): size is not a positive integer", i + 1);
-            return;
         }
     }
     json_array_foreach(json_object_get(j, "remove"), i, f)
@@ -236,6 +221,33 @@ static void journal_check(int root, json_t *j, char *why, size_t len)
             return;
         }
     }
+}
+
+/* What recovery does with journal (read from file) in this VM folder: the
+ * decision of vm_journal_decide against vm.json's generation, which checks
+ * its shape and its next document as vm.json is, then the files it names
+ * (journal_check). Problems are appended to problems; a refusal has at
+ * least one. */
+static enum vm_journal_action journal_judge(struct vm *vm, json_t *journal, const char *file,
+                                            json_t *problems)
+{
+    json_int_t have = json_integer_value(json_object_get(vm->doc, "generation"));
+    enum vm_journal_action a = vm_journal_decide(journal, have, file, problems);
+    if (a == VM_JOURNAL_REFUSE)
+        return a;
+    char why[1024];
+    int root = open_root(vm);
+    if (root < 0) {
+        vm_problem(problems, "%s: %s", vm->dir, strerror(-root));
+        return VM_JOURNAL_REFUSE;
+    }
+    journal_check(root, journal, why, sizeof why);
+    close(root);
+    if (why[0]) {
+        vm_problem(problems, "%s: %s", file, why);
+        return VM_JOURNAL_REFUSE;
+    }
+    return a;
 }
 
 static int save_doc(struct vm *vm, json_t *doc, const char *file)
@@ -499,13 +511,21 @@ int vm_journal_begin(struct vm *vm, const char *op, json_t *next, json_t *steps,
     int root = r < 0 ? r : open_root_loud(vm);
     if (r == 0)
         r = root < 0 ? root : bring_in(vm, json_object_get(journal, "steps"), made);
-    char why[1024];
-    if (r == 0) {
-        journal_check(root, journal, why, sizeof why);
-        if (why[0])
-            r = hvm_error(EINVAL, "%s: %s: refusing to write a journal naming a file outside "
-                          "the VM folder: %s", vm->dir, op, why);
-    }
+    /* Never a journal that recovery would refuse, nor over one that was
+     * refused and kept (vm check reports it): it is for a person to look at. */
+    char *jpath = vm_path(vm, "journal");
+    json_t *problems = json_array();
+    struct stat jst;
+    if (r == 0 && (!jpath || !problems))
+        r = hvm_error(ENOMEM, "out of memory");
+    if (r == 0 && lstat(jpath, &jst) == 0)
+        r = hvm_error(EEXIST, "%s: %s: a journal that was not replayed is in the way "
+                      "(see 'hvm vm check')", jpath, op);
+    if (r == 0 && journal_judge(vm, journal, jpath, problems) == VM_JOURNAL_REFUSE)
+        r = hvm_error(EINVAL, "%s: refusing to write a journal that recovery would refuse: %s",
+                      op, json_string_value(json_array_get(problems, 0)) ?: "?");
+    json_decref(problems);
+    free(jpath);
     if (r == 0)
         r = save_doc(vm, journal, "journal");
     if (r < 0) {
@@ -587,60 +607,106 @@ int vm_commit(struct vm *vm, const char *op, json_t *next, json_t *steps, json_t
     return r < 0 ? r : vm_journal_commit(vm, journal);
 }
 
+/* Set by vm check: a refused journal is left for vm_verify to list
+ * (vm_journal_problems) instead of failing the open. */
+static bool refusal_reported;
+
+void vm_journal_refusal_report(bool on)
+{
+    refusal_reported = on;
+}
+
+/* A journal that is not replayed, as the error of the open (none when
+ * vm check reports it). */
+static int refused(json_t *problems)
+{
+    size_t n = json_array_size(problems);
+    if (refusal_reported)
+        return 0;
+    return hvm_error(EINVAL, "%s%s: the journal was not replayed (it was not written by hvm; "
+                     "look at it, then remove it to use the VM)",
+                     json_string_value(json_array_get(problems, 0)) ?: "journal",
+                     n > 1 ? " (and more problems)" : "");
+}
+
+/* Reads the journal at path: 0 when there is none, 1 with *journal, 2 when
+ * it is unreadable (it is written atomically: such a one was never
+ * complete, so nothing was started under it), -EINVAL with the problem
+ * appended when it is not a regular file. */
+static int journal_read(const char *path, json_t **journal, json_t *problems)
+{
+    struct stat st;
+    *journal = NULL;
+    if (lstat(path, &st) != 0)
+        return 0;
+    if (!S_ISREG(st.st_mode)) {
+        vm_problem(problems, "%s: not a regular file", path);
+        return -EINVAL;
+    }
+    *journal = json_load_file(path, 0, NULL);
+    return *journal ? 1 : 2;
+}
+
 int vm_journal_recover(struct vm *vm)
 {
     char *path = vm_path(vm, "journal");
-    struct stat st;
-    if (!path)
-        return hvm_error(ENOMEM, "out of memory");
-    if (lstat(path, &st) != 0) {
-        free(path);
-        return 0;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        int r = hvm_error(EINVAL, "%s: not a regular file: the journal was not replayed "
-                          "(look at it, then remove it to use the VM)", path);
-        free(path);
-        return r;
-    }
-    json_error_t err;
-    json_t *journal = json_load_file(path, 0, &err);
+    json_t *problems = json_array(), *journal = NULL;
     int r;
-    if (!journal) {
-        /* The journal is written atomically: an unreadable one was never
-         * complete, so nothing was started under it. */
+    if (!path || !problems) {
+        free(path);
+        json_decref(problems);
+        return hvm_error(ENOMEM, "out of memory");
+    }
+    switch (journal_read(path, &journal, problems)) {
+    case 0:
+        r = 0;
+        break;
+    case 2:
         unlink(path);
-        free(path);
-        return 0;
+        r = 0;
+        break;
+    case 1:
+        /* Decided before anything is acted on: a journal naming a file
+         * outside the folder was not written by hvm (a bundle, another
+         * host). */
+        switch (journal_judge(vm, journal, path, problems)) {
+        case VM_JOURNAL_FINISH: /* committed: only the clean-up was left */
+            r = finish(vm, journal);
+            break;
+        case VM_JOURNAL_GUARDED: /* the online part decides */
+            r = guard_holds(vm, json_object_get(journal, "guard"))
+                    ? execute(vm, journal)  /* it happened: commit */
+                    : abandon(vm, journal); /* it never happened: roll back */
+            break;
+        case VM_JOURNAL_EXECUTE: /* not committed: redo the steps, commit */
+            r = execute(vm, journal);
+            break;
+        default:
+            r = refused(problems);
+        }
+        break;
+    default:
+        r = refused(problems);
     }
-    /* Checked before anything is acted on: a journal naming a file outside
-     * the folder was not written by hvm (a bundle, another host). */
-    char why[1024];
-    int root = open_root_loud(vm);
-    if (root < 0) {
-        json_decref(journal);
-        free(path);
-        return root;
-    }
-    journal_check(root, journal, why, sizeof why);
-    close(root);
-    if (why[0]) {
-        r = hvm_error(EINVAL, "%s: %s: the journal was not replayed (it was not written by hvm; "
-                      "look at it, then remove it to use the VM)", path, why);
-        json_decref(journal);
-        free(path);
-        return r;
-    }
-    json_int_t gen = json_integer_value(json_object_get(journal, "generation"));
-    json_int_t have = json_integer_value(json_object_get(vm->doc, "generation"));
-    json_t *guard = json_object_get(journal, "guard");
-    if (have >= gen)
-        r = finish(vm, journal);   /* committed: only the clean-up was left */
-    else if (guard && !guard_holds(vm, guard))
-        r = abandon(vm, journal);  /* the online part never happened: roll back */
-    else
-        r = execute(vm, journal);  /* not committed: redo the steps, commit */
     json_decref(journal);
+    json_decref(problems);
     free(path);
     return r;
+}
+
+size_t vm_journal_problems(struct vm *vm, json_t *problems)
+{
+    char *path = vm_path(vm, "journal");
+    json_t *journal = NULL, *list = json_array(), *p;
+    size_t i;
+    if (path && list && journal_read(path, &journal, list) == 1)
+        journal_judge(vm, journal, path, list);
+    json_array_foreach(list, i, p)
+        vm_problem(problems, "%s (the journal was not replayed: look at it, then remove it)",
+                   json_string_value(p));
+    i = json_array_size(list);
+    json_decref(journal);
+    json_decref(list);
+    free(path);
+    return i;
 }

@@ -791,29 +791,16 @@ static const struct field manifest_fields[] = {
 };
 
 /* ---- the journal ----
- * Paths of the steps are files of the VM folder, but for a rebase onto a
- * parent outside it (a base) and a copy from a host file (vm set
- * --add-disk): those are plain absolute paths. (Whether a path leads out
- * of the folder through a link is for the replay to find, on the files.) */
+ * Every path of its steps and its remove list is a file of the VM folder:
+ * a rebase names the layer going away (whose parent, maybe a base outside
+ * the folder, the child goes onto), and a copy from a host file (vm set
+ * --add-disk) is made before the journal is written (journal.c,
+ * bring_in). (Whether a path leads out of the folder through a link is
+ * for the replay to find, on the files.) */
 
 static void check_step_kind(struct ctx *c, const char *path, json_t *v)
 {
     want_string(c, path, v);
-}
-
-static void check_outside_file(struct ctx *c, const char *path, json_t *v)
-{
-    char b[64];
-    const char *s = want_string(c, path, v);
-    if (s && !folder_file_valid(s) && !host_path_valid(s))
-        problem(c, path, "'%s' is neither a file of the VM folder nor an absolute path",
-                shown(s, b, sizeof b));
-}
-
-static void check_onto(struct ctx *c, const char *path, json_t *v)
-{
-    if (!json_is_null(v))
-        check_outside_file(c, path, v);
 }
 
 static void check_disk_size(struct ctx *c, const char *path, json_t *v)
@@ -831,7 +818,7 @@ static const struct field diff_fields[] = {
 static const struct field rebase_fields[] = {
     {"do", true, check_step_kind},
     {"child", true, check_file},
-    {"onto", false, check_onto},
+    {"below", true, check_file}, /* the layer going away: child goes onto its parent */
     {NULL, false, NULL},
 };
 
@@ -844,7 +831,7 @@ static const struct field merge_up_fields[] = {
 
 static const struct field copy_fields[] = {
     {"do", true, check_step_kind},
-    {"from", true, check_outside_file},
+    {"from", true, check_file},
     {"to", true, check_file},
     {NULL, false, NULL},
 };

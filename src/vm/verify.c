@@ -154,10 +154,13 @@ static void check_orphans(struct vm *vm, const char *sub, json_t *out)
 json_t *vm_verify(struct vm *vm)
 {
     json_t *out = json_array();
+    /* A journal recovery refused stays for a person to look at: nothing is
+     * committed over it. */
+    bool refused = vm_journal_problems(vm, out) > 0;
     /* A checkpoint deletion killed between its commits leaves hidden nodes
      * to fold: finish it (not under a running VM). */
     const char *state = vm_state(vm);
-    if (strcmp(state, "Running") != 0 && strcmp(state, "Paused") != 0 &&
+    if (!refused && strcmp(state, "Running") != 0 && strcmp(state, "Paused") != 0 &&
         vm_checkpoint_fold(vm) < 0)
         vm_problem(out, "finishing a checkpoint deletion: %s", hvm_error_message());
     check_tree(vm, out);

@@ -67,8 +67,16 @@ json_t *vm_step_merge_up(const char *leaf, const char *parent);
 json_t *vm_step_merge_up(const char *leaf, const char *parent);
 json_t *vm_step_copy(const char *from, const char *to);
 json_t *vm_step_create(const char *file, uint64_t size);
-/* Runs the journal left by an interrupted command, if any. */
+/* Runs the journal left by an interrupted command, if any, as
+ * vm_journal_decide (vm/validate.h) decides; a journal it refuses (or that
+ * names files through a symlink or outside the folder) is left in place
+ * and fails the open, or, after vm_journal_refusal_report(true) (vm check),
+ * is left for vm_journal_problems to list. */
 int vm_journal_recover(struct vm *vm);
+void vm_journal_refusal_report(bool on);
+/* Appends why the VM's journal, if one is left, is not replayed; returns
+ * how many problems. */
+size_t vm_journal_problems(struct vm *vm, json_t *problems);
 
 struct vm_create_params {
     const char *name;

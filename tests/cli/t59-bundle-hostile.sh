@@ -190,7 +190,8 @@ grep -q "etc/shadow\|etc/passwd" bk2/vm.json && fail "register mode kept a host 
 canary_intact "the bundles"
 
 # 6. A journal written straight into a VM folder, naming paths outside it:
-# never replayed, every command stops naming the file, vm check too.
+# never replayed, every command stops naming the file; vm check lists it
+# among its problems (exit 1, text and --json) and changes nothing.
 "$HVM" vm create w --new-disk 1M >/dev/null
 wdir=$HVM_STORE/vms/w
 wgen=$(json_get "$wdir/vm.json" "d['generation']")
@@ -206,10 +207,19 @@ json.dump({"op": "x", "generation": gen + 1, "next": nxt, "steps": steps, "remov
 PYEOF
 }
 journal_refused() { # WHAT
-    for cmd in "vm show w" "vm check w" "checkpoint list w" "vm start w"; do
+    for cmd in "vm show w" "checkpoint list w" "vm start w"; do
         expect_fail 2 "$HVM" $cmd
         last_error | grep -q "$wdir/journal: .*not replayed" || fail "$1: $cmd: no clear refusal: $(last_error)"
     done
+    set +e
+    "$HVM" vm check w >check.out 2>check.err; rc=$?
+    "$HVM" vm check w --json >check.json 2>>check.err; rcj=$?
+    set -e
+    no_sanitizer check.err
+    [ "$rc" = 1 ] && [ "$rcj" = 1 ] || fail "$1: vm check exited $rc/$rcj, not 1 (problems): $(cat check.err)"
+    grep -q "^w: problem: $wdir/journal: .*not replayed" check.out || fail "$1: vm check: $(cat check.out)"
+    [ "$(json_get check.json "[d['result'], len([p for p in d['problems'] if 'journal was not replayed' in p]) > 0]")" = "['problems', True]" ] ||
+        fail "$1: vm check --json: $(cat check.json)"
     "$HVM" vm list --json >list.json 2>list.err
     no_sanitizer list.err
     [ "$(json_get list.json "[x['state'] for x in d if x['name'] == 'w']")" = "['Unreadable']" ] ||
