@@ -437,6 +437,7 @@ int cmd_vm_check(int argc, char **argv)
     SIMPLE(check_usage, 1, &store_dir, &as_json);
     struct store s;
     struct vm *vm;
+    vm_journal_refusal_report(true); /* a refused journal is one of the problems */
     if (vm_cli_open(store_dir, argv[optind], &s, &vm))
         return EXIT_ERROR;
     json_t *problems = vm_verify(vm);
