@@ -1,5 +1,6 @@
 /* Dispatch through a disk's ops table, and the chain-wide helpers. */
 #include "disk/disk.h"
+#include "disk/foreign.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -34,6 +35,13 @@ int disk_open(const char *path, unsigned flags, struct disk **out)
                              "at the end and no copy at the start)", path,
                              (unsigned long long)st.st_size);
     }
+    /* A qcow2 or VMDK read as raw bytes would be its metadata, not its
+     * guest's disk: such an image is named instead, and read as raw only
+     * when asked for (DISK_OPEN_RAW). */
+    enum disk_foreign foreign = DISK_FOREIGN_NONE;
+    if (!(flags & DISK_OPEN_RAW) && disk_foreign_probe(path, &foreign, NULL) == 0 &&
+        foreign != DISK_FOREIGN_NONE)
+        return disk_foreign_refuse(path, foreign);
     return disk_raw_open(path, flags, out);
 }
 

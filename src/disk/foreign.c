@@ -1,0 +1,264 @@
+/* Recognising other formats by their magic, and converting them to raw
+ * through qemu-img (Debian's qemu-utils, which hvm depends on anyway):
+ * qemu's readers of these formats are the reference ones, and a second
+ * implementation of each in hvm would only be a new place for bugs. */
+#include "disk/foreign.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "disk/disk.h"
+#include "util/endian.h"
+#include "util/error.h"
+
+extern char **environ;
+
+static const char *const names[] = {
+    [DISK_FOREIGN_NONE] = "",      [DISK_FOREIGN_QCOW2] = "qcow2", [DISK_FOREIGN_QCOW] = "qcow",
+    [DISK_FOREIGN_VMDK] = "vmdk",  [DISK_FOREIGN_VHDX] = "vhdx",   [DISK_FOREIGN_VDI] = "vdi",
+    [DISK_FOREIGN_QED] = "qed",
+};
+
+/* As people write them, for messages. */
+static const char *const titles[] = {
+    [DISK_FOREIGN_NONE] = "",      [DISK_FOREIGN_QCOW2] = "qcow2", [DISK_FOREIGN_QCOW] = "qcow",
+    [DISK_FOREIGN_VMDK] = "VMDK",  [DISK_FOREIGN_VHDX] = "VHDX",   [DISK_FOREIGN_VDI] = "VDI",
+    [DISK_FOREIGN_QED] = "QED",
+};
+
+const char *disk_foreign_title(enum disk_foreign format)
+{
+    return (unsigned)format < sizeof titles / sizeof titles[0] ? titles[format] : "";
+}
+
+const char *disk_foreign_name(enum disk_foreign format)
+{
+    return (unsigned)format < sizeof names / sizeof names[0] ? names[format] : "";
+}
+
+bool disk_foreign_from_name(const char *name, enum disk_foreign *format)
+{
+    for (unsigned i = DISK_FOREIGN_NONE + 1; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i]) == 0) {
+            *format = (enum disk_foreign)i;
+            return true;
+        }
+    return false;
+}
+
+bool disk_foreign_convertible(enum disk_foreign format)
+{
+    return format != DISK_FOREIGN_NONE && format != DISK_FOREIGN_VHDX;
+}
+
+static uint32_t le32_get(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t le64_get(const uint8_t *p)
+{
+    return (uint64_t)le32_get(p) | (uint64_t)le32_get(p + 4) << 32;
+}
+
+/* The magics and size fields, as qemu's block drivers read them
+ * (block/qcow2.h, vmdk.c, vhdx.h, vdi.c, qed.h). */
+static enum disk_foreign classify(const uint8_t *h, size_t n, uint64_t *size)
+{
+    static const char descriptor[] = "# Disk DescriptorFile";
+    *size = 0;
+    if (n >= 32 && memcmp(h, "QFI\xfb", 4) == 0) {
+        *size = be64_get(h + 24); /* same place in versions 1, 2 and 3 */
+        return be32_get(h + 4) == 1 ? DISK_FOREIGN_QCOW : DISK_FOREIGN_QCOW2;
+    }
+    if (n >= 20 && (memcmp(h, "KDMV", 4) == 0 || memcmp(h, "COWD", 4) == 0)) {
+        if (memcmp(h, "KDMV", 4) == 0 && le64_get(h + 12) < (UINT64_MAX >> 9))
+            *size = le64_get(h + 12) << 9; /* capacity in sectors */
+        return DISK_FOREIGN_VMDK;
+    }
+    if (n >= sizeof descriptor - 1 && memcmp(h, descriptor, sizeof descriptor - 1) == 0)
+        return DISK_FOREIGN_VMDK;
+    if (n >= 8 && memcmp(h, "vhdxfile", 8) == 0)
+        return DISK_FOREIGN_VHDX;
+    if (n >= 0x48 && le32_get(h + 0x40) == 0xbeda107f) {
+        if (n >= 0x178 && le32_get(h + 0x44) >> 16 == 1) /* header version 1.x */
+            *size = le64_get(h + 0x170);
+        return DISK_FOREIGN_VDI;
+    }
+    if (n >= 56 && memcmp(h, "QED\0", 4) == 0) {
+        *size = le64_get(h + 48);
+        return DISK_FOREIGN_QED;
+    }
+    return DISK_FOREIGN_NONE;
+}
+
+int disk_foreign_probe(const char *path, enum disk_foreign *format, uint64_t *virtual_size)
+{
+    uint64_t size_unused;
+    if (!virtual_size)
+        virtual_size = &size_unused;
+    *format = DISK_FOREIGN_NONE;
+    *virtual_size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not hang */
+    if (fd < 0)
+        return hvm_error(errno, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        /* A block device's first sector is its guest's business. */
+        close(fd);
+        return 0;
+    }
+    uint8_t h[512];
+    ssize_t n = pread(fd, h, sizeof h, 0);
+    int e = errno;
+    close(fd);
+    if (n < 0)
+        return hvm_error(e, "%s: %s", path, strerror(e));
+    *format = classify(h, (size_t)n, virtual_size);
+    return 0;
+}
+
+int disk_foreign_refuse(const char *path, enum disk_foreign format)
+{
+    if (format == DISK_FOREIGN_VHDX)
+        return hvm_error(EMEDIUMTYPE, "%s: a VHDX image; hvm does not read VHDX yet", path);
+    return hvm_error(EMEDIUMTYPE, "%s: a %s image, not VHD or raw; 'hvm vhd convert "
+                     "--from-format %s' converts it", path, disk_foreign_title(format),
+                     disk_foreign_name(format));
+}
+
+int disk_foreign_require_vhd(const char *path)
+{
+    if (disk_is_vhd(path))
+        return 0;
+    enum disk_foreign format;
+    int r = disk_foreign_probe(path, &format, NULL);
+    if (r < 0)
+        return r;
+    if (format == DISK_FOREIGN_VHDX)
+        return disk_foreign_refuse(path, format);
+    if (format != DISK_FOREIGN_NONE)
+        return hvm_error(EMEDIUMTYPE, "%s: a %s image, not a VHD; convert it first with "
+                         "'hvm vhd convert --from-format %s %s NEW.vhd'", path,
+                         disk_foreign_title(format), disk_foreign_name(format), path);
+    return hvm_error(EINVAL, "%s: not a VHD (convert it with 'hvm vhd convert')", path);
+}
+
+/* qemu takes "proto:..." and "json:{...}" as protocol names, not files; a
+ * path that starts with / or ./ is always a file. malloc'd. */
+static char *qemu_file_name(const char *path)
+{
+    char *s;
+    if (asprintf(&s, "%s%s", path[0] == '/' ? "" : "./", path) < 0)
+        return NULL;
+    return s;
+}
+
+/* The first line qemu-img wrote to stderr, without its "qemu-img: ". */
+static void first_line(char *text)
+{
+    char *nl = strchr(text, '\n');
+    if (nl)
+        *nl = '\0';
+    if (strncmp(text, "qemu-img: ", 10) == 0)
+        memmove(text, text + 10, strlen(text + 10) + 1);
+}
+
+int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *raw_path)
+{
+    if (!disk_foreign_convertible(format))
+        return disk_foreign_refuse(src, format);
+    /* Created here, exclusively, so that nothing already at raw_path is
+     * overwritten; qemu-img then recreates it at the disk's size. */
+    int out = open(raw_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0)
+        return hvm_error(errno, "%s: %s", raw_path, strerror(errno));
+    close(out);
+    char *in_name = qemu_file_name(src), *out_name = qemu_file_name(raw_path);
+    int err[2] = {-1, -1};
+    int r = 0;
+    pid_t pid = -1;
+    posix_spawn_file_actions_t fa;
+    bool have_fa = false;
+    if (!in_name || !out_name) {
+        r = hvm_error(ENOMEM, "out of memory");
+        goto out;
+    }
+    if (pipe2(err, O_CLOEXEC) < 0) {
+        r = hvm_error(errno, "pipe: %s", strerror(errno));
+        goto out;
+    }
+    if ((r = -posix_spawn_file_actions_init(&fa)) < 0) {
+        r = hvm_error(-r, "posix_spawn: %s", strerror(-r));
+        goto out;
+    }
+    have_fa = true;
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    /* -S 4k (qemu-img's default, said for clarity): runs of zeros become
+     * holes in the raw file; -q: no progress on our stdout. */
+    char *argv[] = {"qemu-img", "convert", "-q", "-f", (char *)disk_foreign_name(format),
+                    "-O", "raw", "-S", "4k", in_name, out_name, NULL};
+    int e = posix_spawnp(&pid, "qemu-img", &fa, NULL, argv, environ);
+    close(err[1]);
+    err[1] = -1;
+    if (e) {
+        pid = -1;
+        r = e == ENOENT ? hvm_error(e, "%s: qemu-img not found (install qemu-utils to convert "
+                                       "%s images)", src, disk_foreign_title(format))
+                        : hvm_error(e, "qemu-img: %s", strerror(e));
+        goto out;
+    }
+    char text[1024];
+    size_t len = 0;
+    ssize_t n;
+    /* Read to the end (keeping the start) so that qemu-img never blocks on
+     * a full pipe. */
+    char sink[4096];
+    while ((n = read(err[0], sink, sizeof sink)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        size_t take = (size_t)n < sizeof text - 1 - len ? (size_t)n : sizeof text - 1 - len;
+        memcpy(text + len, sink, take);
+        len += take;
+    }
+    text[len] = '\0';
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) {
+            status = -1;
+            break;
+        }
+    pid = -1;
+    if (status != 0) {
+        first_line(text);
+        if (WIFSIGNALED(status))
+            r = hvm_error(EIO, "%s: qemu-img was killed by signal %d", src, WTERMSIG(status));
+        else
+            r = hvm_error(EIO, "%s: qemu-img could not read it as %s: %s", src,
+                          disk_foreign_title(format), text[0] ? text : "no reason given");
+    }
+out:
+    if (have_fa)
+        posix_spawn_file_actions_destroy(&fa);
+    if (err[0] >= 0)
+        close(err[0]);
+    if (err[1] >= 0)
+        close(err[1]);
+    if (r < 0)
+        unlink(raw_path);
+    free(in_name);
+    free(out_name);
+    return r;
+}
