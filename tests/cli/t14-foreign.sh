@@ -40,6 +40,18 @@ for f in qcow2 vmdk vdi qed; do
     one_line "convert $f" "in.$f: a $(title $f) image, not VHD or raw; 'hvm vhd convert --from-format $f' converts it"
     [ ! -e out.vhd ] || fail "a refused convert of $f created out.vhd"
 
+    # info names the format (text and JSON), not "type raw".
+    "$HVM" vhd info in.$f >info.txt
+    grep -qxF "format             $f (not VHD; hvm vhd convert --from-format $f converts it)" info.txt ||
+        { cat info.txt; fail "info $f does not name the format"; }
+    ! grep -q "^type" info.txt || fail "info $f still shows a type"
+    "$HVM" vhd info --json in.$f >info.json
+    [ "$(json_get info.json "d['format']")" = $f ] || fail "info --json $f: format"
+    [ "$(json_get info.json "d['virtual_size']")" = $((64 << 20)) ] || fail "info --json $f: size"
+    [ "$(json_get info.json "'type' in d")" = False ] || fail "info --json $f: type"
+    "$HVM" vhd info --json --chain in.$f >info.json
+    [ "$(json_get info.json "d['chain'][0]['format']")" = $f ] || fail "info --chain $f"
+
     # Its own name: a dynamic VHD with only the written blocks.
     "$HVM" vhd convert --from-format $f in.$f $f.vhd
     same_vhd $f in.$f $f.vhd
@@ -88,6 +100,14 @@ for opt in "" "--from-format auto" "--from-format vhdx"; do
     one_line "convert vhdx $opt" "in.vhdx: a VHDX image; hvm does not read VHDX yet"
     [ ! -e x.vhd ] || fail "convert of a VHDX created x.vhd"
 done
+
+"$HVM" vhd info in.vhdx >info.txt
+grep -qxF "format             vhdx (not VHD; hvm does not read VHDX yet)" info.txt ||
+    { cat info.txt; fail "info of a VHDX"; }
+"$HVM" vhd info desc.vmdk | grep -q "^format  *vmdk (not VHD" || fail "info of a VMDK descriptor"
+# A raw file and a VHD are what they were.
+"$HVM" vhd info qcow2.raw | grep -q "^type  *raw" || fail "info of a raw file"
+"$HVM" vhd info qcow2.vhd | grep -q "^type  *dynamic" || fail "info of a converted VHD"
 
 # The wrong format named: refused, saying what it is.
 expect_fail 2 "$HVM" vhd convert --from-format qcow2 in.vdi x.vhd
