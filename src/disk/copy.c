@@ -90,6 +90,21 @@ static int convert_open_disk(struct disk *src, const char *dst_path, enum disk_f
     return r;
 }
 
+/* One of parts consecutive steps of a whole, as one progress from 0 to 1000. */
+struct progress_part {
+    const struct disk_progress *whole;
+    unsigned part, parts;
+};
+
+static void progress_part_report(void *opaque, uint64_t done, uint64_t total)
+{
+    struct progress_part *p = opaque;
+    if (total == 0)
+        return;
+    double step = (double)done / (double)total;
+    disk_progress_report(p->whole, (uint64_t)((p->part + step) * 1000 / p->parts), 1000);
+}
+
 /* src is an image of a foreign format: qemu-img writes its disk into a
  * sparse raw temporary beside dst_path, which is the result itself when
  * raw is asked for and the source of an ordinary convert otherwise. The
@@ -105,7 +120,12 @@ static int convert_foreign(const char *src_path, enum disk_foreign foreign, cons
     path_remove_stale(dst_path, ".converting.");
     if (asprintf(&raw, "%s.converting.%d.raw", dst_path, (int)getpid()) < 0)
         return hvm_error(ENOMEM, "out of memory");
-    if ((r = disk_foreign_to_raw(src_path, foreign, raw)) < 0)
+    /* qemu-img's pass, then (unless raw was asked for) hvm's copy. */
+    struct progress_part first = {pr, 0, format == DISK_FORMAT_RAW ? 1 : 2};
+    struct progress_part second = {pr, 1, 2};
+    struct disk_progress first_pr = {progress_part_report, &first};
+    struct disk_progress second_pr = {progress_part_report, &second};
+    if ((r = disk_foreign_to_raw(src_path, foreign, raw, &first_pr)) < 0)
         goto out;
     if (format == DISK_FORMAT_RAW) {
         int fd = open(raw, O_RDONLY | O_CLOEXEC);
@@ -119,7 +139,7 @@ static int convert_foreign(const char *src_path, enum disk_foreign foreign, cons
         if (r == 0)
             r = path_sync_dir(dst_path);
     } else if ((r = disk_open(raw, DISK_OPEN_RAW | DISK_OPEN_READ_ONLY, &src)) == 0) {
-        r = convert_open_disk(src, dst_path, format, block_size, pr);
+        r = convert_open_disk(src, dst_path, format, block_size, &second_pr);
     }
 out:
     unlink(raw);

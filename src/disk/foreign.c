@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "disk/disk.h"
+#include "disk/ops.h"
 #include "util/endian.h"
 #include "util/error.h"
 
@@ -162,17 +163,49 @@ static char *qemu_file_name(const char *path)
     return s;
 }
 
-/* The first line qemu-img wrote to stderr, without its "qemu-img: ". */
-static void first_line(char *text)
+/* qemu-img's output, stdout and stderr in one pipe: "    (12.50/100%)\r"
+ * progress lines, and its messages, of which the first is kept (without
+ * "qemu-img: ") for the error. */
+struct qemu_output {
+    char line[512];
+    size_t len;
+    char message[512];
+    const struct disk_progress *pr;
+};
+
+static void output_line(struct qemu_output *o)
 {
-    char *nl = strchr(text, '\n');
-    if (nl)
-        *nl = '\0';
-    if (strncmp(text, "qemu-img: ", 10) == 0)
-        memmove(text, text + 10, strlen(text + 10) + 1);
+    o->line[o->len] = '\0';
+    o->len = 0;
+    char *t = o->line;
+    while (*t == ' ')
+        t++;
+    double percent;
+    char close;
+    if (sscanf(t, "(%lf/100%%%c", &percent, &close) == 2 && close == ')') {
+        if (percent >= 0 && percent <= 100)
+            disk_progress_report(o->pr, (uint64_t)(percent * 10), 1000);
+        return;
+    }
+    if (!*t || o->message[0])
+        return;
+    if (strncmp(t, "qemu-img: ", 10) == 0)
+        t += 10;
+    snprintf(o->message, sizeof o->message, "%s", t);
 }
 
-int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *raw_path)
+static void output_feed(struct qemu_output *o, const char *data, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (data[i] == '\r' || data[i] == '\n')
+            output_line(o);
+        else if (o->len < sizeof o->line - 1)
+            o->line[o->len++] = data[i];
+    }
+}
+
+int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *raw_path,
+                        const struct disk_progress *pr)
 {
     if (!disk_foreign_convertible(format))
         return disk_foreign_refuse(src, format);
@@ -202,11 +235,11 @@ int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *r
     }
     have_fa = true;
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, err[1], 1);
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
     /* -S 4k (qemu-img's default, said for clarity): runs of zeros become
-     * holes in the raw file; -q: no progress on our stdout. */
-    char *argv[] = {"qemu-img", "convert", "-q", "-f", (char *)disk_foreign_name(format),
+     * holes in the raw file; -p: progress, which we read. */
+    char *argv[] = {"qemu-img", "convert", "-p", "-f", (char *)disk_foreign_name(format),
                     "-O", "raw", "-S", "4k", in_name, out_name, NULL};
     int e = posix_spawnp(&pid, "qemu-img", &fa, NULL, argv, environ);
     close(err[1]);
@@ -218,22 +251,18 @@ int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *r
                         : hvm_error(e, "qemu-img: %s", strerror(e));
         goto out;
     }
-    char text[1024];
-    size_t len = 0;
+    struct qemu_output o = {.pr = pr};
+    char buf[4096];
     ssize_t n;
-    /* Read to the end (keeping the start) so that qemu-img never blocks on
-     * a full pipe. */
-    char sink[4096];
-    while ((n = read(err[0], sink, sizeof sink)) != 0) {
+    /* Read to the end so that qemu-img never blocks on a full pipe. */
+    while ((n = read(err[0], buf, sizeof buf)) != 0) {
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             break;
-        size_t take = (size_t)n < sizeof text - 1 - len ? (size_t)n : sizeof text - 1 - len;
-        memcpy(text + len, sink, take);
-        len += take;
+        output_feed(&o, buf, (size_t)n);
     }
-    text[len] = '\0';
+    output_line(&o);
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) {
@@ -242,12 +271,11 @@ int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *r
         }
     pid = -1;
     if (status != 0) {
-        first_line(text);
         if (WIFSIGNALED(status))
             r = hvm_error(EIO, "%s: qemu-img was killed by signal %d", src, WTERMSIG(status));
         else
             r = hvm_error(EIO, "%s: qemu-img could not read it as %s: %s", src,
-                          disk_foreign_title(format), text[0] ? text : "no reason given");
+                          disk_foreign_title(format), o.message[0] ? o.message : "no reason given");
     }
 out:
     if (have_fa)

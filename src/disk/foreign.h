@@ -47,9 +47,12 @@ int disk_foreign_require_vhd(const char *path);
 /* Can hvm convert this format (through qemu-img)? Not VHDX, not NONE. */
 bool disk_foreign_convertible(enum disk_foreign format);
 
+struct disk_progress;
 /* Writes the disk that src (an image of the given format) holds into a new
  * raw file at raw_path with qemu-img, sparse: zeros are not written.
- * raw_path must not exist; it is removed again on failure. */
-int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *raw_path);
+ * raw_path must not exist; it is removed again on failure. qemu-img's
+ * progress goes to pr (out of 1000; pr may be NULL). */
+int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *raw_path,
+                        const struct disk_progress *pr);
 
 #endif
