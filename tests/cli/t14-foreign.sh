@@ -109,6 +109,13 @@ grep -qxF "format             vhdx (not VHD; hvm does not read VHDX yet)" info.t
 "$HVM" vhd info qcow2.raw | grep -q "^type  *raw" || fail "info of a raw file"
 "$HVM" vhd info qcow2.vhd | grep -q "^type  *dynamic" || fail "info of a converted VHD"
 
+# check names it too (exit 2: not a disk it can check).
+expect_fail 2 "$HVM" vhd check in.qcow2
+one_line "check qcow2" "in.qcow2: a qcow2 image, not a VHD; convert it first with"
+"$HVM" vhd check --json in.vhdx >check.json || true
+[ "$(json_get check.json "d['error']")" = "in.vhdx: a VHDX image; hvm does not read VHDX yet" ] ||
+    fail "check --json of a VHDX: $(cat check.json)"
+
 # The wrong format named: refused, saying what it is.
 expect_fail 2 "$HVM" vhd convert --from-format qcow2 in.vdi x.vhd
 one_line "qcow2 for a vdi" "in.vdi: not a qcow2 image but a VDI one (--from-format vdi)"
