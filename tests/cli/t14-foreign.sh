@@ -88,6 +88,15 @@ for v in so desc; do
     same_vhd vmdk $v.vmdk $v.vhd
 done
 
+# A qcow2 overlay: its backing chain is flattened, like a VHD chain.
+qemu-img create -q -f qcow2 base.qcow2 16M
+qemu-io -f qcow2 -c 'write -P 0x11 0 64k' base.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 overlay.qcow2
+qemu-io -f qcow2 -c 'write -P 0x22 1M 64k' overlay.qcow2 >/dev/null
+"$HVM" vhd convert --from-format auto overlay.qcow2 overlay.vhd
+same_vhd qcow2 overlay.qcow2 overlay.vhd
+qemu-io -f vpc -c 'read -P 0x11 0 64k' overlay.vhd | grep -q "^read 65536" || fail "backing data lost"
+
 # A name qemu would take for a protocol ("nbd:...") is still a file.
 cp in.qcow2 nbd:x.qcow2
 "$HVM" vhd convert --from-format qcow2 nbd:x.qcow2 colon.vhd
