@@ -125,6 +125,11 @@ one_line "check qcow2" "in.qcow2: a qcow2 image, not a VHD; convert it first wit
 [ "$(json_get check.json "d['error']")" = "in.vhdx: a VHDX image; hvm does not read VHDX yet" ] ||
     fail "check --json of a VHDX: $(cat check.json)"
 
+# serve names it (and --raw still serves its bytes).
+expect_fail 2 "$HVM" vhd serve in.vmdk --socket s.sock
+one_line "serve vmdk" "in.vmdk: a VMDK image, not a VHD; convert it first with 'hvm vhd convert --from-format vmdk in.vmdk NEW.vhd' (--raw serves its bytes as they are)"
+[ ! -e s.sock ] || fail "a refused serve left its socket"
+
 # The wrong format named: refused, saying what it is.
 expect_fail 2 "$HVM" vhd convert --from-format qcow2 in.vdi x.vhd
 one_line "qcow2 for a vdi" "in.vdi: not a qcow2 image but a VDI one (--from-format vdi)"
