@@ -164,8 +164,9 @@ static char *qemu_file_name(const char *path)
 }
 
 /* qemu-img's output, stdout and stderr in one pipe: "    (12.50/100%)\r"
- * progress lines, and its messages, of which the first is kept (without
- * "qemu-img: ") for the error. */
+ * progress lines, and its messages, of which the last is kept (without
+ * "qemu-img: ") for the error: warnings come before the error that ends a
+ * run. */
 struct qemu_output {
     char line[512];
     size_t len;
@@ -187,7 +188,7 @@ static void output_line(struct qemu_output *o)
             disk_progress_report(o->pr, (uint64_t)(percent * 10), 1000);
         return;
     }
-    if (!*t || o->message[0])
+    if (!*t)
         return;
     if (strncmp(t, "qemu-img: ", 10) == 0)
         t += 10;
@@ -218,7 +219,7 @@ int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *r
     char *in_name = qemu_file_name(src), *out_name = qemu_file_name(raw_path);
     int err[2] = {-1, -1};
     int r = 0;
-    pid_t pid = -1;
+    pid_t pid;
     posix_spawn_file_actions_t fa;
     bool have_fa = false;
     if (!in_name || !out_name) {
@@ -245,7 +246,6 @@ int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *r
     close(err[1]);
     err[1] = -1;
     if (e) {
-        pid = -1;
         r = e == ENOENT ? hvm_error(e, "%s: qemu-img not found (install qemu-utils to convert "
                                        "%s images)", src, disk_foreign_title(format))
                         : hvm_error(e, "qemu-img: %s", strerror(e));
@@ -269,8 +269,11 @@ int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *r
             status = -1;
             break;
         }
-    pid = -1;
     if (status != 0) {
+        /* Say the file as the user named it, without the "./" we added. */
+        char *named = src[0] != '/' ? strstr(o.message, in_name) : NULL;
+        if (named)
+            memmove(named, named + 2, strlen(named + 2) + 1);
         if (WIFSIGNALED(status))
             r = hvm_error(EIO, "%s: qemu-img was killed by signal %d", src, WTERMSIG(status));
         else
