@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -166,12 +167,15 @@ static char *qemu_file_name(const char *path)
 /* qemu-img's output, stdout and stderr in one pipe: "    (12.50/100%)\r"
  * progress lines, and its messages, of which the last is kept (without
  * "qemu-img: ") for the error: warnings come before the error that ends a
- * run. */
+ * run. With keep, everything it printed is kept too (for info's JSON). */
 struct qemu_output {
     char line[512];
     size_t len;
     char message[512];
     const struct disk_progress *pr;
+    bool keep;
+    char *all;
+    size_t all_len;
 };
 
 static void output_line(struct qemu_output *o)
@@ -195,38 +199,49 @@ static void output_line(struct qemu_output *o)
     snprintf(o->message, sizeof o->message, "%s", t);
 }
 
-static void output_feed(struct qemu_output *o, const char *data, size_t n)
+/* -ENOMEM when what is kept grows past 1 MiB (no info is that long). */
+static int output_feed(struct qemu_output *o, const char *data, size_t n)
 {
+    if (o->keep) {
+        char *more = o->all_len + n < (1u << 20) ? realloc(o->all, o->all_len + n + 1) : NULL;
+        if (!more)
+            return -ENOMEM;
+        o->all = more;
+        memcpy(o->all + o->all_len, data, n);
+        o->all_len += n;
+        o->all[o->all_len] = '\0';
+    }
     for (size_t i = 0; i < n; i++) {
         if (data[i] == '\r' || data[i] == '\n')
             output_line(o);
         else if (o->len < sizeof o->line - 1)
             o->line[o->len++] = data[i];
     }
+    return 0;
 }
 
-int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *raw_path,
-                        const struct disk_progress *pr)
+/* Runs qemu-img with args (after "qemu-img"; src_arg is where src goes)
+ * on src, an image of format; its output goes to o. The error names src
+ * and what qemu-img said. */
+static int run_qemu_img(const char *src, enum disk_foreign format, char **args, int src_arg,
+                        struct qemu_output *o)
 {
-    if (!disk_foreign_convertible(format))
-        return disk_foreign_refuse(src, format);
-    /* Created here, exclusively, so that nothing already at raw_path is
-     * overwritten; qemu-img then recreates it at the disk's size. */
-    int out = open(raw_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (out < 0)
-        return hvm_error(errno, "%s: %s", raw_path, strerror(errno));
-    close(out);
-    char *in_name = qemu_file_name(src), *out_name = qemu_file_name(raw_path);
-    int err[2] = {-1, -1};
+    char *in_name = qemu_file_name(src);
+    int out[2] = {-1, -1};
     int r = 0;
     pid_t pid;
     posix_spawn_file_actions_t fa;
     bool have_fa = false;
-    if (!in_name || !out_name) {
+    char *argv[24] = {"qemu-img"};
+    int argc = 1;
+    for (int i = 0; args[i] && argc < 23; i++)
+        argv[argc++] = i == src_arg ? in_name : args[i];
+    argv[argc] = NULL;
+    if (!in_name) {
         r = hvm_error(ENOMEM, "out of memory");
         goto out;
     }
-    if (pipe2(err, O_CLOEXEC) < 0) {
+    if (pipe2(out, O_CLOEXEC) < 0) {
         r = hvm_error(errno, "pipe: %s", strerror(errno));
         goto out;
     }
@@ -236,33 +251,30 @@ int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *r
     }
     have_fa = true;
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, err[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-    /* -S 4k (qemu-img's default, said for clarity): runs of zeros become
-     * holes in the raw file; -p: progress, which we read. */
-    char *argv[] = {"qemu-img", "convert", "-p", "-f", (char *)disk_foreign_name(format),
-                    "-O", "raw", "-S", "4k", in_name, out_name, NULL};
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 2);
     int e = posix_spawnp(&pid, "qemu-img", &fa, NULL, argv, environ);
-    close(err[1]);
-    err[1] = -1;
+    close(out[1]);
+    out[1] = -1;
     if (e) {
         r = e == ENOENT ? hvm_error(e, "%s: qemu-img not found (install qemu-utils to convert "
                                        "%s images)", src, disk_foreign_title(format))
                         : hvm_error(e, "qemu-img: %s", strerror(e));
         goto out;
     }
-    struct qemu_output o = {.pr = pr};
     char buf[4096];
     ssize_t n;
+    int kept = 0;
     /* Read to the end so that qemu-img never blocks on a full pipe. */
-    while ((n = read(err[0], buf, sizeof buf)) != 0) {
+    while ((n = read(out[0], buf, sizeof buf)) != 0) {
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             break;
-        output_feed(&o, buf, (size_t)n);
+        if (kept == 0)
+            kept = output_feed(o, buf, (size_t)n);
     }
-    output_line(&o);
+    output_line(o);
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) {
@@ -271,25 +283,101 @@ int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *r
         }
     if (status != 0) {
         /* Say the file as the user named it, without the "./" we added. */
-        char *named = src[0] != '/' ? strstr(o.message, in_name) : NULL;
+        char *named = src[0] != '/' ? strstr(o->message, in_name) : NULL;
         if (named)
             memmove(named, named + 2, strlen(named + 2) + 1);
         if (WIFSIGNALED(status))
             r = hvm_error(EIO, "%s: qemu-img was killed by signal %d", src, WTERMSIG(status));
         else
             r = hvm_error(EIO, "%s: qemu-img could not read it as %s: %s", src,
-                          disk_foreign_title(format), o.message[0] ? o.message : "no reason given");
+                          disk_foreign_title(format), o->message[0] ? o->message : "no reason given");
+    } else if (kept < 0) {
+        r = hvm_error(ENOMEM, "%s: qemu-img said too much", src);
     }
 out:
     if (have_fa)
         posix_spawn_file_actions_destroy(&fa);
-    if (err[0] >= 0)
-        close(err[0]);
-    if (err[1] >= 0)
-        close(err[1]);
+    if (out[0] >= 0)
+        close(out[0]);
+    if (out[1] >= 0)
+        close(out[1]);
+    free(in_name);
+    return r;
+}
+
+int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *raw_path,
+                        const struct disk_progress *pr)
+{
+    if (!disk_foreign_convertible(format))
+        return disk_foreign_refuse(src, format);
+    /* Created here, exclusively, so that nothing already at raw_path is
+     * overwritten; qemu-img then recreates it at the disk's size. */
+    int fd = open(raw_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return hvm_error(errno, "%s: %s", raw_path, strerror(errno));
+    close(fd);
+    char *out_name = qemu_file_name(raw_path);
+    if (!out_name) {
+        unlink(raw_path);
+        return hvm_error(ENOMEM, "out of memory");
+    }
+    /* -S 4k (qemu-img's default, said for clarity): runs of zeros become
+     * holes in the raw file; -p: progress, which we read. */
+    char *args[] = {"convert", "-p", "-f", (char *)disk_foreign_name(format), "-O", "raw",
+                    "-S", "4k", "SRC", out_name, NULL};
+    struct qemu_output o = {.pr = pr};
+    int r = run_qemu_img(src, format, args, 8, &o);
     if (r < 0)
         unlink(raw_path);
-    free(in_name);
     free(out_name);
+    return r;
+}
+
+int disk_foreign_write_nbd(const char *src, enum disk_foreign format, const char *socket_path,
+                           const struct disk_progress *pr)
+{
+    if (!disk_foreign_convertible(format))
+        return disk_foreign_refuse(src, format);
+    /* Image options rather than an nbd+unix:// URI: a path needs no
+     * escaping there but its commas doubled. */
+    size_t n = strlen(socket_path);
+    char *target = malloc(2 * n + 80), *p = target;
+    if (!target)
+        return hvm_error(ENOMEM, "out of memory");
+    p += sprintf(p, "driver=raw,file.driver=nbd,file.server.type=unix,file.server.path=");
+    for (size_t i = 0; i < n; i++) {
+        if (socket_path[i] == ',')
+            *p++ = ',';
+        *p++ = socket_path[i];
+    }
+    *p = '\0';
+    /* -n: the target exists (it is the served disk); --target-is-zero: it
+     * reads as zeros, so qemu-img writes only data, not zeros. */
+    char *args[] = {"convert", "-p", "-n", "--target-is-zero", "-f",
+                    (char *)disk_foreign_name(format), "--target-image-opts", "SRC", target, NULL};
+    struct qemu_output o = {.pr = pr};
+    int r = run_qemu_img(src, format, args, 7, &o);
+    free(target);
+    return r;
+}
+
+int disk_foreign_virtual_size(const char *src, enum disk_foreign format, uint64_t *size)
+{
+    if (!disk_foreign_convertible(format))
+        return disk_foreign_refuse(src, format);
+    char *args[] = {"info", "--output=json", "-f", (char *)disk_foreign_name(format), "SRC",
+                    NULL};
+    struct qemu_output o = {.keep = true};
+    int r = run_qemu_img(src, format, args, 4, &o);
+    /* The document starts at the first brace (a warning may come first). */
+    const char *doc = r == 0 && o.all ? strchr(o.all, '{') : NULL;
+    json_t *info = doc ? json_loads(doc, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+    json_t *v = json_object_get(info, "virtual-size");
+    if (r == 0 && (!json_is_integer(v) || json_integer_value(v) < 0))
+        r = hvm_error(EIO, "%s: qemu-img info gave no virtual size", src);
+    else if (r == 0)
+        *size = (uint64_t)json_integer_value(v);
+    json_decref(info);
+    free(o.all);
     return r;
 }

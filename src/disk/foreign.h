@@ -55,4 +55,13 @@ struct disk_progress;
 int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *raw_path,
                         const struct disk_progress *pr);
 
+/* The same into an NBD export on the Unix socket socket_path (hvm's own
+ * server over a new disk, which must read as zeros and be at least as
+ * large as src's disk): only src's data is written, nothing to a file. */
+int disk_foreign_write_nbd(const char *src, enum disk_foreign format, const char *socket_path,
+                           const struct disk_progress *pr);
+
+/* The size of src's disk, as qemu-img reads it. */
+int disk_foreign_virtual_size(const char *src, enum disk_foreign format, uint64_t *size);
+
 #endif
