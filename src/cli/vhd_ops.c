@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/vhd_import.h"
 #include "disk/ops.h"
 #include "util/size.h"
 
@@ -123,12 +124,19 @@ int cmd_vhd_convert(int argc, char **argv)
     struct disk_source_format from;
     if (from_format(f.from_format, &from) < 0)
         return EXIT_ERROR;
+    /* A foreign image into a VHD is streamed through hvm's NBD server;
+     * into raw, qemu-img writes the result itself (disk_convert_from). */
+    enum disk_foreign foreign;
+    if (disk_source_resolve(argv[optind], &from, &foreign) < 0)
+        return cli_fail();
     struct progress p;
     progress_init(&p, "convert");
     struct disk_progress pr = {progress_update, &p};
-    return finish(disk_convert_from(argv[optind], &from, argv[optind + 1], fmt,
-                                    (uint32_t)f.block_size, &pr),
-                  &p);
+    const char *src = argv[optind], *dst = argv[optind + 1];
+    if (foreign != DISK_FOREIGN_NONE && fmt != DISK_FORMAT_RAW)
+        return finish(cli_convert_foreign(src, foreign, dst, fmt, (uint32_t)f.block_size, &pr),
+                      &p);
+    return finish(disk_convert_from(src, &from, dst, fmt, (uint32_t)f.block_size, &pr), &p);
 }
 
 static const char merge_usage[] =

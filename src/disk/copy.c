@@ -147,24 +147,17 @@ out:
     return r;
 }
 
-int disk_convert_from(const char *src_path, const struct disk_source_format *from,
-                      const char *dst_path, enum disk_format format, uint32_t block_size,
-                      const struct disk_progress *pr)
+int disk_source_resolve(const char *src_path, const struct disk_source_format *from,
+                        enum disk_foreign *foreign)
 {
     static const struct disk_source_format probe = {DISK_FROM_PROBE, DISK_FOREIGN_NONE};
-    struct disk *src;
+    enum disk_foreign found = DISK_FOREIGN_NONE;
     int r;
-
+    *foreign = DISK_FOREIGN_NONE;
     if (!from)
         from = &probe;
-    if (access(dst_path, F_OK) == 0)
-        return hvm_error(EEXIST, "%s: already exists", dst_path);
-    if (from->how == DISK_FROM_RAW) {
-        if ((r = disk_open(src_path, DISK_OPEN_READ_ONLY | DISK_OPEN_RAW, &src)) < 0)
-            return r;
-        return convert_open_disk(src, dst_path, format, block_size, pr);
-    }
-    enum disk_foreign found = DISK_FOREIGN_NONE;
+    if (from->how == DISK_FROM_RAW)
+        return 0;
     bool vhd = disk_is_vhd(src_path);
     if (!vhd && (r = disk_foreign_probe(src_path, &found, NULL)) < 0)
         return r;
@@ -179,12 +172,29 @@ int disk_convert_from(const char *src_path, const struct disk_source_format *fro
         return hvm_error(EMEDIUMTYPE, "%s: not a %s image (no %s header at its start)",
                          src_path, want, want);
     }
-    if (found != DISK_FOREIGN_NONE) {
-        if (from->how == DISK_FROM_PROBE || !disk_foreign_convertible(found))
-            return disk_foreign_refuse(src_path, found);
-        return convert_foreign(src_path, found, dst_path, format, block_size, pr);
-    }
-    if ((r = disk_open(src_path, DISK_OPEN_READ_ONLY, &src)) < 0)
+    if (found != DISK_FOREIGN_NONE &&
+        (from->how == DISK_FROM_PROBE || !disk_foreign_convertible(found)))
+        return disk_foreign_refuse(src_path, found);
+    *foreign = found;
+    return 0;
+}
+
+int disk_convert_from(const char *src_path, const struct disk_source_format *from,
+                      const char *dst_path, enum disk_format format, uint32_t block_size,
+                      const struct disk_progress *pr)
+{
+    struct disk *src;
+    enum disk_foreign foreign;
+    int r;
+
+    if (access(dst_path, F_OK) == 0)
+        return hvm_error(EEXIST, "%s: already exists", dst_path);
+    if ((r = disk_source_resolve(src_path, from, &foreign)) < 0)
+        return r;
+    if (foreign != DISK_FOREIGN_NONE)
+        return convert_foreign(src_path, foreign, dst_path, format, block_size, pr);
+    unsigned raw = from && from->how == DISK_FROM_RAW ? DISK_OPEN_RAW : 0;
+    if ((r = disk_open(src_path, DISK_OPEN_READ_ONLY | raw, &src)) < 0)
         return r;
     return convert_open_disk(src, dst_path, format, block_size, pr);
 }

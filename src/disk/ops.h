@@ -62,6 +62,13 @@ struct disk_source_format {
     enum disk_foreign foreign;
 };
 
+/* What convert does with src read as from says (NULL: DISK_FROM_PROBE):
+ * *foreign is the format to convert through qemu-img, or NONE to open src
+ * as a disk (raw with DISK_FROM_RAW). Refusals (a foreign image not asked
+ * for, VHDX, a format that is not src's) are errors naming the file. */
+int disk_source_resolve(const char *src, const struct disk_source_format *from,
+                        enum disk_foreign *foreign);
+
 /* disk_convert with the source read as from says (NULL: DISK_FROM_PROBE).
  * A foreign image is written into a sparse raw temporary beside dst by
  * qemu-img first (disk/foreign.h); VHDX is refused. */

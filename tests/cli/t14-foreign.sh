@@ -2,11 +2,15 @@
 # Images of other formats: qcow2, VMDK, VDI and QED are recognised by their
 # magic and refused (one line naming the format and --from-format) instead
 # of being read as raw bytes; `vhd convert --from-format` converts them
-# through qemu-img, exactly (qemu-img compare) and sparse, leaving no
-# temporary on any path; VHDX is refused. vm create/set name them too.
+# through qemu-img (into a VHD streamed through hvm's NBD server, into raw
+# directly), exactly (qemu-img compare) and sparse, leaving no temporary on
+# any path; VHDX is refused. info, check, serve, vm create/set name them.
 . "$TESTS/cli/lib.sh"
 command -v qemu-img >/dev/null && command -v qemu-io >/dev/null || skip "qemu-img/qemu-io not installed"
 export HVM_STORE="$T/store"
+# Streaming into a VHD serves it on a socket in a private folder under TMPDIR.
+mkdir "$T/tmp"
+export TMPDIR="$T/tmp"
 
 one_line() { # CONTEXT TEXT: the last expect_fail printed one line with TEXT
     [ "$(wc -l <"$T/.err")" = 1 ] || { cat "$T/.err"; fail "$1: not one line"; }
@@ -15,6 +19,7 @@ one_line() { # CONTEXT TEXT: the last expect_fail printed one line with TEXT
 no_temporaries() {
     left=$(ls -a "$T" | grep -e '\.converting\.' || true)
     [ -z "$left" ] || fail "$1: temporaries left: $left"
+    [ -z "$(ls -A "$T/tmp")" ] || fail "$1: left in TMPDIR: $(ls -A "$T/tmp")"
 }
 # same FMT IMAGE RESULT.vhd: qemu-img reads both as the same disk
 same_vhd() {
@@ -149,6 +154,23 @@ for t in dynamic raw; do
     one_line "damaged qcow2 ($t)" "bad.qcow2: qemu-img could not read it as qcow2"
     [ ! -e x.vhd ] || fail "a failed conversion left x.vhd"
     no_temporaries "damaged qcow2"
+done
+# A header qemu-img opens but a table it cannot read: the failure comes
+# mid-way, with the VHD already being served and written.
+cp in.qcow2 l2.qcow2
+$PY - l2.qcow2 <<'PYEOF'
+import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    l1 = struct.unpack(">Q", f.read(48)[40:48])[0]
+    f.seek(l1)
+    f.write(struct.pack(">Q", (1 << 63) | 0x30200))  # an L2 table off its cluster boundary
+PYEOF
+qemu-img info l2.qcow2 >/dev/null || fail "qemu-img no longer opens l2.qcow2"
+for t in dynamic fixed raw; do
+    expect_fail 2 "$HVM" vhd convert --from-format qcow2 --type $t l2.qcow2 x.vhd
+    one_line "unreadable L2 ($t)" "l2.qcow2: qemu-img could not read it as qcow2"
+    [ ! -e x.vhd ] || fail "a failed conversion left x.vhd"
+    no_temporaries "unreadable L2"
 done
 # DST exists: untouched.
 echo keep >kept.vhd
