@@ -78,10 +78,11 @@ static const char convert_usage[] =
     "is refused unless --from-format says how to read it:\n"
     "  --from-format auto    the format SRC's magic names (VHD and raw as usual)\n"
     "  --from-format qcow2   (or qcow, vmdk, vdi, qed) SRC must be one; qemu-img\n"
-    "                        (qemu-utils) writes its disk into a sparse raw\n"
-    "                        temporary beside DST, removed afterwards; a qcow2\n"
-    "                        backing chain is flattened (qemu-img reads every\n"
-    "                        file the image names)\n"
+    "                        (qemu-utils) reads it and writes only its data:\n"
+    "                        into the new VHD through hvm's NBD server on a\n"
+    "                        socket under $TMPDIR, or straight into a raw DST;\n"
+    "                        a qcow2 backing chain is flattened (qemu-img reads\n"
+    "                        every file the image names)\n"
     "  --from-format raw     SRC's bytes as they are, whatever they look like\n"
     "VHDX images are refused: hvm does not read VHDX yet.\n";
 
