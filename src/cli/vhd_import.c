@@ -2,7 +2,8 @@
  * hvm creates the VHD and serves it on a private Unix socket with its own
  * NBD server, and qemu-img writes the image's disk into it. Only the
  * image's data crosses, once, and no raw temporary is needed (the disk
- * layer's disk_convert_from goes through one, since it cannot serve NBD).
+ * layer's disk_convert_from goes through one, since it cannot serve NBD;
+ * it is the way when there is no place for a socket).
  * Here in cli/ because it joins the disk and nbd modules. */
 #include <errno.h>
 #include <limits.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cli/vhd_import.h"
@@ -26,19 +28,26 @@ static void *serve(void *server)
     return NULL;
 }
 
-/* qemu-img writes src's disk into d through a server on a socket in a new
- * private folder, which goes again with the socket. */
-static int fill(const char *src, enum disk_foreign foreign, struct disk *d,
-                const struct disk_progress *pr)
+/* A new private folder for the socket, under TMPDIR rather than beside
+ * DST: a socket path has at most 107 bytes. false if there is none. */
+static bool socket_folder(char *dir, size_t size)
 {
     const char *tmpdir = getenv("TMPDIR");
-    char dir[PATH_MAX], sock[PATH_MAX + 16];
-    /* A socket path has at most 107 bytes: TMPDIR, not beside DST. */
-    if (snprintf(dir, sizeof dir, "%s/hvm-convert.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp") >=
-        (int)sizeof dir)
-        return hvm_error(ENAMETOOLONG, "TMPDIR=%s: too long", tmpdir);
-    if (!mkdtemp(dir))
-        return hvm_error(errno, "%s: %s", dir, strerror(errno));
+    if (!tmpdir || !*tmpdir)
+        tmpdir = "/tmp";
+    struct sockaddr_un un;
+    if (snprintf(dir, size, "%s/hvm-convert.XXXXXX", tmpdir) >= (int)size ||
+        strlen(dir) + sizeof "/nbd.sock" > sizeof un.sun_path)
+        return false;
+    return mkdtemp(dir) != NULL;
+}
+
+/* qemu-img writes src's disk into d through a server on a socket in dir,
+ * which goes again with the socket. */
+static int fill(const char *src, enum disk_foreign foreign, struct disk *d, const char *dir,
+                const struct disk_progress *pr)
+{
+    char sock[PATH_MAX + 16];
     snprintf(sock, sizeof sock, "%s/nbd.sock", dir);
     struct nbd_server *s = NULL;
     struct nbd_server_options o = {.read_only = false};
@@ -54,7 +63,6 @@ static int fill(const char *src, enum disk_foreign foreign, struct disk *d,
         pthread_join(thread, NULL);
     }
     nbd_server_free(s); /* removes the socket */
-    rmdir(dir);
     return r;
 }
 
@@ -68,22 +76,31 @@ int cli_convert_foreign(const char *src, enum disk_foreign foreign, const char *
     };
     struct disk *d = NULL;
     char *tmp = NULL;
+    char dir[PATH_MAX];
     int r;
     if (access(dst, F_OK) == 0)
         return hvm_error(EEXIST, "%s: already exists", dst);
+    if (!socket_folder(dir, sizeof dir)) {
+        /* No place for a socket: through a raw temporary beside DST. */
+        struct disk_source_format from = {DISK_FROM_FOREIGN, foreign};
+        return disk_convert_from(src, &from, dst, format, block_size, pr);
+    }
     if ((r = disk_foreign_virtual_size(src, foreign, &p.size)) < 0)
-        return r;
+        goto out;
     p.size = (p.size + VHD_SECTOR - 1) / VHD_SECTOR * VHD_SECTOR;
     /* Refuse an impossible size or block size under DST's name. */
     if ((r = vhd_create_check(dst, &p)) < 0)
-        return r;
+        goto out;
     path_remove_stale(dst, ".converting.");
-    if (asprintf(&tmp, "%s.converting.%d", dst, (int)getpid()) < 0)
-        return hvm_error(ENOMEM, "out of memory");
+    if (asprintf(&tmp, "%s.converting.%d", dst, (int)getpid()) < 0) {
+        tmp = NULL;
+        r = hvm_error(ENOMEM, "out of memory");
+        goto out;
+    }
     /* A new VHD reads as zeros, which qemu-img is told, so that it writes
      * only data and a dynamic result stays sparse. */
     if ((r = vhd_create(tmp, &p)) == 0 && (r = disk_open(tmp, 0, &d)) == 0) {
-        r = fill(src, foreign, d, pr);
+        r = fill(src, foreign, d, dir, pr);
         int f = disk_flush(d);
         if (r == 0)
             r = f;
@@ -96,6 +113,8 @@ int cli_convert_foreign(const char *src, enum disk_foreign foreign, const char *
     unlink(tmp);
     if (r == 0)
         r = path_sync_dir(dst);
+out:
+    rmdir(dir);
     free(tmp);
     return r;
 }

@@ -172,6 +172,17 @@ for t in dynamic fixed raw; do
     [ ! -e x.vhd ] || fail "a failed conversion left x.vhd"
     no_temporaries "unreadable L2"
 done
+# No place for the socket (TMPDIR missing, or too long a path for one):
+# through a raw temporary beside DST instead, as exact.
+for tmpdir in "$T/missing" "$T/tmp/$(printf '%0100d' 0)"; do
+    rm -f fallback.vhd
+    mkdir -p "$T/tmp/$(printf '%0100d' 0)"
+    TMPDIR=$tmpdir "$HVM" vhd convert --from-format qcow2 in.qcow2 fallback.vhd
+    same_vhd qcow2 in.qcow2 fallback.vhd
+    rmdir "$T/tmp/$(printf '%0100d' 0)"
+    no_temporaries "fallback"
+done
+
 # DST exists: untouched.
 echo keep >kept.vhd
 expect_fail 2 "$HVM" vhd convert --from-format qcow2 in.qcow2 kept.vhd
