@@ -130,6 +130,13 @@ one_line "check qcow2" "in.qcow2: a qcow2 image, not a VHD; convert it first wit
 [ "$(json_get check.json "d['error']")" = "in.vhdx: a VHDX image; hvm does not read VHDX yet" ] ||
     fail "check --json of a VHDX: $(cat check.json)"
 
+# Under a .vhd name too, wherever a disk is opened (bench here).
+cp in.qcow2 disguised.vhd
+expect_fail 2 "$HVM" vhd bench disguised.vhd
+one_line "bench of a qcow2 named .vhd" "disguised.vhd: a qcow2 image, not VHD or raw"
+expect_fail 2 "$HVM" vhd convert disguised.vhd x.vhd
+one_line "convert of a qcow2 named .vhd" "disguised.vhd: a qcow2 image, not VHD or raw"
+
 # serve names it (and --raw still serves its bytes).
 expect_fail 2 "$HVM" vhd serve in.vmdk --socket s.sock
 one_line "serve vmdk" "in.vmdk: a VMDK image, not a VHD; convert it first with 'hvm vhd convert --from-format vmdk in.vmdk NEW.vhd' (--raw serves its bytes as they are)"
