@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +48,11 @@ int cli_usage_error(const char *usage, const char *fmt, ...)
 
 int cli_size(const char *option, const char *text, uint64_t *out)
 {
-    if (size_parse(text, out) < 0)
-        return cli_failf("%s: '%s' is not a size (examples: 512M, 20G, 2T)", option, text);
+    int r = size_parse(text, out);
+    if (r == -ERANGE)
+        return cli_failf("%s: '%s' is too large a size", option, text);
+    if (r < 0)
+        return cli_failf("%s: '%s' is not a size (digits and K, M, G or T)", option, text);
     return EXIT_OK;
 }
 

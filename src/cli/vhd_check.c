@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "disk/disk.h"
+#include "disk/foreign.h"
 #include "util/error.h"
 #include "vhd/check.h"
 #include "vhd/image.h"
@@ -104,8 +105,14 @@ int cmd_vhd_check(int argc, char **argv)
     static struct vhd_check_report rep;
     if (!disk_is_vhd(path)) {
         rep = (struct vhd_check_report){.unreadable = true};
-        snprintf(rep.message, sizeof rep.message, "%s: not a VHD file (no 'conectix' footer)",
-                 path);
+        /* A qcow2 or VMDK is named, with how to convert it. */
+        enum disk_foreign foreign = DISK_FOREIGN_NONE;
+        if (disk_foreign_probe(path, &foreign, NULL) == 0 && foreign != DISK_FOREIGN_NONE &&
+            disk_foreign_require_vhd(path) < 0)
+            snprintf(rep.message, sizeof rep.message, "%s", hvm_error_message());
+        else
+            snprintf(rep.message, sizeof rep.message, "%s: not a VHD file (no 'conectix' footer)",
+                     path);
         return report(path, &rep, as_json);
     }
     vhd_check(path, &rep);

@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "disk/disk.h"
+#include "disk/foreign.h"
 #include "util/size.h"
 #include "util/uuid.h"
 #include "vhd/image.h"
@@ -16,6 +17,8 @@ static const char info_usage[] =
     "\n"
     "Shows the disk's type, virtual size, bytes allocated, block size, unique id,\n"
     "creator, and for a differencing disk its parent id, name and locators.\n"
+    "An image of another format (qcow2, VMDK, VDI, QED, VHDX) is named, with\n"
+    "the size its header claims and how to convert it.\n"
     "  --chain   every layer down to the base (the parents must be found)\n"
     "  --json    machine-readable output\n";
 
@@ -107,6 +110,32 @@ static json_t *layer_json(struct disk *d)
     return o;
 }
 
+/* A qcow2, VMDK... file: what it is and how to convert it, instead of its
+ * bytes described as a raw disk. The size is what its header claims. */
+static json_t *foreign_json(const char *path, enum disk_foreign format, uint64_t claimed)
+{
+    struct stat st;
+    json_t *o = json_object();
+    char note[96];
+    if (disk_foreign_convertible(format))
+        snprintf(note, sizeof note, "not VHD; hvm vhd convert --from-format %s converts it",
+                 disk_foreign_name(format));
+    else
+        snprintf(note, sizeof note, "not VHD; hvm does not read %s yet",
+                 disk_foreign_title(format));
+    json_object_set_new(o, "file", json_string(path));
+    json_object_set_new(o, "format", json_string(disk_foreign_name(format)));
+    json_object_set_new(o, "note", json_string(note));
+    if (claimed)
+        json_object_set_new(o, "virtual_size", json_integer((json_int_t)claimed));
+    if (stat(path, &st) == 0) {
+        json_object_set_new(o, "file_size", json_integer((json_int_t)st.st_size));
+        json_object_set_new(o, "allocated", json_integer((json_int_t)st.st_blocks * 512));
+        json_object_set_new(o, "read_only", json_boolean(!(st.st_mode & 0222)));
+    }
+    return o;
+}
+
 static void print_layer(json_t *o, const char *indent)
 {
     char sz[32];
@@ -125,8 +154,13 @@ static void print_layer(json_t *o, const char *indent)
                        (long long)json_integer_value(json_object_get(l, "offset")));
             continue;
         }
+        if (strcmp(key, "note") == 0)
+            continue; /* beside format */
         printf("%s%-18s ", indent, key);
-        if (json_is_string(val))
+        if (strcmp(key, "format") == 0 && json_object_get(o, "note"))
+            printf("%s (%s)\n", json_string_value(val),
+                   json_string_value(json_object_get(o, "note")));
+        else if (json_is_string(val))
             printf("%s\n", json_string_value(val));
         else if (json_is_boolean(val))
             printf("%s\n", json_is_true(val) ? "yes" : "no");
@@ -173,12 +207,20 @@ int cmd_vhd_info(int argc, char **argv)
     }
     if (optind + 1 != argc)
         return cli_usage_error(info_usage, "info takes one FILE");
-    struct disk *d;
+    struct disk *d = NULL;
     unsigned flags = DISK_OPEN_READ_ONLY | (chain ? 0 : DISK_OPEN_NO_PARENT);
-    if (disk_open(argv[optind], flags, &d) < 0)
+    enum disk_foreign foreign = DISK_FOREIGN_NONE;
+    uint64_t claimed = 0;
+    if (!disk_is_vhd(argv[optind]) &&
+        disk_foreign_probe(argv[optind], &foreign, &claimed) < 0)
+        return cli_fail();
+    if (!foreign && disk_open(argv[optind], flags, &d) < 0)
         return cli_fail();
     json_t *out;
-    if (chain) {
+    if (foreign) {
+        json_t *one = foreign_json(argv[optind], foreign, claimed);
+        out = chain ? json_pack("{s:[o]}", "chain", one) : one;
+    } else if (chain) {
         json_t *layers = json_array();
         for (struct disk *l = d; l; l = l->parent)
             json_array_append_new(layers, layer_json(l));

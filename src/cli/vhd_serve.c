@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "disk/disk.h"
+#include "disk/foreign.h"
 #include "util/error.h"
 
 static const char serve_usage[] =
@@ -57,6 +58,10 @@ int cmd_vhd_serve(int argc, char **argv)
     if (!raw) {
         if (access(path, F_OK) < 0)
             return cli_failf("%s: %s", path, strerror(errno));
+        enum disk_foreign foreign = DISK_FOREIGN_NONE;
+        if (!disk_is_vhd(path) && disk_foreign_probe(path, &foreign, NULL) == 0 &&
+            foreign != DISK_FOREIGN_NONE && disk_foreign_require_vhd(path) < 0)
+            return cli_failf("%s (--raw serves its bytes as they are)", hvm_error_message());
         if (!disk_is_vhd(path))
             return cli_failf("%s: not a VHD file (no 'conectix' footer); use --raw to serve "
                              "it as raw bytes", path);

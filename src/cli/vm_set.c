@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/vm_common.h"
 #include "disk/disk.h"
+#include "disk/foreign.h"
 #include "util/error.h"
 #include "vm/autostart.h"
 #include "vm/vm.h"
@@ -121,9 +122,8 @@ static int apply(struct vm *vm, const struct set_args *a)
         }
         char *rel = vm_new_disk_name(slot);
         if (a->add_disk) {
-            if (!disk_is_vhd(a->add_disk)) {
+            if ((r = disk_foreign_require_vhd(a->add_disk)) < 0) {
                 free(rel);
-                r = hvm_error(EINVAL, "%s: not a VHD (convert it with 'hvm vhd convert')", a->add_disk);
                 goto out;
             }
             json_t *base = store_base_find(vm->store, a->add_disk);

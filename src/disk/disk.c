@@ -1,5 +1,6 @@
 /* Dispatch through a disk's ops table, and the chain-wide helpers. */
 #include "disk/disk.h"
+#include "disk/foreign.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -25,6 +26,13 @@ int disk_open(const char *path, unsigned flags, struct disk **out)
 {
     if (!(flags & DISK_OPEN_RAW) && disk_is_vhd(path))
         return disk_vhd_open(path, flags, out);
+    /* A qcow2 or VMDK read as raw bytes would be its metadata, not its
+     * guest's disk: such an image is named instead (even under a .vhd
+     * name), and read as raw only when asked for (DISK_OPEN_RAW). */
+    enum disk_foreign foreign = DISK_FOREIGN_NONE;
+    if (!(flags & DISK_OPEN_RAW) && disk_foreign_probe(path, &foreign, NULL) == 0 &&
+        foreign != DISK_FOREIGN_NONE)
+        return disk_foreign_refuse(path, foreign);
     if (!(flags & DISK_OPEN_RAW) && vhd_named(path)) {
         struct stat st;
         if (stat(path, &st) < 0)

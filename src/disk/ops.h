@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "disk/disk.h"
+#include "disk/foreign.h"
 
 typedef void (*disk_progress_fn)(void *opaque, uint64_t done, uint64_t total);
 
@@ -49,6 +50,31 @@ int disk_copy(struct disk *src, struct disk *dst, const struct disk_progress *pr
  * result is written under a temporary name and renamed into place. */
 int disk_convert(const char *src, const char *dst, enum disk_format format,
                  uint32_t block_size, const struct disk_progress *pr);
+
+/* What convert reads its source as (hvm vhd convert --from-format). */
+struct disk_source_format {
+    enum {
+        DISK_FROM_PROBE,   /* a VHD or raw; a foreign image is refused, naming the option */
+        DISK_FROM_AUTO,    /* a VHD, raw, or the foreign format its magic names */
+        DISK_FROM_RAW,     /* its bytes, whatever they look like */
+        DISK_FROM_FOREIGN, /* an image of format foreign, refused if it is not one */
+    } how;
+    enum disk_foreign foreign;
+};
+
+/* What convert does with src read as from says (NULL: DISK_FROM_PROBE):
+ * *foreign is the format to convert through qemu-img, or NONE to open src
+ * as a disk (raw with DISK_FROM_RAW). Refusals (a foreign image not asked
+ * for, VHDX, a format that is not src's) are errors naming the file. */
+int disk_source_resolve(const char *src, const struct disk_source_format *from,
+                        enum disk_foreign *foreign);
+
+/* disk_convert with the source read as from says (NULL: DISK_FROM_PROBE).
+ * A foreign image is written into a sparse raw temporary beside dst by
+ * qemu-img first (disk/foreign.h); VHDX is refused. */
+int disk_convert_from(const char *src, const struct disk_source_format *from, const char *dst,
+                      enum disk_format format, uint32_t block_size,
+                      const struct disk_progress *pr);
 
 /* Creates a differencing child of parent and, unless no_protect, marks the
  * parent read-only on disk. */

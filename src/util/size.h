@@ -1,4 +1,8 @@
-/* Human sizes: "512M", "20G", "2T", "4096", "1.5G" (binary units). */
+/* Human sizes: decimal digits and an optional binary unit K, M, G or T
+ * (any case, optionally followed by B or iB: 20G = 20GB = 20GiB), or plain
+ * bytes ("4096", "512B"). A fraction is allowed before a unit when it comes
+ * to whole bytes ("1.5G"). Nothing else: no "1e6", "0x100000", spaces or
+ * signs. -EINVAL for what is not a size, -ERANGE above INT64_MAX. */
 #ifndef HVM_UTIL_SIZE_H
 #define HVM_UTIL_SIZE_H
 

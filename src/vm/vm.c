@@ -432,9 +432,7 @@ static int create_disk(const char *dir, const struct vm_create_params *p, json_t
     if (p->from) {
         r = disk_diff_create(p->from, abs, false);
     } else if (p->disk) {
-        if (!disk_is_vhd(p->disk))
-            r = hvm_error(EINVAL, "%s: not a VHD (convert it with 'hvm vhd convert')", p->disk);
-        else
+        if ((r = disk_foreign_require_vhd(p->disk)) == 0)
             r = file_copy(p->disk, abs);
     } else if (p->new_disk) {
         struct vhd_create_params cp = {.type = VHD_TYPE_DYNAMIC, .size = p->new_disk};
@@ -500,8 +498,9 @@ int vm_create(struct store *s, const struct vm_create_params *p)
         r = hvm_error(errno, "%s: %s", src, strerror(errno));
         goto out;
     }
-    if (p->from && !disk_is_vhd(p->from)) {
-        r = hvm_error(EINVAL, "%s: a base must be a VHD", p->from);
+    if (p->from && (r = disk_foreign_require_vhd(p->from)) < 0) {
+        if (r == -EINVAL)
+            r = hvm_error(EINVAL, "%s: a base must be a VHD", p->from);
         goto out;
     }
     uuid_generate_bytes(id);

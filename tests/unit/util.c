@@ -21,6 +21,7 @@
 #include "util/fileio.h"
 #include "util/filelock.h"
 #include "util/hashpool.h"
+#include "util/size.h"
 
 static char dir[] = "/tmp/hvm-unit-util-XXXXXX";
 
@@ -276,6 +277,60 @@ static void locks_combine_in_process_and_conflict_across(void **state)
     free(path);
 }
 
+/* Sizes are decimal digits and one binary unit: what strtod or strtoull
+ * would also take (exponents, hex, spaces, signs, "inf") is refused, so
+ * that "1e6" is an error instead of a million bytes. */
+static void sizes_are_digits_and_a_binary_unit(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        uint64_t bytes;
+    } good[] = {
+        {"0", 0}, {"1", 1}, {"4096", 4096}, {"0010", 10}, {"512B", 512}, {"512b", 512},
+        {"1K", 1024}, {"1k", 1024}, {"1KB", 1024}, {"1kb", 1024}, {"1KiB", 1024},
+        {"1kib", 1024}, {"10M", 10ull << 20}, {"10MB", 10ull << 20}, {"10MiB", 10ull << 20},
+        {"20G", 20ull << 30}, {"20gb", 20ull << 30}, {"20GIB", 20ull << 30},
+        {"2T", 2ull << 40}, {"2TiB", 2ull << 40}, {"1.5G", 3ull << 29}, {"0.5K", 512},
+        {"0.25M", 256 << 10}, {"1.0K", 1024},
+        {"9223372036854775807", 9223372036854775807ull}, {"8388607T", 8388607ull << 40},
+    };
+    static const char *bad[] = {
+        "", "G", "B", "KB", "-1", "-1G", "+1G", " 1G", "1G ", "1 G", "1e6", "1E6", "1e3K",
+        "0x100000", "0X10", "0b101", "inf", "nan", "1X", "1P", "1E", "1GG", "1GBB", "1GiBB",
+        "1iB", "1Bi", "1Gi", "1GxB", "1G extra", "1.5", "1.5B", ".5G", "1.G", "1..5G",
+        "1.3K", "0.1G", "1.0000001G", "1,5G", "1_000", "10m\n",
+    };
+    static const char *too_large[] = {
+        "9223372036854775808", "99999999999999999999", "8388608T", "99999999999T",
+        "8388608.5T",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        uint64_t got = 42;
+        int r = size_parse(good[i].text, &got);
+        if (r != 0 || got != good[i].bytes)
+            fail_msg("size_parse(\"%s\"): r=%d got %llu, expected %llu", good[i].text, r,
+                     (unsigned long long)got, (unsigned long long)good[i].bytes);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint64_t got = 42;
+        int r = size_parse(bad[i], &got);
+        if (r != -EINVAL || got != 42)
+            fail_msg("size_parse(\"%s\"): r=%d got %llu, expected -EINVAL", bad[i], r,
+                     (unsigned long long)got);
+    }
+    for (size_t i = 0; i < sizeof too_large / sizeof too_large[0]; i++) {
+        uint64_t got = 42;
+        int r = size_parse(too_large[i], &got);
+        if (r != -ERANGE || got != 42)
+            fail_msg("size_parse(\"%s\"): r=%d got %llu, expected -ERANGE", too_large[i], r,
+                     (unsigned long long)got);
+    }
+    uint64_t got = 42;
+    assert_int_equal(size_parse(NULL, &got), -EINVAL);
+    assert_int_equal(got, 42);
+}
+
 static int cleanup(void **state)
 {
     (void)state;
@@ -293,6 +348,7 @@ int main(void)
         cmocka_unit_test(copy_keeps_bytes_and_holes),
         cmocka_unit_test(stale_temporaries_of_dead_writers_go),
         cmocka_unit_test(locks_combine_in_process_and_conflict_across),
+        cmocka_unit_test(sizes_are_digits_and_a_binary_unit),
     };
     return cmocka_run_group_tests(tests, NULL, cleanup);
 }
