@@ -105,8 +105,8 @@ done
 [ "$(jget big.json virtual_size)" = $((2040 << 30)) ] || fail "2040G"
 [ "$(jget big.json geometry cylinders)" = 65535 ] || fail "2040G geometry"
 check_clean big.vhd
-"$HVM" vhd create fx.vhd --size 1.5G --type fixed
-[ "$(stat -c %s fx.vhd)" = $((3 << 29 | 512)) ] || fail "1.5G fixed"
+"$HVM" vhd create fx.vhd --size 1536M --type fixed
+[ "$(stat -c %s fx.vhd)" = $((3 << 29 | 512)) ] || fail "1536M fixed"
 
 # --help of every verb exits 0 and prints a usage line on stdout.
 for verb in create diff info check repair convert merge rebase set-parent compact resize; do
