@@ -305,11 +305,84 @@ out:
     return r;
 }
 
+/* Is name (a file an image refers to, as qemu-img reports it) inside the
+ * folder dir (a real path)? Anything that is not a plain file there (a
+ * protocol, "json:{...}", a path through a link out of it) is not. */
+static bool inside_folder(const char *dir, const char *name)
+{
+    char *real = realpath(name, NULL);
+    size_t n = strlen(dir);
+    bool in = real && strncmp(real, dir, n) == 0 && real[n] == '/';
+    free(real);
+    return in;
+}
+
+/* The first file an image of the qemu-img info document names (backing
+ * file, data file, VMDK extent) outside dir, or NULL. */
+static const char *outside_reference(const char *dir, json_t *image)
+{
+    const char *s = json_string_value(json_object_get(image, "filename"));
+    if (s && !inside_folder(dir, s))
+        return s;
+    json_t *data = json_object_get(json_object_get(image, "format-specific"), "data");
+    s = json_string_value(json_object_get(data, "data-file"));
+    if (s && !inside_folder(dir, s))
+        return s;
+    size_t i;
+    json_t *extent;
+    json_array_foreach(json_object_get(data, "extents"), i, extent) {
+        s = json_string_value(json_object_get(extent, "filename"));
+        if (s && !inside_folder(dir, s))
+            return s;
+    }
+    return NULL;
+}
+
+/* An image may name other files: a qcow2 backing file or data file, a
+ * VMDK's extents. qemu-img follows them with hvm's rights (root), so a
+ * hostile image could pull /etc/shadow into the VHD a guest then reads.
+ * Only files inside the image's own folder are followed. */
+static int check_references(const char *src, enum disk_foreign format)
+{
+    char *real = realpath(src, NULL);
+    if (!real)
+        return hvm_error(errno, "%s: %s", src, strerror(errno));
+    char *slash = strrchr(real, '/');
+    if (slash == real)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    char *args[] = {"info", "--backing-chain", "--output=json", "-f",
+                    (char *)disk_foreign_name(format), "SRC", NULL};
+    struct qemu_output o = {.keep = true};
+    int r = run_qemu_img(src, format, args, 5, &o);
+    const char *doc = r == 0 && o.all ? strchr(o.all, '[') : NULL;
+    json_t *chain = doc ? json_loads(doc, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+    if (r == 0 && !json_is_array(chain))
+        r = hvm_error(EIO, "%s: qemu-img info gave no image chain", src);
+    size_t i;
+    json_t *image;
+    json_array_foreach(chain, i, image) {
+        const char *bad = r == 0 ? outside_reference(real, image) : NULL;
+        if (bad)
+            r = hvm_error(EPERM, "%s: names '%s' (a backing file, data file or extent) outside "
+                          "its folder; hvm follows only files beside the image: copy it there",
+                          src, bad);
+    }
+    json_decref(chain);
+    free(o.all);
+    free(real);
+    return r;
+}
+
 int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *raw_path,
                         const struct disk_progress *pr)
 {
     if (!disk_foreign_convertible(format))
         return disk_foreign_refuse(src, format);
+    int r = check_references(src, format);
+    if (r < 0)
+        return r;
     /* Created here, exclusively, so that nothing already at raw_path is
      * overwritten; qemu-img then recreates it at the disk's size. */
     int fd = open(raw_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -326,7 +399,7 @@ int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *r
     char *args[] = {"convert", "-p", "-f", (char *)disk_foreign_name(format), "-O", "raw",
                     "-S", "4k", "SRC", out_name, NULL};
     struct qemu_output o = {.pr = pr};
-    int r = run_qemu_img(src, format, args, 8, &o);
+    r = run_qemu_img(src, format, args, 8, &o);
     if (r < 0)
         unlink(raw_path);
     free(out_name);
@@ -338,6 +411,9 @@ int disk_foreign_write_nbd(const char *src, enum disk_foreign format, const char
 {
     if (!disk_foreign_convertible(format))
         return disk_foreign_refuse(src, format);
+    int r = check_references(src, format);
+    if (r < 0)
+        return r;
     /* Image options rather than an nbd+unix:// URI: a path needs no
      * escaping there but its commas doubled. */
     size_t n = strlen(socket_path);
@@ -356,7 +432,7 @@ int disk_foreign_write_nbd(const char *src, enum disk_foreign format, const char
     char *args[] = {"convert", "-p", "-n", "--target-is-zero", "-f",
                     (char *)disk_foreign_name(format), "--target-image-opts", "SRC", target, NULL};
     struct qemu_output o = {.pr = pr};
-    int r = run_qemu_img(src, format, args, 7, &o);
+    r = run_qemu_img(src, format, args, 7, &o);
     free(target);
     return r;
 }

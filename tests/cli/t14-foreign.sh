@@ -102,6 +102,22 @@ qemu-io -f qcow2 -c 'write -P 0x22 1M 64k' overlay.qcow2 >/dev/null
 same_vhd qcow2 overlay.qcow2 overlay.vhd
 qemu-io -f vpc -c 'read -P 0x11 0 64k' overlay.vhd | grep -q "^read 65536" || fail "backing data lost"
 
+# A hostile image naming a file outside its folder (a backing file, a VMDK
+# extent): qemu-img would read it with hvm's rights into the new disk.
+mkdir -p inbox elsewhere
+printf 'secret' > elsewhere/secret; truncate -s 1M elsewhere/secret
+qemu-img create -q -f qcow2 elsewhere/b.qcow2 16M
+qemu-img create -q -f qcow2 -b "$T/elsewhere/b.qcow2" -F qcow2 inbox/evil.qcow2
+for to in dynamic raw; do
+    expect_fail 2 "$HVM" vhd convert --from-format auto --type $to inbox/evil.qcow2 evil.$to
+    one_line "backing outside ($to)" "outside its folder"
+    [ ! -e evil.$to ] || fail "a refused convert left evil.$to"
+done
+printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW 2048 FLAT "../elsewhere/secret" 0\nddb.virtualHWVersion = "4"\n' > inbox/evil.vmdk
+expect_fail 2 "$HVM" vhd convert --from-format vmdk inbox/evil.vmdk evil2.vhd
+one_line "vmdk extent outside" "outside its folder"
+[ ! -e evil2.vhd ] || fail "a refused convert left evil2.vhd"
+
 # A name qemu would take for a protocol ("nbd:...") is still a file.
 cp in.qcow2 nbd:x.qcow2
 "$HVM" vhd convert --from-format qcow2 nbd:x.qcow2 colon.vhd
