@@ -46,7 +46,7 @@ static int base_list(int argc, char **argv)
     if (r)
         return r == -1 ? EXIT_OK : EXIT_ERROR;
     struct store s;
-    if (vm_cli_open_store(store_dir, &s))
+    if (vm_cli_open_listed_store(store_dir, &s))
         return EXIT_ERROR;
     json_t *reg = store_bases(&s);
     json_t *names = vm_names_by_id(&s);

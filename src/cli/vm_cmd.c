@@ -44,9 +44,28 @@ int cmd_vm(int argc, char **argv)
     return cli_dispatch("vm", verbs, argc, argv);
 }
 
+int vm_cli_open_store_how(const char *dir, enum store_missing how, struct store *s)
+{
+    if (store_open_how(dir, how, s) < 0)
+        return cli_fail();
+    if (s->created)
+        fprintf(stderr, "hvm: created store %s\n", s->root);
+    return EXIT_OK;
+}
+
 int vm_cli_open_store(const char *dir, struct store *s)
 {
-    return store_open(dir, s) < 0 ? cli_fail() : EXIT_OK;
+    return vm_cli_open_store_how(dir, STORE_MUST_EXIST, s);
+}
+
+/* A listing of the default store on a host that has none lists nothing:
+ * no VM was ever made here, which is no error. A store named by --store or
+ * $HVM_STORE that is not there is most likely mistyped, and says so. */
+int vm_cli_open_listed_store(const char *dir, struct store *s)
+{
+    const char *env = getenv("HVM_STORE");
+    bool named = (dir && dir[0]) || (env && env[0]);
+    return vm_cli_open_store_how(dir, named ? STORE_MUST_EXIST : STORE_MAY_BE_MISSING, s);
 }
 
 int vm_cli_open(const char *store_dir, const char *name, struct store *s, struct vm **vm)
@@ -139,7 +158,8 @@ int cmd_vm_create(int argc, char **argv)
     p.name = argv[optind];
     p.nics = nics;
     struct store s;
-    if (vm_cli_open_store(store_dir, &s))
+    /* The first VM makes the store (a clone needs a VM of the store). */
+    if (vm_cli_open_store_how(store_dir, p.clone ? STORE_MUST_EXIST : STORE_CREATE, &s))
         return EXIT_ERROR;
     int r = p.clone ? vm_clone(&s, &p) : vm_create(&s, &p);
     store_close(&s);
@@ -230,7 +250,7 @@ int cmd_vm_list(int argc, char **argv)
     SIMPLE(list_usage, 0, &store_dir, &as_json);
     struct store s;
     char **names;
-    if (vm_cli_open_store(store_dir, &s))
+    if (vm_cli_open_listed_store(store_dir, &s))
         return EXIT_ERROR;
     if (store_list(&s, &names) < 0) {
         store_close(&s);

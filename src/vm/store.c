@@ -17,8 +17,13 @@
 #include "util/uuid.h"
 #include "vhd/image.h"
 #include "vm/bundle.h"
+#include "vm/vm.h"
 
-int store_open(const char *dir, struct store *s)
+/* A folder is a store once it has vms/: only the commands that make a VM
+ * (create, import) make one. Every other command is refused on a folder
+ * without it, so a mistyped --store or a host without /var/lib/hvm shows up
+ * as such instead of leaving an empty store behind. */
+int store_open_how(const char *dir, enum store_missing how, struct store *s)
 {
     char *root = NULL;
     memset(s, 0, sizeof *s);
@@ -37,7 +42,22 @@ int store_open(const char *dir, struct store *s)
     }
     if (!root)
         return hvm_error(ENOMEM, "out of memory");
-    int r = path_mkdirs(root);
+    char *vms = path_join(root, "vms");
+    struct stat st;
+    bool exists = vms && stat(vms, &st) == 0 && S_ISDIR(st.st_mode);
+    free(vms);
+    int r = 0;
+    if (!exists && how == STORE_MUST_EXIST) {
+        r = hvm_error(ENOENT, "%s: no hvm store here (hvm vm create makes one)", root);
+    } else if (!exists && how == STORE_MAY_BE_MISSING) {
+        /* Looked at, never made: the paths as given. */
+        s->root = root;
+        s->vms = path_join(root, "vms");
+        return s->vms ? 0 : hvm_error(ENOMEM, "out of memory");
+    } else if (!exists) {
+        r = path_mkdirs(root);
+        s->created = r == 0;
+    }
     if (r == 0) {
         s->root = realpath(root, NULL);
         if (!s->root)
@@ -46,12 +66,18 @@ int store_open(const char *dir, struct store *s)
     free(root);
     if (r < 0)
         return r;
+    s->exists = true;
     s->vms = path_join(s->root, "vms");
     if (!s->vms)
         return hvm_error(ENOMEM, "out of memory");
     if ((r = path_mkdirs(s->vms)) == 0)
         store_recover(s);
     return r;
+}
+
+int store_open(const char *dir, struct store *s)
+{
+    return store_open_how(dir, STORE_MUST_EXIST, s);
 }
 
 void store_close(struct store *s)
@@ -88,6 +114,10 @@ int store_list(const struct store *s, char ***names)
     DIR *d = opendir(s->vms);
     size_t n = 0;
     char **list = calloc(1, sizeof *list);
+    if (!d && errno == ENOENT && !s->exists && list) { /* STORE_MAY_BE_MISSING */
+        *names = list;
+        return 0;
+    }
     if (!d || !list) {
         free(list);
         if (d)

@@ -8,11 +8,21 @@
 
 struct store {
     char *root;
-    char *vms;  /* root/vms */
+    char *vms;    /* root/vms */
+    bool exists;  /* false: STORE_MAY_BE_MISSING found no store (nothing made) */
+    bool created; /* STORE_CREATE made it just now */
 };
 
+/* What store_open does with a folder that is not a store (has no vms/). */
+enum store_missing {
+    STORE_MUST_EXIST,     /* refused: "DIR: no hvm store here (...)" */
+    STORE_CREATE,         /* made (the commands that make a VM) */
+    STORE_MAY_BE_MISSING, /* opened as an empty store, nothing made (a dry run) */
+};
 /* dir: --store, else $HVM_STORE, else /var/lib/hvm (root) or
- * ~/.local/share/hvm. Creates the folders when missing. */
+ * ~/.local/share/hvm. */
+int store_open_how(const char *dir, enum store_missing how, struct store *s);
+/* store_open_how(dir, STORE_MUST_EXIST, s) */
 int store_open(const char *dir, struct store *s);
 void store_close(struct store *s);
 

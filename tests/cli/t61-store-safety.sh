@@ -1,0 +1,75 @@
+#!/bin/sh
+# The store's own safety. Reading commands never make a store: a mistyped
+# --store (or $HVM_STORE) is refused with one line and leaves nothing behind,
+# and listing the default store of a host that has none lists nothing (exit
+# 0) without making it; the commands that make a VM (create, import) make
+# the store and say so once.
+. "$TESTS/cli/lib.sh"
+. "$TESTS/cli/vmlib.sh"
+
+# refused_nothing_made WHAT CMD...: exit 2, one line naming WHAT as no store.
+no_store() {
+    what=$1; shift
+    expect_fail 2 "$@"
+    [ "$(wc -l <"$T/.err")" = 1 ] || { cat "$T/.err" >&2; fail "$*: more than one line"; }
+    grep -qF "$what: no hvm store here (hvm vm create makes one)" "$T/.err" ||
+        { cat "$T/.err" >&2; fail "$*: not the no-store message"; }
+}
+
+# --- 1. a mistyped store is refused by every reading or changing command
+typo="$T/stroe"
+for cmd in "vm list" "vm show a" "vm check a" "vm delete a" "vm rename a b" "vm set a --cpus 2" \
+           "base list" "base remove x.vhd" "checkpoint list a" "checkpoint take a" \
+           "vm export a $T/ex" "vm move a $T/mv"; do
+    # shellcheck disable=SC2086
+    no_store "$typo" "$HVM" $cmd --store "$typo"
+    [ ! -e "$typo" ] || fail "$cmd --store made $typo"
+    # shellcheck disable=SC2086
+    HVM_STORE="$typo" no_store "$typo" "$HVM" $cmd
+    [ ! -e "$typo" ] || fail "$cmd with HVM_STORE made $typo"
+done
+[ ! -e "$T/ex" ] && [ ! -e "$T/mv" ] || fail "a refused command made its destination"
+# A folder that exists but holds no store is no store either.
+mkdir "$T/plain"
+no_store "$T/plain" "$HVM" vm list --store "$T/plain"
+no_store "$T/plain" "$HVM" base list --store "$T/plain"
+[ "$(ls -A "$T/plain")" = "" ] || fail "vm list wrote into a folder that is no store"
+
+# --- 2. the default store of a host without one: an empty listing, nothing made
+# (as an ordinary user, whose default is ~/.local/share/hvm)
+if setpriv --reuid=65534 --regid=65534 --clear-groups -- "$HVM" --version >/dev/null 2>&1; then
+    mkdir "$T/home"; chown 65534:65534 "$T/home"; chmod 755 "$T"
+    printf '#!/bin/sh\nexec env -u HVM_STORE HOME="%s" setpriv --reuid=65534 --regid=65534 --clear-groups -- "%s" "$@"\n' \
+        "$T/home" "$HVM" >"$T/hvm-home"
+    chmod 755 "$T/hvm-home"
+    for cmd in "vm list" "vm list --json" "base list"; do
+        # shellcheck disable=SC2086
+        "$T/hvm-home" $cmd >"$T/list.out" 2>"$T/list.err" ||
+            { cat "$T/list.err" >&2; fail "$cmd on a host without a store failed"; }
+        [ ! -s "$T/list.err" ] || { cat "$T/list.err" >&2; fail "$cmd: printed to stderr"; }
+        [ ! -e "$T/home/.local" ] || fail "$cmd made the default store"
+    done
+    "$T/hvm-home" vm list --json >"$T/list.out"
+    [ "$(tr -d ' \n' <"$T/list.out")" = "[]" ] || fail "vm list --json of no store: $(cat "$T/list.out")"
+    no_store "$T/home/.local/share/hvm" "$T/hvm-home" vm show a
+    [ ! -e "$T/home/.local" ] || fail "vm show made the default store"
+fi
+
+# --- 3. create and import make the store, and say so once
+"$HVM" vm create a --new-disk 16M --store "$T/new" >"$T/c.out" 2>"$T/c.err"
+[ "$(cat "$T/c.err")" = "hvm: created store $T/new" ] || fail "first create: stderr '$(cat "$T/c.err")'"
+"$HVM" vm create b --new-disk 16M --store "$T/new" >"$T/c.out" 2>"$T/c.err"
+[ ! -s "$T/c.err" ] || fail "second create: stderr '$(cat "$T/c.err")'"
+"$HVM" vm list --store "$T/new" | grep -q "^a " || fail "the new store does not list a"
+# A clone needs a VM of the store: a missing store stays missing.
+no_store "$T/nothere" "$HVM" vm create c --clone a --store "$T/nothere"
+[ ! -e "$T/nothere" ] || fail "a refused clone made the store"
+"$HVM" vm export a "$T/bundle" --store "$T/new" >/dev/null
+# A dry run looks at the store, never makes it.
+"$HVM" vm import "$T/bundle" --dry-run --store "$T/imp" >/dev/null 2>"$T/i.err" ||
+    { cat "$T/i.err" >&2; fail "import --dry-run into no store"; }
+[ ! -e "$T/imp" ] || fail "import --dry-run made the store"
+"$HVM" vm import "$T/bundle" --store "$T/imp" >/dev/null 2>"$T/i.err"
+[ "$(cat "$T/i.err")" = "hvm: created store $T/imp" ] || fail "first import: stderr '$(cat "$T/i.err")'"
+"$HVM" vm check a --store "$T/imp" >/dev/null
+echo ok
