@@ -271,17 +271,40 @@ json_t *store_bases(struct store *s)
     return registry_load(s);
 }
 
+/* The real path of a file that may be gone: its folder's real path and its
+ * name (or the path made absolute when the folder is gone too). */
+static bool real_or_gone(const char *path, char abs[PATH_MAX])
+{
+    if (realpath(path, abs))
+        return true;
+    char *dir = path_dirname(path);
+    char rdir[PATH_MAX];
+    bool ok = false;
+    if (dir && realpath(dir, rdir))
+        ok = snprintf(abs, PATH_MAX, "%s/%s", strcmp(rdir, "/") ? rdir : "",
+                      path_basename(path)) < PATH_MAX;
+    else if (path[0] == '/')
+        ok = snprintf(abs, PATH_MAX, "%s", path) < PATH_MAX;
+    free(dir);
+    return ok;
+}
+
 int store_base_remove(struct store *s, const char *path)
 {
     char abs[PATH_MAX];
-    if (!realpath(path, abs))
-        return hvm_error(errno, "%s: %s", path, strerror(errno));
+    /* A base whose file is gone can still be unregistered (its entry would
+     * otherwise stay for ever). */
+    bool gone = access(path, F_OK) != 0;
+    if (!real_or_gone(path, abs))
+        return hvm_error(errno ? errno : ENOENT, "%s: %s", path, strerror(errno ? errno : ENOENT));
     int lock = registry_lock(s);
     if (lock < 0)
         return lock;
     json_t *doc = registry_load(s);
     json_t *bases = json_object_get(doc, "bases");
-    int r = hvm_error(ENOENT, "%s: not a registered base", path);
+    int r = gone ? hvm_error(ENOENT, "%s: %s, and no base of that name is registered", path,
+                             strerror(ENOENT))
+                 : hvm_error(ENOENT, "%s: not a registered base", path);
     for (size_t i = 0; i < json_array_size(bases); i++) {
         json_t *b = json_array_get(bases, i);
         if (strcmp(json_string_value(json_object_get(b, "file")), abs) != 0)
@@ -303,6 +326,28 @@ int store_base_remove(struct store *s, const char *path)
     json_decref(doc);
     close(lock);
     return r;
+}
+
+json_t *store_verify(struct store *s)
+{
+    json_t *out = json_array();
+    json_t *doc = registry_load(s);
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(doc, "bases"), i, b) {
+        const char *file = json_string_value(json_object_get(b, "file"));
+        size_t n = json_array_size(json_object_get(b, "children"));
+        if (!file || access(file, F_OK) == 0)
+            continue;
+        if (n)
+            vm_problem(out, "base %s of %zu VM%s is missing (see 'hvm base list')", file, n,
+                       n == 1 ? "" : "s");
+        else
+            vm_problem(out, "base %s is registered but its file is gone ('hvm base remove %s' "
+                       "drops the entry)", file, file);
+    }
+    json_decref(doc);
+    return out;
 }
 
 void store_base_forget(struct store *s, const char *abs)

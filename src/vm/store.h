@@ -42,8 +42,12 @@ int store_base_remove_child(struct store *s, const char *vm_id);
 json_t *store_base_find(struct store *s, const char *path);
 /* The whole registry (new reference): {"bases": [{"file", "unique_id", "children": []}]} */
 json_t *store_bases(struct store *s);
-/* Unregisters a base without children and lifts its read-only protection. */
+/* Unregisters a base without children and lifts its read-only protection
+ * (a base whose file is gone is unregistered as well). */
 int store_base_remove(struct store *s, const char *path);
+/* The store's own problems (registered bases whose file is gone), as an
+ * array of strings; the VMs are checked one by one (vm_verify). */
+json_t *store_verify(struct store *s);
 /* Drops the entry of abs (a real path, the file may be gone already) if it
  * has no children; the file is not touched. */
 void store_base_forget(struct store *s, const char *abs);

@@ -72,4 +72,39 @@ no_store "$T/nothere" "$HVM" vm create c --clone a --store "$T/nothere"
 "$HVM" vm import "$T/bundle" --store "$T/imp" >/dev/null 2>"$T/i.err"
 [ "$(cat "$T/i.err")" = "hvm: created store $T/imp" ] || fail "first import: stderr '$(cat "$T/i.err")'"
 "$HVM" vm check a --store "$T/imp" >/dev/null
+
+# --- 4. a base whose file is gone: listed as missing, a problem of the store
+# check, and 'base remove' drops its entry when no VM uses it
+S="$T/bs"
+"$HVM" vhd create base.vhd --size 16M
+"$HVM" vhd create base2.vhd --size 16M
+"$HVM" vm create u --from base.vhd --store "$S" 2>/dev/null >/dev/null
+"$HVM" vm create w --from base2.vhd --store "$S" >/dev/null
+"$HVM" vm delete u --store "$S"
+"$HVM" vm check --store "$S" >"$T/chk.out" || { cat "$T/chk.out" >&2; fail "store check of a clean store"; }
+rm -f base.vhd base2.vhd
+"$HVM" base list --store "$S" >"$T/bl.out"
+grep -F "$T/base.vhd" "$T/bl.out" | grep -q "MISSING" || { cat "$T/bl.out" >&2; fail "base list: base.vhd not marked missing"; }
+grep -F "$T/base2.vhd" "$T/bl.out" | grep -q "MISSING" || { cat "$T/bl.out" >&2; fail "base list: base2.vhd not marked missing"; }
+"$HVM" base list --json --store "$S" >"$T/bl.json"
+[ "$(json_get "$T/bl.json" "[b['missing'] for b in d['bases']]")" = "[True, True]" ] || fail "base list --json: missing"
+set +e; "$HVM" vm check --store "$S" >"$T/chk.out" 2>"$T/chk.err"; rc=$?; set -e
+[ $rc = 1 ] || { cat "$T/chk.out" "$T/chk.err" >&2; fail "store check with a missing base exited $rc"; }
+grep -F "store: problem: base $T/base.vhd is registered but its file is gone" "$T/chk.out" >/dev/null ||
+    { cat "$T/chk.out" >&2; fail "store check does not name the missing base"; }
+grep -F "store: problem: base $T/base2.vhd of 1 VM is missing" "$T/chk.out" >/dev/null ||
+    { cat "$T/chk.out" >&2; fail "store check does not name the missing base of w"; }
+grep -q "^w: problem:" "$T/chk.out" || fail "store check does not check w"
+"$HVM" base remove base.vhd --store "$S" || fail "base remove of a gone base"
+expect_fail 2 "$HVM" base remove base2.vhd --store "$S"
+grep -q "base of 1 VM" "$T/.err" || fail "base remove of a used gone base: $(last_error)"
+"$HVM" base list --json --store "$S" >"$T/bl.json"
+[ "$(json_get "$T/bl.json" "[b['file'] for b in d['bases']]")" = "['$T/base2.vhd']" ] ||
+    fail "base remove left $(cat "$T/bl.json")"
+expect_fail 2 "$HVM" base remove base.vhd --store "$S"
+grep -q "no base of that name is registered" "$T/.err" || fail "second base remove: $(last_error)"
+"$HVM" vm delete w --store "$S"
+"$HVM" base remove base2.vhd --store "$S"
+"$HVM" vm check --store "$S" >/dev/null || fail "store check after the removals"
+
 echo ok
