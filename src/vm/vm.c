@@ -314,6 +314,12 @@ static int open_dir(struct store *s, const char *dir, const char *name, bool wai
         (r = vm_journal_recover(vm)) < 0 || (r = validate_doc(vm)) < 0 ||
         (r = detect_dead_worker(vm)) < 0)
         goto fail;
+    /* A VM that is not running has nobody writing a memory state: whatever
+     * a killed save or online checkpoint left half-written goes now (a
+     * running VM's worker may be writing one; its death is handled above). */
+    const char *state = vm_state(vm);
+    if (strcmp(state, "Running") != 0 && strcmp(state, "Paused") != 0)
+        remove_dead_memory_files(vm);
     *out = vm;
     return 0;
 fail:

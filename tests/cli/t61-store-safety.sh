@@ -107,4 +107,14 @@ grep -q "no base of that name is registered" "$T/.err" || fail "second base remo
 "$HVM" base remove base2.vhd --store "$S"
 "$HVM" vm check --store "$S" >/dev/null || fail "store check after the removals"
 
+# --- 5. memory states a killed save or online checkpoint left half-written
+"$HVM" vm create m --new-disk 16M --store "$S" >/dev/null
+"$HVM" checkpoint take m one --store "$S" >/dev/null
+id=$("$HVM" checkpoint show m one --json --store "$S" | $PY -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+echo partial >"$S/vms/m/checkpoints/$id.state.saving"
+echo unrecorded >"$S/vms/m/checkpoints/saved-1700000000.state"
+"$HVM" vm check m --store "$S" >"$T/chk.out" || { cat "$T/chk.out" >&2; fail "vm check with a left-over .saving"; }
+[ ! -e "$S/vms/m/checkpoints/$id.state.saving" ] || fail "the .saving file is still there"
+[ ! -e "$S/vms/m/checkpoints/saved-1700000000.state" ] || fail "the unrecorded saved state is still there"
+
 echo ok
