@@ -117,4 +117,31 @@ echo unrecorded >"$S/vms/m/checkpoints/saved-1700000000.state"
 [ ! -e "$S/vms/m/checkpoints/$id.state.saving" ] || fail "the .saving file is still there"
 [ ! -e "$S/vms/m/checkpoints/saved-1700000000.state" ] || fail "the unrecorded saved state is still there"
 
+# --- 6. move: an imported VM's relative base moves with it (from any
+# folder), and no destination lies inside a VM folder
+"$HVM" vhd create base3.vhd --size 16M
+"$HVM" vm create o --from base3.vhd --store "$S" >/dev/null
+"$HVM" vm export o "$T/ob" --store "$S" >/dev/null
+"$HVM" vm import "$T/ob" --name imp --mode copy --store "$S" >/dev/null
+[ "$(json_get "$S/vms/imp/vm.json" "d['base']")" = bases/base3.vhd ] || fail "the import's base is not relative"
+mkdir "$T/elsewhere"
+(cd "$T/elsewhere" && "$HVM" vm move imp "$T/moved" --with-base --store "$S") || fail "move --with-base of an imported VM"
+[ -f "$T/moved/bases/base3.vhd" ] || fail "the base did not move with the VM"
+"$HVM" vm check imp --store "$S" >/dev/null || fail "the moved VM is not clean"
+refused_move() { # WHAT VM DEST
+    expect_fail 2 "$HVM" vm move "$2" "$3" --store "$S"
+    grep -qF "$1" "$T/.err" || fail "move $2 $3: $(last_error)"
+    [ ! -e "$3" ] || fail "move $2 $3 made it"
+}
+refused_move "inside the folder of VM 'imp'" o "$T/moved/sub/o"
+[ ! -e "$T/moved/sub" ] || fail "a refused move made a folder in another VM"
+refused_move "inside the folder of VM 'o' itself" o "$S/vms/o/disks/o"
+refused_move "inside the folder of VM 'o' itself" o "$S/vms/o/deeper/o"
+[ ! -e "$S/vms/o/deeper" ] || fail "a refused move made a folder in its own VM"
+refused_move "inside the store's folder of VMs" o "$S/vms/o2"
+# and into a VM folder reached through a link
+ln -s "$T/moved" "$T/link"
+refused_move "inside the folder of VM 'imp'" o "$T/link/o"
+"$HVM" vm check --store "$S" >/dev/null || fail "the store is not clean after the refused moves"
+
 echo ok
