@@ -17,6 +17,7 @@
 #include "util/uuid.h"
 #include "vhd/image.h"
 #include "vm/bundle.h"
+#include "vm/lock.h"
 #include "vm/vm.h"
 
 /* A folder is a store once it has vms/: only the commands that make a VM
@@ -155,20 +156,19 @@ void store_names_free(char **names)
     free(names);
 }
 
-/* The registry: read-modify-write under an exclusive lock on root/lock. */
+/* The registry: read-modify-write under an exclusive lock on root/lock,
+ * waited for at most $HVM_LOCK_TIMEOUT seconds (naming its holder then). */
 static int registry_lock(struct store *s)
 {
     char *path = path_join(s->root, "lock");
-    int fd = path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    int fd = path ? vm_lock_take(path, VM_LOCK_TIMED, NULL, 0) : hvm_error(ENOMEM, "out of memory");
     free(path);
-    if (fd < 0)
-        return hvm_error(errno, "%s/lock: %s", s->root, strerror(errno));
-    if (flock(fd, LOCK_EX) < 0) {
-        int e = errno;
-        close(fd);
-        return hvm_error(e, "%s/lock: %s", s->root, strerror(e));
-    }
     return fd;
+}
+
+static void registry_unlock(int fd)
+{
+    vm_lock_drop(fd);
 }
 
 static json_t *registry_load(struct store *s)
@@ -228,7 +228,7 @@ int store_base_add_child(struct store *s, const char *base, const char *vm_id)
     json_array_append_new(json_object_get(e, "children"), json_string(vm_id));
     int r = registry_save(s, doc);
     json_decref(doc);
-    close(lock);
+    registry_unlock(lock);
     return r;
 }
 
@@ -250,7 +250,7 @@ int store_base_remove_child(struct store *s, const char *vm_id)
     }
     int r = registry_save(s, doc);
     json_decref(doc);
-    close(lock);
+    registry_unlock(lock);
     return r;
 }
 
@@ -324,7 +324,7 @@ int store_base_remove(struct store *s, const char *path)
         break;
     }
     json_decref(doc);
-    close(lock);
+    registry_unlock(lock);
     return r;
 }
 
@@ -367,7 +367,7 @@ void store_base_forget(struct store *s, const char *abs)
         }
     }
     json_decref(doc);
-    close(lock);
+    registry_unlock(lock);
 }
 
 bool store_switch_known(struct store *s, const char *name)

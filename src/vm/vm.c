@@ -19,6 +19,7 @@
 #include "util/fileio.h"
 #include "util/uuid.h"
 #include "vhd/image.h"
+#include "vm/lock.h"
 #include "vm/validate.h"
 
 char *vm_path(const struct vm *vm, const char *rel)
@@ -297,15 +298,22 @@ static int open_dir(struct store *s, const char *dir, const char *name, bool wai
         goto fail;
     }
     free(cfg);
-    char *lock = path_join(vm->dir, "lock");
-    vm->lock_fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    /* Commands never wait for a VM (they say "busy"); the worker, which
+     * must record how its VM ended, waits for the command holding it. */
+    char *lock = path_join(vm->dir, "lock"), holder[400];
+    vm->lock_fd = lock ? vm_lock_take(lock, wait ? VM_LOCK_FOREVER : VM_LOCK_TRY, holder,
+                                      sizeof holder)
+                       : hvm_error(ENOMEM, "out of memory");
     free(lock);
-    if (vm->lock_fd < 0) {
-        r = hvm_error(errno, "%s/lock: %s", vm->dir, strerror(errno));
+    if (vm->lock_fd == -EWOULDBLOCK) {
+        r = hvm_error(EBUSY, "VM '%s' is busy: another hvm command is working on it (%s)", name,
+                      holder);
+        vm->lock_fd = -1;
         goto fail;
     }
-    if (flock(vm->lock_fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
-        r = hvm_error(EBUSY, "VM '%s' is busy: another hvm command is working on it", name);
+    if (vm->lock_fd < 0) {
+        r = vm->lock_fd;
+        vm->lock_fd = -1;
         goto fail;
     }
     /* (vm.json is checked again after recovery: a finished journal's
@@ -348,8 +356,7 @@ void vm_close(struct vm *vm)
 {
     if (!vm)
         return;
-    if (vm->lock_fd >= 0)
-        close(vm->lock_fd);
+    vm_lock_drop(vm->lock_fd);
     json_decref(vm->doc);
     free(vm->dir);
     free(vm->name);

@@ -144,4 +144,52 @@ ln -s "$T/moved" "$T/link"
 refused_move "inside the folder of VM 'imp'" o "$T/link/o"
 "$HVM" vm check --store "$S" >/dev/null || fail "the store is not clean after the refused moves"
 
+# --- 7. lock files: 0600 (an older one is set so), emptied when released
+"$HVM" vhd create base4.vhd --size 16M
+"$HVM" vm create l --new-disk 16M --store "$S" >/dev/null
+"$HVM" vm check l --store "$S" >/dev/null
+[ "$(stat -c %a "$S/vms/l/lock")" = 600 ] || fail "VM lock mode $(stat -c %a "$S/vms/l/lock")"
+[ "$(stat -c %a "$S/lock")" = 600 ] || fail "store lock mode $(stat -c %a "$S/lock")"
+chmod 644 "$S/vms/l/lock" "$S/lock"
+"$HVM" vm check l --store "$S" >/dev/null
+"$HVM" vm create l2 --from base4.vhd --store "$S" >/dev/null
+[ "$(stat -c %a "$S/vms/l/lock")" = 600 ] || fail "the VM lock was not set to 0600"
+[ "$(stat -c %a "$S/lock")" = 600 ] || fail "the store lock was not set to 0600"
+[ ! -s "$S/lock" ] && [ ! -s "$S/vms/l/lock" ] || fail "a released lock still names a holder"
+# A lock file that is a link is never followed.
+mv "$S/vms/l/lock" "$T/l.lock"; ln -s "$T/l.lock" "$S/vms/l/lock"
+expect_fail 2 "$HVM" vm check l --store "$S"
+grep -q "lock: a link, not a lock file" "$T/.err" || fail "a linked lock: $(last_error)"
+rm "$S/vms/l/lock"
+
+# A busy VM names the command that has it.
+"$HVM" vm serve l --socket "$T/l.sock" --store "$S" 2>/dev/null & SERVE_PID=$!
+while [ ! -S "$T/l.sock" ]; do kill -0 $SERVE_PID || fail "vm serve died"; sleep 0.05; done
+expect_fail 2 "$HVM" vm show l --store "$S"
+grep -q "VM 'l' is busy: another hvm command is working on it (PID $SERVE_PID (hvm vm serve l --socket $T/l.sock --store $S) for [0-9]* s)" "$T/.err" ||
+    fail "busy: $(last_error)"
+kill -TERM $SERVE_PID; wait $SERVE_PID; SERVE_PID=
+
+# The store lock is waited for $HVM_LOCK_TIMEOUT seconds (default 10), then
+# the waiter gives up naming the holder. The holder here is a create stuck
+# reading the registry (a FIFO) while it holds the store lock.
+mv "$S/bases.json" "$T/bases.save"; mkfifo "$S/bases.json"
+"$HVM" vm create h1 --from base4.vhd --store "$S" >/dev/null 2>&1 & HOLDER=$!
+i=0; until [ -s "$S/lock" ]; do i=$((i + 1)); [ $i -lt 400 ] || fail "the holder never took the lock"; sleep 0.05; done
+waiter() { # TIMEOUT-ENV: runs a second create, sets took (seconds)
+    t0=$(date +%s)
+    env $1 timeout 60 "$HVM" vm create h2 --from base4.vhd --store "$S" >"$T/.out" 2>"$T/.err" && fail "the waiter did not give up"
+    took=$(( $(date +%s) - t0 ))
+}
+waiter HVM_LOCK_TIMEOUT=1
+grep -q "^hvm: $S/lock: held by PID $HOLDER (hvm vm create h1 --from base4.vhd --store $S) for [0-9]* s; gave up after 1 s$" "$T/.err" ||
+    { cat "$T/.err" >&2; fail "timed-out waiter: wrong message"; }
+[ "$took" -lt 9 ] || fail "HVM_LOCK_TIMEOUT=1 waited $took s"
+waiter HVM_LOCK_TIMEOUT=
+grep -q "gave up after 10 s$" "$T/.err" || { cat "$T/.err" >&2; fail "default timeout"; }
+[ "$took" -ge 10 ] || fail "the default wait was $took s"
+cat "$T/bases.save" >"$S/bases.json"
+wait $HOLDER || fail "the holder failed"
+[ ! -e "$S/vms/h2" ] || fail "a waiter that gave up made its VM"
+"$HVM" vm check --store "$S" >/dev/null || fail "the store is not clean after the lock waits"
 echo ok
