@@ -20,6 +20,7 @@
 #include "util/hashpool.h"
 #include "vhd/image.h"
 #include "vm/bundle.h"
+#include "vm/modes.h"
 
 static int copy_tree(const char *from, const char *to, json_t *files, const char *rel)
 {
@@ -303,6 +304,7 @@ int vm_move(struct store *s, const char *name, const char *dest, bool with_base,
         path_remove_tree(tmp);
         goto out;
     }
+    vm_mode_tree(tmp); /* the copies had the originals' modes */
     if (rename(tmp, dest) < 0) {
         r = hvm_error(errno, "%s: %s", dest, strerror(errno));
         path_remove_tree(tmp);

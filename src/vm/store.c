@@ -18,6 +18,7 @@
 #include "vhd/image.h"
 #include "vm/bundle.h"
 #include "vm/lock.h"
+#include "vm/modes.h"
 #include "vm/vm.h"
 
 /* A folder is a store once it has vms/: only the commands that make a VM
@@ -71,8 +72,11 @@ int store_open_how(const char *dir, enum store_missing how, struct store *s)
     s->vms = path_join(s->root, "vms");
     if (!s->vms)
         return hvm_error(ENOMEM, "out of memory");
-    if ((r = path_mkdirs(s->vms)) == 0)
+    if ((r = path_mkdirs(s->vms)) == 0) {
+        vm_mode_dir(s->root);
+        vm_mode_dir(s->vms);
         store_recover(s);
+    }
     return r;
 }
 
@@ -188,6 +192,8 @@ static int registry_save(struct store *s, json_t *doc)
     char *path = path_join(s->root, "bases.json");
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     int r = (path && text) ? file_replace(path, text, strlen(text)) : hvm_error(ENOMEM, "out of memory");
+    if (r == 0)
+        vm_mode_file(path);
     free(path);
     free(text);
     return r;

@@ -20,6 +20,7 @@
 #include "util/uuid.h"
 #include "vhd/image.h"
 #include "vm/lock.h"
+#include "vm/modes.h"
 #include "vm/validate.h"
 
 char *vm_path(const struct vm *vm, const char *rel)
@@ -356,6 +357,10 @@ void vm_close(struct vm *vm)
 {
     if (!vm)
         return;
+    /* Whatever this command made in the folder (layers, memory states,
+     * vm.json) gets the store's modes, while the VM is still ours. */
+    if (vm->lock_fd >= 0)
+        vm_mode_tree(vm->dir);
     vm_lock_drop(vm->lock_fd);
     json_decref(vm->doc);
     free(vm->dir);
@@ -528,7 +533,7 @@ int vm_create(struct store *s, const struct vm_create_params *p)
     }
     char *disks = path_join(tmp, "disks");
     char *cps = path_join(tmp, "checkpoints");
-    if (mkdir(tmp, 0755) < 0 || mkdir(disks, 0755) < 0 || mkdir(cps, 0755) < 0)
+    if (mkdir(tmp, 0700) < 0 || mkdir(disks, 0750) < 0 || mkdir(cps, 0750) < 0)
         r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
     free(disks);
     free(cps);
@@ -582,8 +587,10 @@ int vm_create(struct store *s, const struct vm_create_params *p)
      * that does not exist: store_recover removes it with the folder.) */
     if (r == 0)
         r = register_children(s, p, id_text);
-    if (r == 0)
+    if (r == 0) {
+        vm_mode_tree(tmp);
         r = path_rename_durable(tmp, dir);
+    }
     if (r < 0 && (p->from || p->clone_drives))
         store_base_remove_child(s, id_text);
 out:

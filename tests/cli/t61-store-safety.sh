@@ -166,7 +166,7 @@ rm "$S/vms/l/lock"
 "$HVM" vm serve l --socket "$T/l.sock" --store "$S" 2>/dev/null & SERVE_PID=$!
 while [ ! -S "$T/l.sock" ]; do kill -0 $SERVE_PID || fail "vm serve died"; sleep 0.05; done
 expect_fail 2 "$HVM" vm show l --store "$S"
-grep -q "VM 'l' is busy: another hvm command is working on it (PID $SERVE_PID (hvm vm serve l --socket $T/l.sock --store $S) for [0-9]* s)" "$T/.err" ||
+grep -q "VM 'l' is busy: another hvm command is working on it (PID $SERVE_PID ($(basename "$HVM") vm serve l --socket $T/l.sock --store $S) for [0-9]* s)" "$T/.err" ||
     fail "busy: $(last_error)"
 kill -TERM $SERVE_PID; wait $SERVE_PID; SERVE_PID=
 
@@ -182,7 +182,7 @@ waiter() { # TIMEOUT-ENV: runs a second create, sets took (seconds)
     took=$(( $(date +%s) - t0 ))
 }
 waiter HVM_LOCK_TIMEOUT=1
-grep -q "^hvm: $S/lock: held by PID $HOLDER (hvm vm create h1 --from base4.vhd --store $S) for [0-9]* s; gave up after 1 s$" "$T/.err" ||
+grep -q "^hvm: $S/lock: held by PID $HOLDER ($(basename "$HVM") vm create h1 --from base4.vhd --store $S) for [0-9]* s; gave up after 1 s$" "$T/.err" ||
     { cat "$T/.err" >&2; fail "timed-out waiter: wrong message"; }
 [ "$took" -lt 9 ] || fail "HVM_LOCK_TIMEOUT=1 waited $took s"
 waiter HVM_LOCK_TIMEOUT=
