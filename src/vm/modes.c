@@ -59,6 +59,20 @@ void vm_mode_file(const char *path)
     set_path(path, false);
 }
 
+/* What hvm keeps at the top of a VM folder or a bundle; anything else
+ * there (a file the user put in, run/) keeps the mode it has. */
+static bool hvm_entry(const char *name, bool is_dir)
+{
+    static const char *const files[] = {"vm.json", "journal", "manifest.json"};
+    static const char *const dirs[] = {"disks", "checkpoints", "bases", "boot"};
+    const char *const *list = is_dir ? dirs : files;
+    size_t n = is_dir ? sizeof dirs / sizeof *dirs : sizeof files / sizeof *files;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(name, list[i]) == 0)
+            return true;
+    return false;
+}
+
 static void tree_at(int dirfd, int depth)
 {
     DIR *d = fdopendir(dirfd);
@@ -70,8 +84,9 @@ static void tree_at(int dirfd, int depth)
     while ((e = readdir(d))) {
         struct stat st;
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-            strcmp(e->d_name, "lock") == 0 || (depth == 0 && strcmp(e->d_name, "run") == 0) ||
-            fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            strcmp(e->d_name, "lock") == 0 ||
+            fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            (depth == 0 && !hvm_entry(e->d_name, S_ISDIR(st.st_mode))))
             continue;
         if (S_ISREG(st.st_mode)) {
             set_at(dirfd, e->d_name, &st, false);

@@ -14,8 +14,10 @@ void vm_mode_dir(const char *path);
 /* The mode of one file (0640 with group hvm, else 0600; the owner's write
  * bit as it was). */
 void vm_mode_file(const char *path);
-/* A VM folder (or a bundle) and everything in it, but run/ and lock files;
- * only its owner changes anything, and links are never followed. */
+/* A VM folder (or a bundle) and what hvm keeps in it: vm.json, journal,
+ * manifest.json and disks/, checkpoints/, bases/, boot/ (not run/, not lock
+ * files, not a file the user put there); only their owner changes anything,
+ * and links are never followed. */
 void vm_mode_tree(const char *dir);
 
 #endif
