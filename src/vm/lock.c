@@ -38,16 +38,16 @@ static void own_command(char *buf, size_t len)
     if (n <= 0)
         return;
     raw[n] = 0;
+    size_t prog = strlen(raw); /* argv[0], which may hold spaces itself */
     for (ssize_t i = 0; i < n - 1; i++)
         if (raw[i] == 0 || raw[i] == '\n')
             raw[i] = ' ';
-    char *argv0_end = strchr(raw, ' ');
-    if (argv0_end)
-        *argv0_end = 0;
-    int w = snprintf(buf, len, "%s%s%s", path_basename(raw), argv0_end ? " " : "",
-                     argv0_end ? argv0_end + 1 : "");
+    bool args = (ssize_t)prog < n - 1;
+    raw[prog] = 0;
+    int w = snprintf(buf, len, "%s%s%s", path_basename(raw), args ? " " : "",
+                     args ? raw + prog + 1 : "");
     bool cut = n == (ssize_t)sizeof raw - 1 || (w > 0 && (size_t)w >= len);
-    if (cut && len > 4)
+    if (cut && strlen(buf) >= 3)
         memcpy(buf + strlen(buf) - 3, "...", 3);
 }
 
