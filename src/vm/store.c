@@ -82,7 +82,7 @@ int store_open_how(const char *dir, enum store_missing how, struct store *s)
 
 int store_open(const char *dir, struct store *s)
 {
-    return store_open_how(dir, STORE_MUST_EXIST, s);
+    return store_open_how(dir, STORE_CREATE, s);
 }
 
 void store_close(struct store *s)

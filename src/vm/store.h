@@ -22,7 +22,8 @@ enum store_missing {
 /* dir: --store, else $HVM_STORE, else /var/lib/hvm (root) or
  * ~/.local/share/hvm. */
 int store_open_how(const char *dir, enum store_missing how, struct store *s);
-/* store_open_how(dir, STORE_MUST_EXIST, s) */
+/* store_open_how(dir, STORE_CREATE, s): for programs that make their own
+ * store (the fuzz targets); the commands say what they want (src/cli). */
 int store_open(const char *dir, struct store *s);
 void store_close(struct store *s);
 
