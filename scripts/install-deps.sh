@@ -19,6 +19,11 @@ if [ -n "$missing" ]; then
     apt-get update -qq >/dev/null
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
+# The group that may read the store (vm.json, disks and memory states are
+# 0640 with it, folders 0750; without it they are the owner's alone).
+if [ "$(id -u)" = 0 ] && ! getent group hvm >/dev/null; then
+    groupadd --system hvm
+fi
 # QEMU runs as this system user when hvm runs as root (no login, no home);
 # in group kvm where that group exists, for /dev/kvm.
 if [ "$(id -u)" = 0 ] && ! getent passwd hvm-qemu >/dev/null; then

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/vm_common.h"
@@ -14,7 +15,8 @@ static const char list_usage[] = "usage: hvm base list [--json] [--store DIR]\n"
 static const char remove_usage[] =
     "usage: hvm base remove FILE [--store DIR]\n"
     "\nUnregisters a base that no VM uses any more and lifts its read-only\n"
-    "protection (the file itself stays).\n";
+    "protection (the file itself stays). A base whose file is gone is\n"
+    "unregistered as well.\n";
 
 /* {id: name} of the store's VMs, read without locking (a listing only). */
 static json_t *vm_names_by_id(struct store *s)
@@ -46,17 +48,23 @@ static int base_list(int argc, char **argv)
     if (r)
         return r == -1 ? EXIT_OK : EXIT_ERROR;
     struct store s;
-    if (vm_cli_open_store(store_dir, &s))
+    if (vm_cli_open_listed_store(store_dir, &s))
         return EXIT_ERROR;
     json_t *reg = store_bases(&s);
     json_t *names = vm_names_by_id(&s);
     store_close(&s);
+    size_t i, k;
+    json_t *b, *c;
+    /* A base whose file is gone (deleted by hand) is marked: its VMs are
+     * broken, or without VMs its entry only waits for 'hvm base remove'. */
+    json_array_foreach(json_object_get(reg, "bases"), i, b) {
+        const char *file = json_string_value(json_object_get(b, "file"));
+        json_object_set_new(b, "missing", json_boolean(file && access(file, F_OK) != 0));
+    }
     if (as_json) {
         json_decref(names);
         return cli_print_json(reg);
     }
-    size_t i, k;
-    json_t *b, *c;
     json_array_foreach(json_object_get(reg, "bases"), i, b) {
         json_t *children = json_object_get(b, "children");
         size_t n = json_array_size(children);
@@ -67,7 +75,10 @@ static int base_list(int argc, char **argv)
             const char *name = json_string_value(json_object_get(names, json_string_value(c)));
             printf("%s %s", k ? "," : "", name ? name : json_string_value(c));
         }
-        printf(")\n");
+        printf(")%s\n", json_is_true(json_object_get(b, "missing"))
+                             ? n ? "  MISSING: the file is gone"
+                                 : "  MISSING: the file is gone ('hvm base remove' drops the entry)"
+                             : "");
     }
     json_decref(names);
     json_decref(reg);

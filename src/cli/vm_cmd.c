@@ -45,9 +45,28 @@ int cmd_vm(int argc, char **argv)
     return cli_dispatch("vm", verbs, argc, argv);
 }
 
+int vm_cli_open_store_how(const char *dir, enum store_missing how, struct store *s)
+{
+    if (store_open_how(dir, how, s) < 0)
+        return cli_fail();
+    if (s->created)
+        fprintf(stderr, "hvm: created store %s\n", s->root);
+    return EXIT_OK;
+}
+
 int vm_cli_open_store(const char *dir, struct store *s)
 {
-    return store_open(dir, s) < 0 ? cli_fail() : EXIT_OK;
+    return vm_cli_open_store_how(dir, STORE_MUST_EXIST, s);
+}
+
+/* A listing of the default store on a host that has none lists nothing:
+ * no VM was ever made here, which is no error. A store named by --store or
+ * $HVM_STORE that is not there is most likely mistyped, and says so. */
+int vm_cli_open_listed_store(const char *dir, struct store *s)
+{
+    const char *env = getenv("HVM_STORE");
+    bool named = (dir && dir[0]) || (env && env[0]);
+    return vm_cli_open_store_how(dir, named ? STORE_MUST_EXIST : STORE_MAY_BE_MISSING, s);
 }
 
 int vm_cli_open(const char *store_dir, const char *name, struct store *s, struct vm **vm)
@@ -140,7 +159,8 @@ int cmd_vm_create(int argc, char **argv)
     p.name = argv[optind];
     p.nics = nics;
     struct store s;
-    if (vm_cli_open_store(store_dir, &s))
+    /* The first VM makes the store (a clone needs a VM of the store). */
+    if (vm_cli_open_store_how(store_dir, p.clone ? STORE_MUST_EXIST : STORE_CREATE, &s))
         return EXIT_ERROR;
     int r = p.clone ? vm_clone(&s, &p) : vm_create(&s, &p);
     store_close(&s);
@@ -174,7 +194,7 @@ int vm_cli_parse(int argc, char **argv, const char *usage, int want, const char 
             return -2;
         }
     }
-    if (argc - optind != want) {
+    if (want >= 0 && argc - optind != want) {
         cli_usage_error(usage, "expected %d argument%s", want, want == 1 ? "" : "s");
         return -2;
     }
@@ -231,7 +251,7 @@ int cmd_vm_list(int argc, char **argv)
     SIMPLE(list_usage, 0, &store_dir, &as_json);
     struct store s;
     char **names;
-    if (vm_cli_open_store(store_dir, &s))
+    if (vm_cli_open_listed_store(store_dir, &s))
         return EXIT_ERROR;
     if (store_list(&s, &names) < 0) {
         store_close(&s);
@@ -423,18 +443,84 @@ int cmd_vm_delete(int argc, char **argv)
 }
 
 static const char check_usage[] =
-    "usage: hvm vm check NAME [--json] [--store DIR]\n"
+    "usage: hvm vm check [NAME] [--json] [--store DIR]\n"
     "\n"
     "Finishes an interrupted operation from the VM's journal, then verifies the\n"
     "configuration, the checkpoint tree, every disk chain (structure, identity\n"
-    "of every link) and that no file in the folder is orphaned.\n"
+    "of every link) and that no file in the folder is orphaned. Without NAME:\n"
+    "the whole store, its base registry (bases whose file is gone) and every VM.\n"
     "Exit status: 0 clean, 1 problems found, 2 error.\n";
+
+static void print_problems(const char *who, json_t *problems)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(problems, i, p)
+        printf("%s: problem: %s\n", who, json_string_value(p));
+    if (!json_array_size(problems))
+        printf("%s: clean\n", who);
+}
+
+/* hvm vm check without a VM: the registry, then each VM as 'vm check' does. */
+static int check_store(const char *store_dir, bool as_json)
+{
+    struct store s;
+    char **names;
+    if (vm_cli_open_store(store_dir, &s))
+        return EXIT_ERROR;
+    if (store_list(&s, &names) < 0) {
+        store_close(&s);
+        return cli_fail();
+    }
+    json_t *own = store_verify(&s), *vms = json_array();
+    size_t n = json_array_size(own);
+    for (size_t i = 0; names[i]; i++) {
+        struct vm *vm;
+        json_t *problems;
+        if (vm_open(&s, names[i], &vm) < 0) {
+            problems = json_array();
+            vm_problem(problems, "%s", hvm_error_message());
+        } else {
+            if (vm->notice[0])
+                fprintf(stderr, "hvm: note: %s\n", vm->notice);
+            problems = vm_verify(vm);
+            vm_close(vm);
+        }
+        n += json_array_size(problems);
+        json_array_append_new(vms, json_pack("{s:s, s:s, s:o}", "vm", names[i], "result",
+                                             json_array_size(problems) ? "problems" : "clean",
+                                             "problems", problems));
+    }
+    store_names_free(names);
+    if (as_json) {
+        cli_print_json(json_pack("{s:s, s:s, s:o, s:o}", "store", s.root, "result",
+                                 n ? "problems" : "clean", "problems", own, "vms", vms));
+    } else {
+        print_problems("store", own);
+        size_t i;
+        json_t *v;
+        json_array_foreach(vms, i, v)
+            print_problems(json_string_value(json_object_get(v, "vm")), json_object_get(v, "problems"));
+        json_decref(own);
+        json_decref(vms);
+    }
+    store_close(&s);
+    return n ? EXIT_PROBLEMS : EXIT_OK;
+}
 
 int cmd_vm_check(int argc, char **argv)
 {
     const char *store_dir = NULL;
     bool as_json = false;
-    SIMPLE(check_usage, 1, &store_dir, &as_json);
+    int pr = vm_cli_parse(argc, argv, check_usage, -1, &store_dir, &as_json);
+    if (pr == -1)
+        return EXIT_OK;
+    if (pr < 0)
+        return EXIT_ERROR;
+    if (argc - optind == 0)
+        return check_store(store_dir, as_json);
+    if (argc - optind != 1)
+        return cli_usage_error(check_usage, "check takes at most one NAME");
     struct store s;
     struct vm *vm;
     vm_journal_refusal_report(true); /* a refused journal is one of the problems */
@@ -444,17 +530,11 @@ int cmd_vm_check(int argc, char **argv)
     vm_close(vm);
     store_close(&s);
     size_t n = json_array_size(problems);
-    if (as_json) {
+    if (as_json)
         cli_print_json(json_pack("{s:s, s:s, s:O}", "vm", argv[optind], "result",
                                  n ? "problems" : "clean", "problems", problems));
-    } else {
-        size_t i;
-        json_t *p;
-        json_array_foreach(problems, i, p)
-            printf("%s: problem: %s\n", argv[optind], json_string_value(p));
-        if (!n)
-            printf("%s: clean\n", argv[optind]);
-    }
+    else
+        print_problems(argv[optind], problems);
     json_decref(problems);
     return n ? EXIT_PROBLEMS : EXIT_OK;
 }

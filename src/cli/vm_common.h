@@ -29,10 +29,17 @@ int cmd_checkpoint(int argc, char **argv);
 int cmd_base(int argc, char **argv);
 int cmd_host(int argc, char **argv);
 
-/* Opens the store or prints why; returns EXIT_OK or EXIT_ERROR. */
+/* Opens the store or prints why; returns EXIT_OK or EXIT_ERROR. A folder
+ * that is no store yet is refused. */
 int vm_cli_open_store(const char *dir, struct store *s);
+/* The same, with what to do about a missing store (see store_open_how);
+ * "created store DIR" on stderr when it was made. */
+int vm_cli_open_store_how(const char *dir, enum store_missing how, struct store *s);
+/* For listings: the default store may be missing (nothing to list), a
+ * store named by --store or $HVM_STORE may not. */
+int vm_cli_open_listed_store(const char *dir, struct store *s);
 /* Parses --store DIR, --json (when as_json is not NULL), --help and exactly
- * want positional arguments (from argv[optind]). Returns 0, -1 after
+ * want positional arguments (from argv[optind]; -1: any number). Returns 0, -1 after
  * printing the help, -2 after printing a usage error. */
 int vm_cli_parse(int argc, char **argv, const char *usage, int want, const char **store_dir,
                  bool *as_json);

@@ -152,7 +152,8 @@ int cmd_vm_import(int argc, char **argv)
     else if (a.mode && strcmp(a.mode, "restore") != 0)
         return cli_usage_error(import_usage, "--mode must be register, restore or copy");
     struct store s;
-    if (vm_cli_open_store(a.store, &s))
+    /* An import may make the store's first VM; a dry run makes nothing. */
+    if (vm_cli_open_store_how(a.store, a.dry_run ? STORE_MAY_BE_MISSING : STORE_CREATE, &s))
         return EXIT_ERROR;
     struct progress p;
     progress_init(&p, "import");

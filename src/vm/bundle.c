@@ -32,6 +32,7 @@
 #include "util/uuid.h"
 #include "vhd/image.h"
 #include "vm/checkpoint.h"
+#include "vm/modes.h"
 #include "vm/validate.h"
 
 /* ---- progress over many files ---- */
@@ -85,6 +86,8 @@ static int hashes_collect(struct hash_pool *hashing, json_t *hashes, int r)
  * reported. */
 static int publish_tree(const char *tmp, const char *dest, int r)
 {
+    if (r == 0)
+        vm_mode_tree(tmp); /* an export or import has the store's modes */
     if (r == 0) {
         int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0 || syncfs(fd) < 0)

@@ -20,6 +20,7 @@
 #include "util/hashpool.h"
 #include "vhd/image.h"
 #include "vm/bundle.h"
+#include "vm/modes.h"
 
 static int copy_tree(const char *from, const char *to, json_t *files, const char *rel)
 {
@@ -163,6 +164,64 @@ static int copy_base_along(struct vm *vm, const char *tmp, const char *target, c
     return r;
 }
 
+/* The absolute real path dest would have, without making anything: the
+ * real path of its nearest existing folder, then the names that do not
+ * exist yet (none of them a link, so no other resolution is possible). */
+static char *resolve_new(const char *dest)
+{
+    char *real = realpath(dest, NULL);
+    if (real || errno != ENOENT)
+        return real;
+    const char *base = path_basename(dest);
+    if (!base[0] || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    char *dir = path_dirname(dest);
+    char *up = dir ? resolve_new(dir) : NULL;
+    char *out = up ? path_join(up, base) : NULL;
+    free(dir);
+    free(up);
+    return out;
+}
+
+static bool path_within(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    return dir[0] && strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == 0 || strcmp(dir, "/") == 0);
+}
+
+/* A VM folder holds only that VM's files (check finds anything else
+ * orphaned, delete removes it), so a move never lands in one: not in
+ * another VM's, not in its own (it would copy itself into itself), nor
+ * among the store's entries. */
+static int check_destination(struct store *s, struct vm *vm, const char *dest, const char *target)
+{
+    char *own = realpath(vm->dir, NULL);
+    int r = 0;
+    if (own && path_within(target, own))
+        r = hvm_error(EINVAL, "%s: inside the folder of VM '%s' itself (%s); move it to a folder "
+                      "outside it", dest, vm->name, own);
+    free(own);
+    if (r == 0 && path_within(target, s->vms))
+        r = hvm_error(EINVAL, "%s: inside the store's folder of VMs (%s), where every entry is a "
+                      "VM; move it to a folder outside it", dest, s->vms);
+    char **names;
+    if (r < 0 || store_list(s, &names) < 0)
+        return r;
+    for (size_t i = 0; names[i] && r == 0; i++) {
+        char *entry = store_vm_dir(s, names[i]);
+        char *real = entry ? realpath(entry, NULL) : NULL;
+        if (real && path_within(target, real))
+            r = hvm_error(EINVAL, "%s: inside the folder of VM '%s' (%s), which holds only that "
+                          "VM's files; move it to a folder outside every VM", dest, names[i], real);
+        free(real);
+        free(entry);
+    }
+    store_names_free(names);
+    return r;
+}
+
 int vm_move(struct store *s, const char *name, const char *dest, bool with_base,
             const struct bundle_progress *progress)
 {
@@ -186,17 +245,37 @@ int vm_move(struct store *s, const char *name, const char *dest, bool with_base,
         r = hvm_error(EINVAL, "--with-base: VM '%s' is not made from a base image", name);
         goto out;
     }
+    /* A relative base is a file of the VM folder (an imported bundle's
+     * bases/): it moves with the folder like every other file. */
+    char *base_abs = base && base[0] != '/' ? vm_path(vm, base) : NULL;
+    if (base_abs) {
+        char *real = realpath(base_abs, NULL), *dir = realpath(vm->dir, NULL);
+        bool inside = real && dir && path_within(real, dir);
+        free(real);
+        free(dir);
+        free(base_abs);
+        if (!inside) {
+            r = hvm_error(ENOENT, "--with-base: the base %s of VM '%s' is not in its folder",
+                          base, name);
+            goto out;
+        }
+        base = NULL;
+    }
     old_real = realpath(vm->dir, NULL);
-    /* DEST as an absolute path, for the store's record of the move. */
-    char *parent = path_dirname(dest);
-    char *parent_real = parent && path_mkdirs(parent) == 0 ? realpath(parent, NULL) : NULL;
-    target = parent_real ? path_join(parent_real, path_basename(dest)) : NULL;
-    free(parent);
-    free(parent_real);
+    /* DEST as an absolute path, for the store's record of the move; it is
+     * checked before any folder of it is made. */
+    target = resolve_new(dest);
     if (!target) {
         r = hvm_error(errno ? errno : ENOMEM, "%s: %s", dest, strerror(errno ? errno : ENOMEM));
         goto out;
     }
+    if ((r = check_destination(s, vm, dest, target)) < 0)
+        goto out;
+    char *parent = path_dirname(target);
+    r = parent ? path_mkdirs(parent) : hvm_error(ENOMEM, "out of memory");
+    free(parent);
+    if (r < 0)
+        goto out;
     if (asprintf(&tmp, "%s.moving-%d", target, (int)getpid()) < 0 ||
         asprintf(&tomb, "%s/.moving-%d-%s", s->vms, (int)getpid(), name) < 0 ||
         asprintf(&mark, "%s/.movedest-%d-%s", s->vms, (int)getpid(), name) < 0) {
@@ -225,6 +304,7 @@ int vm_move(struct store *s, const char *name, const char *dest, bool with_base,
         path_remove_tree(tmp);
         goto out;
     }
+    vm_mode_tree(tmp); /* the copies had the originals' modes */
     if (rename(tmp, dest) < 0) {
         r = hvm_error(errno, "%s: %s", dest, strerror(errno));
         path_remove_tree(tmp);

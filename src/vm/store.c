@@ -17,8 +17,15 @@
 #include "util/uuid.h"
 #include "vhd/image.h"
 #include "vm/bundle.h"
+#include "vm/lock.h"
+#include "vm/modes.h"
+#include "vm/vm.h"
 
-int store_open(const char *dir, struct store *s)
+/* A folder is a store once it has vms/: only the commands that make a VM
+ * (create, import) make one. Every other command is refused on a folder
+ * without it, so a mistyped --store or a host without /var/lib/hvm shows up
+ * as such instead of leaving an empty store behind. */
+int store_open_how(const char *dir, enum store_missing how, struct store *s)
 {
     char *root = NULL;
     memset(s, 0, sizeof *s);
@@ -37,7 +44,22 @@ int store_open(const char *dir, struct store *s)
     }
     if (!root)
         return hvm_error(ENOMEM, "out of memory");
-    int r = path_mkdirs(root);
+    char *vms = path_join(root, "vms");
+    struct stat st;
+    bool exists = vms && stat(vms, &st) == 0 && S_ISDIR(st.st_mode);
+    free(vms);
+    int r = 0;
+    if (!exists && how == STORE_MUST_EXIST) {
+        r = hvm_error(ENOENT, "%s: no hvm store here (hvm vm create makes one)", root);
+    } else if (!exists && how == STORE_MAY_BE_MISSING) {
+        /* Looked at, never made: the paths as given. */
+        s->root = root;
+        s->vms = path_join(root, "vms");
+        return s->vms ? 0 : hvm_error(ENOMEM, "out of memory");
+    } else if (!exists) {
+        r = path_mkdirs(root);
+        s->created = r == 0;
+    }
     if (r == 0) {
         s->root = realpath(root, NULL);
         if (!s->root)
@@ -46,12 +68,21 @@ int store_open(const char *dir, struct store *s)
     free(root);
     if (r < 0)
         return r;
+    s->exists = true;
     s->vms = path_join(s->root, "vms");
     if (!s->vms)
         return hvm_error(ENOMEM, "out of memory");
-    if ((r = path_mkdirs(s->vms)) == 0)
+    if ((r = path_mkdirs(s->vms)) == 0) {
+        vm_mode_dir(s->root);
+        vm_mode_dir(s->vms);
         store_recover(s);
+    }
     return r;
+}
+
+int store_open(const char *dir, struct store *s)
+{
+    return store_open_how(dir, STORE_CREATE, s);
 }
 
 void store_close(struct store *s)
@@ -88,6 +119,10 @@ int store_list(const struct store *s, char ***names)
     DIR *d = opendir(s->vms);
     size_t n = 0;
     char **list = calloc(1, sizeof *list);
+    if (!d && errno == ENOENT && !s->exists && list) { /* STORE_MAY_BE_MISSING */
+        *names = list;
+        return 0;
+    }
     if (!d || !list) {
         free(list);
         if (d)
@@ -125,20 +160,19 @@ void store_names_free(char **names)
     free(names);
 }
 
-/* The registry: read-modify-write under an exclusive lock on root/lock. */
+/* The registry: read-modify-write under an exclusive lock on root/lock,
+ * waited for at most $HVM_LOCK_TIMEOUT seconds (naming its holder then). */
 static int registry_lock(struct store *s)
 {
     char *path = path_join(s->root, "lock");
-    int fd = path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    int fd = path ? vm_lock_take(path, VM_LOCK_TIMED, NULL, 0) : hvm_error(ENOMEM, "out of memory");
     free(path);
-    if (fd < 0)
-        return hvm_error(errno, "%s/lock: %s", s->root, strerror(errno));
-    if (flock(fd, LOCK_EX) < 0) {
-        int e = errno;
-        close(fd);
-        return hvm_error(e, "%s/lock: %s", s->root, strerror(e));
-    }
     return fd;
+}
+
+static void registry_unlock(int fd)
+{
+    vm_lock_drop(fd);
 }
 
 static json_t *registry_load(struct store *s)
@@ -158,6 +192,8 @@ static int registry_save(struct store *s, json_t *doc)
     char *path = path_join(s->root, "bases.json");
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     int r = (path && text) ? file_replace(path, text, strlen(text)) : hvm_error(ENOMEM, "out of memory");
+    if (r == 0)
+        vm_mode_file(path);
     free(path);
     free(text);
     return r;
@@ -198,7 +234,7 @@ int store_base_add_child(struct store *s, const char *base, const char *vm_id)
     json_array_append_new(json_object_get(e, "children"), json_string(vm_id));
     int r = registry_save(s, doc);
     json_decref(doc);
-    close(lock);
+    registry_unlock(lock);
     return r;
 }
 
@@ -220,7 +256,7 @@ int store_base_remove_child(struct store *s, const char *vm_id)
     }
     int r = registry_save(s, doc);
     json_decref(doc);
-    close(lock);
+    registry_unlock(lock);
     return r;
 }
 
@@ -241,17 +277,40 @@ json_t *store_bases(struct store *s)
     return registry_load(s);
 }
 
+/* The real path of a file that may be gone: its folder's real path and its
+ * name (or the path made absolute when the folder is gone too). */
+static bool real_or_gone(const char *path, char abs[PATH_MAX])
+{
+    if (realpath(path, abs))
+        return true;
+    char *dir = path_dirname(path);
+    char rdir[PATH_MAX];
+    bool ok = false;
+    if (dir && realpath(dir, rdir))
+        ok = snprintf(abs, PATH_MAX, "%s/%s", strcmp(rdir, "/") ? rdir : "",
+                      path_basename(path)) < PATH_MAX;
+    else if (path[0] == '/')
+        ok = snprintf(abs, PATH_MAX, "%s", path) < PATH_MAX;
+    free(dir);
+    return ok;
+}
+
 int store_base_remove(struct store *s, const char *path)
 {
     char abs[PATH_MAX];
-    if (!realpath(path, abs))
-        return hvm_error(errno, "%s: %s", path, strerror(errno));
+    /* A base whose file is gone can still be unregistered (its entry would
+     * otherwise stay for ever). */
+    bool gone = access(path, F_OK) != 0;
+    if (!real_or_gone(path, abs))
+        return hvm_error(errno ? errno : ENOENT, "%s: %s", path, strerror(errno ? errno : ENOENT));
     int lock = registry_lock(s);
     if (lock < 0)
         return lock;
     json_t *doc = registry_load(s);
     json_t *bases = json_object_get(doc, "bases");
-    int r = hvm_error(ENOENT, "%s: not a registered base", path);
+    int r = gone ? hvm_error(ENOENT, "%s: %s, and no base of that name is registered", path,
+                             strerror(ENOENT))
+                 : hvm_error(ENOENT, "%s: not a registered base", path);
     for (size_t i = 0; i < json_array_size(bases); i++) {
         json_t *b = json_array_get(bases, i);
         if (strcmp(json_string_value(json_object_get(b, "file")), abs) != 0)
@@ -271,8 +330,30 @@ int store_base_remove(struct store *s, const char *path)
         break;
     }
     json_decref(doc);
-    close(lock);
+    registry_unlock(lock);
     return r;
+}
+
+json_t *store_verify(struct store *s)
+{
+    json_t *out = json_array();
+    json_t *doc = registry_load(s);
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(doc, "bases"), i, b) {
+        const char *file = json_string_value(json_object_get(b, "file"));
+        size_t n = json_array_size(json_object_get(b, "children"));
+        if (!file || access(file, F_OK) == 0)
+            continue;
+        if (n)
+            vm_problem(out, "base %s of %zu VM%s is missing (see 'hvm base list')", file, n,
+                       n == 1 ? "" : "s");
+        else
+            vm_problem(out, "base %s is registered but its file is gone ('hvm base remove %s' "
+                       "drops the entry)", file, file);
+    }
+    json_decref(doc);
+    return out;
 }
 
 void store_base_forget(struct store *s, const char *abs)
@@ -292,7 +373,7 @@ void store_base_forget(struct store *s, const char *abs)
         }
     }
     json_decref(doc);
-    close(lock);
+    registry_unlock(lock);
 }
 
 bool store_switch_known(struct store *s, const char *name)

@@ -8,11 +8,22 @@
 
 struct store {
     char *root;
-    char *vms;  /* root/vms */
+    char *vms;    /* root/vms */
+    bool exists;  /* false: STORE_MAY_BE_MISSING found no store (nothing made) */
+    bool created; /* STORE_CREATE made it just now */
 };
 
+/* What store_open does with a folder that is not a store (has no vms/). */
+enum store_missing {
+    STORE_MUST_EXIST,     /* refused: "DIR: no hvm store here (...)" */
+    STORE_CREATE,         /* made (the commands that make a VM) */
+    STORE_MAY_BE_MISSING, /* opened as an empty store, nothing made (a dry run) */
+};
 /* dir: --store, else $HVM_STORE, else /var/lib/hvm (root) or
- * ~/.local/share/hvm. Creates the folders when missing. */
+ * ~/.local/share/hvm. */
+int store_open_how(const char *dir, enum store_missing how, struct store *s);
+/* store_open_how(dir, STORE_CREATE, s): for programs that make their own
+ * store (the fuzz targets); the commands say what they want (src/cli). */
 int store_open(const char *dir, struct store *s);
 void store_close(struct store *s);
 
@@ -32,8 +43,12 @@ int store_base_remove_child(struct store *s, const char *vm_id);
 json_t *store_base_find(struct store *s, const char *path);
 /* The whole registry (new reference): {"bases": [{"file", "unique_id", "children": []}]} */
 json_t *store_bases(struct store *s);
-/* Unregisters a base without children and lifts its read-only protection. */
+/* Unregisters a base without children and lifts its read-only protection
+ * (a base whose file is gone is unregistered as well). */
 int store_base_remove(struct store *s, const char *path);
+/* The store's own problems (registered bases whose file is gone), as an
+ * array of strings; the VMs are checked one by one (vm_verify). */
+json_t *store_verify(struct store *s);
 /* Drops the entry of abs (a real path, the file may be gone already) if it
  * has no children; the file is not touched. */
 void store_base_forget(struct store *s, const char *abs);

@@ -19,6 +19,8 @@
 #include "util/fileio.h"
 #include "util/uuid.h"
 #include "vhd/image.h"
+#include "vm/lock.h"
+#include "vm/modes.h"
 #include "vm/validate.h"
 
 char *vm_path(const struct vm *vm, const char *rel)
@@ -297,15 +299,22 @@ static int open_dir(struct store *s, const char *dir, const char *name, bool wai
         goto fail;
     }
     free(cfg);
-    char *lock = path_join(vm->dir, "lock");
-    vm->lock_fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    /* Commands never wait for a VM (they say "busy"); the worker, which
+     * must record how its VM ended, waits for the command holding it. */
+    char *lock = path_join(vm->dir, "lock"), holder[400];
+    vm->lock_fd = lock ? vm_lock_take(lock, wait ? VM_LOCK_FOREVER : VM_LOCK_TRY, holder,
+                                      sizeof holder)
+                       : hvm_error(ENOMEM, "out of memory");
     free(lock);
-    if (vm->lock_fd < 0) {
-        r = hvm_error(errno, "%s/lock: %s", vm->dir, strerror(errno));
+    if (vm->lock_fd == -EWOULDBLOCK) {
+        r = hvm_error(EBUSY, "VM '%s' is busy: another hvm command is working on it (%s)", name,
+                      holder);
+        vm->lock_fd = -1;
         goto fail;
     }
-    if (flock(vm->lock_fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
-        r = hvm_error(EBUSY, "VM '%s' is busy: another hvm command is working on it", name);
+    if (vm->lock_fd < 0) {
+        r = vm->lock_fd;
+        vm->lock_fd = -1;
         goto fail;
     }
     /* (vm.json is checked again after recovery: a finished journal's
@@ -314,6 +323,12 @@ static int open_dir(struct store *s, const char *dir, const char *name, bool wai
         (r = vm_journal_recover(vm)) < 0 || (r = validate_doc(vm)) < 0 ||
         (r = detect_dead_worker(vm)) < 0)
         goto fail;
+    /* A VM that is not running has nobody writing a memory state: whatever
+     * a killed save or online checkpoint left half-written goes now (a
+     * running VM's worker may be writing one; its death is handled above). */
+    const char *state = vm_state(vm);
+    if (strcmp(state, "Running") != 0 && strcmp(state, "Paused") != 0)
+        remove_dead_memory_files(vm);
     *out = vm;
     return 0;
 fail:
@@ -342,8 +357,11 @@ void vm_close(struct vm *vm)
 {
     if (!vm)
         return;
+    /* Whatever this command made in the folder (layers, memory states,
+     * vm.json) gets the store's modes, while the VM is still ours. */
     if (vm->lock_fd >= 0)
-        close(vm->lock_fd);
+        vm_mode_tree(vm->dir);
+    vm_lock_drop(vm->lock_fd);
     json_decref(vm->doc);
     free(vm->dir);
     free(vm->name);
@@ -514,7 +532,7 @@ int vm_create(struct store *s, const struct vm_create_params *p)
     }
     char *disks = path_join(tmp, "disks");
     char *cps = path_join(tmp, "checkpoints");
-    if (mkdir(tmp, 0755) < 0 || mkdir(disks, 0755) < 0 || mkdir(cps, 0755) < 0)
+    if (mkdir(tmp, 0700) < 0 || mkdir(disks, 0750) < 0 || mkdir(cps, 0750) < 0)
         r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
     free(disks);
     free(cps);
@@ -568,8 +586,10 @@ int vm_create(struct store *s, const struct vm_create_params *p)
      * that does not exist: store_recover removes it with the folder.) */
     if (r == 0)
         r = register_children(s, p, id_text);
-    if (r == 0)
+    if (r == 0) {
+        vm_mode_tree(tmp);
         r = path_rename_durable(tmp, dir);
+    }
     if (r < 0 && (p->from || p->clone_drives))
         store_base_remove_child(s, id_text);
 out:
