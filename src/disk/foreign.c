@@ -375,12 +375,18 @@ static int check_references(const char *src, enum disk_foreign format)
     return r;
 }
 
+/* What every conversion asks first: a format qemu-img converts, and an
+ * image that names nothing outside its folder. */
+static int may_convert(const char *src, enum disk_foreign format)
+{
+    return disk_foreign_convertible(format) ? check_references(src, format)
+                                            : disk_foreign_refuse(src, format);
+}
+
 int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *raw_path,
                         const struct disk_progress *pr)
 {
-    if (!disk_foreign_convertible(format))
-        return disk_foreign_refuse(src, format);
-    int r = check_references(src, format);
+    int r = may_convert(src, format);
     if (r < 0)
         return r;
     /* Created here, exclusively, so that nothing already at raw_path is
@@ -409,9 +415,7 @@ int disk_foreign_to_raw(const char *src, enum disk_foreign format, const char *r
 int disk_foreign_write_nbd(const char *src, enum disk_foreign format, const char *socket_path,
                            const struct disk_progress *pr)
 {
-    if (!disk_foreign_convertible(format))
-        return disk_foreign_refuse(src, format);
-    int r = check_references(src, format);
+    int r = may_convert(src, format);
     if (r < 0)
         return r;
     /* Image options rather than an nbd+unix:// URI: a path needs no
