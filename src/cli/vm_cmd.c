@@ -1,5 +1,4 @@
 /* hvm vm create | list | show | set | rename | delete | check */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/table.h"
 #include "cli/vm_common.h"
 #include "disk/disk.h"
 #include "util/error.h"
@@ -16,33 +16,6 @@
 #include "vm/checkpoint.h"
 #include "runtime/runtime.h"
 #include "vm/vm.h"
-
-static const struct command verbs[] = {
-    {"create", cmd_vm_create, "create a VM (from a base image, a disk, or a new disk)"},
-    {"list", cmd_vm_list, "list the VMs of the store"},
-    {"show", cmd_vm_show, "show a VM's configuration, state and disks"},
-    {"set", cmd_vm_set, "change CPUs, memory, disks, network adapters"},
-    {"rename", cmd_vm_rename, "rename a VM"},
-    {"delete", cmd_vm_delete, "delete a VM and its files"},
-    {"check", cmd_vm_check, "verify a VM, finishing an interrupted operation"},
-    {"serve", cmd_vm_serve, "serve a VM's disk or a checkpoint's over NBD"},
-    {"export", cmd_vm_export, "export a VM with its checkpoints into one folder"},
-    {"import", cmd_vm_import, "import an exported VM folder"},
-    {"move", cmd_vm_move, "move a VM's folder to other storage"},
-    {"start", cmd_vm_start, "start (boot, or resume a saved state)"},
-    {"stop", cmd_vm_stop, "shut down through ACPI (--force: power off after --timeout)"},
-    {"turn-off", cmd_vm_turn_off, "power off at once"},
-    {"pause", cmd_vm_pause, "pause the running VM"},
-    {"resume", cmd_vm_resume, "resume a paused VM"},
-    {"save", cmd_vm_save, "save memory to the VM folder and stop (state Saved)"},
-    {"console", cmd_vm_console, "attach to the serial console (Ctrl-] detaches)"},
-    {NULL, NULL, NULL},
-};
-
-int cmd_vm(int argc, char **argv)
-{
-    return cli_dispatch("vm", verbs, argc, argv);
-}
 
 int vm_cli_open_store(const char *dir, struct store *s)
 {
@@ -63,81 +36,36 @@ int vm_cli_open(const char *store_dir, const char *name, struct store *s, struct
     return EXIT_OK;
 }
 
-static const char create_usage[] =
-    "usage: hvm vm create NAME [--cpus N] [--memory SIZE]\n"
-    "                      [--from BASE.vhd | --disk FILE.vhd | --new-disk SIZE]\n"
-    "                      [--nic SWITCH]... [--store DIR]\n"
-    "       hvm vm create NAME --clone OTHER [--checkpoint X]\n"
-    "\n"
-    "  --from BASE     the VM's disk is a differencing child of BASE, which is\n"
-    "                  registered as a base image and protected read-only\n"
-    "  --disk FILE     copy FILE into the VM folder as its disk\n"
-    "  --new-disk SIZE a new empty dynamic disk\n"
-    "  --nic SWITCH    a network adapter on SWITCH with a new stable MAC address\n"
-    "  --clone OTHER   an instant linked clone of OTHER at its checkpoint X\n"
-    "                  (default: the checkpoint OTHER's current state is based on)\n"
-    "Defaults: 1 CPU, 1G memory. The store: --store, $HVM_STORE, /var/lib/hvm.\n";
-
-int cmd_vm_create(int argc, char **argv)
+int cmd_vm_create(const struct cli_args *a)
 {
-    static const struct option opts[] = {
-        {"cpus", required_argument, NULL, 'c'},
-        {"memory", required_argument, NULL, 'm'},
-        {"from", required_argument, NULL, 'f'},
-        {"disk", required_argument, NULL, 'd'},
-        {"new-disk", required_argument, NULL, 'n'},
-        {"nic", required_argument, NULL, 'N'},
-        {"clone", required_argument, NULL, 'C'},
-        {"checkpoint", required_argument, NULL, 'k'},
-        {"store", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     struct vm_create_params p = {0};
-    const char *store_dir = NULL;
-    const char *nics[32];
-    int c, sources = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            p.cpus = atoi(optarg);
-            if (p.cpus < 1 || p.cpus > 256)
-                return cli_failf("--cpus: '%s' is not a CPU count (1-256)", optarg);
-            break;
-        case 'm':
-            if (cli_size("--memory", optarg, &p.memory))
-                return EXIT_ERROR;
-            if (p.memory < (16u << 20))
-                return cli_failf("--memory: at least 16M");
-            break;
-        case 'f': p.from = optarg; sources++; break;
-        case 'd': p.disk = optarg; sources++; break;
-        case 'n':
-            if (cli_size("--new-disk", optarg, &p.new_disk))
-                return EXIT_ERROR;
-            sources++;
-            break;
-        case 'N':
-            if (p.n_nics == 32)
-                return cli_failf("--nic: at most 32 adapters");
-            nics[p.n_nics++] = optarg;
-            break;
-        case 'C': p.clone = optarg; sources++; break;
-        case 'k': p.clone_checkpoint = optarg; break;
-        case 'S': store_dir = optarg; break;
-        case 'h': return cli_help(create_usage);
-        default: return cli_usage_error(create_usage, "bad option");
-        }
+    const char *store_dir = cli_text(a, "store");
+    const char *const *nics;
+    int sources = 0;
+    if (cli_flag(a, "cpus")) {
+        long long cpus = cli_int_or(a, "cpus", 0);
+        if (cpus < 1 || cpus > 256)
+            return cli_failf("--cpus: '%s' is not a CPU count (1-256)", cli_text(a, "cpus"));
+        p.cpus = (int)cpus;
     }
-    if (optind + 1 != argc)
-        return cli_usage_error(create_usage, "create takes one NAME");
+    if (cli_flag(a, "memory")) {
+        p.memory = cli_size_or(a, "memory", 0);
+        if (p.memory < (16u << 20))
+            return cli_failf("--memory: at least 16M");
+    }
+    sources += (p.from = cli_text(a, "from")) != NULL;
+    sources += (p.disk = cli_text(a, "disk")) != NULL;
+    p.new_disk = cli_size_or(a, "new-disk", 0);
+    sources += cli_flag(a, "new-disk");
+    sources += (p.clone = cli_text(a, "clone")) != NULL;
+    p.clone_checkpoint = cli_text(a, "checkpoint");
+    p.n_nics = cli_all(a, "nic", &nics);
     if (sources > 1)
-        return cli_usage_error(create_usage, "give at most one of --from, --disk, --new-disk, --clone");
+        return cli_verb_error(a, "give at most one of --from, --disk, --new-disk, --clone");
     if (p.clone_checkpoint && !p.clone)
-        return cli_usage_error(create_usage, "--checkpoint goes with --clone");
-    p.name = argv[optind];
-    p.nics = nics;
+        return cli_verb_error(a, "--checkpoint goes with --clone");
+    p.name = cli_pos(a, 0);
+    p.nics = (const char **)nics;
     struct store s;
     if (vm_cli_open_store(store_dir, &s))
         return EXIT_ERROR;
@@ -148,46 +76,6 @@ int cmd_vm_create(int argc, char **argv)
     printf("created VM '%s'\n", p.name);
     return EXIT_OK;
 }
-
-int vm_cli_parse(int argc, char **argv, const char *usage, int want, const char **store_dir,
-                 bool *as_json)
-{
-    static const struct option opts[] = {
-        {"store", required_argument, NULL, 'S'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'S')
-            *store_dir = optarg;
-        else if (c == 'j' && as_json)
-            *as_json = true;
-        else if (c == 'h') {
-            cli_help(usage);
-            return -1;
-        } else {
-            cli_usage_error(usage, "bad option");
-            return -2;
-        }
-    }
-    if (argc - optind != want) {
-        cli_usage_error(usage, "expected %d argument%s", want, want == 1 ? "" : "s");
-        return -2;
-    }
-    return 0;
-}
-
-#define SIMPLE(usage, want, store_dir, as_json)                                            \
-    do {                                                                                   \
-        int pr_ = vm_cli_parse(argc, argv, usage, want, store_dir, as_json);               \
-        if (pr_ == -1)                                                                     \
-            return EXIT_OK;                                                                \
-        if (pr_ < 0)                                                                       \
-            return EXIT_ERROR;                                                             \
-    } while (0)
 
 static json_t *vm_summary(struct vm *vm)
 {
@@ -221,13 +109,10 @@ static json_t *vm_summary(struct vm *vm)
     return o;
 }
 
-static const char list_usage[] = "usage: hvm vm list [--json] [--store DIR]\n";
-
-int cmd_vm_list(int argc, char **argv)
+int cmd_vm_list(const struct cli_args *a)
 {
-    const char *store_dir = NULL;
-    bool as_json = false;
-    SIMPLE(list_usage, 0, &store_dir, &as_json);
+    const char *store_dir = cli_text(a, "store");
+    bool as_json = cli_flag(a, "json");
     struct store s;
     char **names;
     if (vm_cli_open_store(store_dir, &s))
@@ -279,8 +164,6 @@ int cmd_vm_list(int argc, char **argv)
     return EXIT_OK;
 }
 
-static const char show_usage[] = "usage: hvm vm show NAME [--json] [--store DIR]\n";
-
 static json_t *drives_detail(struct vm *vm, json_t *config)
 {
     json_t *out = json_array();
@@ -309,14 +192,13 @@ static json_t *drives_detail(struct vm *vm, json_t *config)
     return out;
 }
 
-int cmd_vm_show(int argc, char **argv)
+int cmd_vm_show(const struct cli_args *a)
 {
-    const char *store_dir = NULL;
-    bool as_json = false;
-    SIMPLE(show_usage, 1, &store_dir, &as_json);
+    const char *store_dir = cli_text(a, "store");
+    bool as_json = cli_flag(a, "json");
     struct store s;
     struct vm *vm;
-    if (vm_cli_open(store_dir, argv[optind], &s, &vm))
+    if (vm_cli_open(store_dir, cli_pos(a, 0), &s, &vm))
         return EXIT_ERROR;
     json_t *o = vm_summary(vm);
     json_t *cfg = vm_config(vm);
@@ -380,69 +262,50 @@ int cmd_vm_show(int argc, char **argv)
     return EXIT_OK;
 }
 
-static const char rename_usage[] = "usage: hvm vm rename NAME NEWNAME [--store DIR]\n";
-
-int cmd_vm_rename(int argc, char **argv)
+int cmd_vm_rename(const struct cli_args *a)
 {
-    const char *store_dir = NULL;
-    SIMPLE(rename_usage, 2, &store_dir, NULL);
+    const char *store_dir = cli_text(a, "store");
     struct store s;
     if (vm_cli_open_store(store_dir, &s))
         return EXIT_ERROR;
-    int r = vm_rename(&s, argv[optind], argv[optind + 1]);
+    int r = vm_rename(&s, cli_pos(a, 0), cli_pos(a, 1));
     store_close(&s);
     return r < 0 ? cli_fail() : EXIT_OK;
 }
 
-static const char delete_usage[] =
-    "usage: hvm vm delete NAME [--store DIR]\n"
-    "\n"
-    "Deletes the VM's folder: configuration, checkpoints and disks. A base image\n"
-    "it was made from stays (see 'hvm base').\n";
-
-int cmd_vm_delete(int argc, char **argv)
+int cmd_vm_delete(const struct cli_args *a)
 {
-    const char *store_dir = NULL;
-    SIMPLE(delete_usage, 1, &store_dir, NULL);
+    const char *store_dir = cli_text(a, "store");
     struct store s;
     if (vm_cli_open_store(store_dir, &s))
         return EXIT_ERROR;
-    int r = vm_delete(&s, argv[optind]);
+    int r = vm_delete(&s, cli_pos(a, 0));
     store_close(&s);
     return r < 0 ? cli_fail() : EXIT_OK;
 }
 
-static const char check_usage[] =
-    "usage: hvm vm check NAME [--json] [--store DIR]\n"
-    "\n"
-    "Finishes an interrupted operation from the VM's journal, then verifies the\n"
-    "configuration, the checkpoint tree, every disk chain (structure, identity\n"
-    "of every link) and that no file in the folder is orphaned.\n"
-    "Exit status: 0 clean, 1 problems found, 2 error.\n";
-
-int cmd_vm_check(int argc, char **argv)
+int cmd_vm_check(const struct cli_args *a)
 {
-    const char *store_dir = NULL;
-    bool as_json = false;
-    SIMPLE(check_usage, 1, &store_dir, &as_json);
+    const char *store_dir = cli_text(a, "store"), *name = cli_pos(a, 0);
+    bool as_json = cli_flag(a, "json");
     struct store s;
     struct vm *vm;
-    if (vm_cli_open(store_dir, argv[optind], &s, &vm))
+    if (vm_cli_open(store_dir, name, &s, &vm))
         return EXIT_ERROR;
     json_t *problems = vm_verify(vm);
     vm_close(vm);
     store_close(&s);
     size_t n = json_array_size(problems);
     if (as_json) {
-        cli_print_json(json_pack("{s:s, s:s, s:O}", "vm", argv[optind], "result",
+        cli_print_json(json_pack("{s:s, s:s, s:O}", "vm", name, "result",
                                  n ? "problems" : "clean", "problems", problems));
     } else {
         size_t i;
         json_t *p;
         json_array_foreach(problems, i, p)
-            printf("%s: problem: %s\n", argv[optind], json_string_value(p));
+            printf("%s: problem: %s\n", name, json_string_value(p));
         if (!n)
-            printf("%s: clean\n", argv[optind]);
+            printf("%s: clean\n", name);
     }
     json_decref(problems);
     return n ? EXIT_PROBLEMS : EXIT_OK;
