@@ -220,15 +220,16 @@ int cmd_checkpoint_show(const struct cli_args *args)
     if (cli_flag(args, "json"))
         return cli_print_json(out);
     json_t *cfg = json_object_get(out, "config");
-    char sz[32];
+    char ram[32], space[32]; /* one buffer each: both are printed by one printf */
     printf("Name:     %s\nId:       %s\nCreated:  %s\nParent:   %s\nMemory:   %s\n",
            json_string_value(json_object_get(out, "name")), json_string_value(json_object_get(out, "id")),
            json_string_value(json_object_get(out, "created")),
            json_string_value(json_object_get(out, "parent")) ? json_string_value(json_object_get(out, "parent")) : "(root)",
            json_string_value(json_object_get(out, "memory")) ? json_string_value(json_object_get(out, "memory")) : "(none)");
     printf("CPUs:     %lld\nRAM:      %s\nSpace:    %s\n", (long long)json_integer_value(json_object_get(cfg, "cpus")),
-           size_format((uint64_t)json_integer_value(json_object_get(cfg, "memory")), sz, sizeof sz),
-           size_format((uint64_t)json_integer_value(json_object_get(out, "space")), sz, sizeof sz));
+           size_format((uint64_t)json_integer_value(json_object_get(cfg, "memory")), ram, sizeof ram),
+           size_format((uint64_t)json_integer_value(json_object_get(out, "space")), space,
+                       sizeof space));
     size_t i;
     json_t *d;
     json_array_foreach(json_object_get(cfg, "drives"), i, d)

@@ -192,6 +192,38 @@ static json_t *drives_detail(struct vm *vm, json_t *config)
     return out;
 }
 
+/* The configuration keys that vm show presents in its own way. */
+static bool is_shown_key(const char *key)
+{
+    static const char *const shown[] = {"cpus", "memory", "drives", "nics", "disk_io", "boot",
+                                        NULL};
+    for (int i = 0; shown[i]; i++)
+        if (strcmp(key, shown[i]) == 0)
+            return true;
+    return false;
+}
+
+/* "Autostart:   yes": a setting vm show has no line of its own for. */
+static void print_setting(const char *key, json_t *val)
+{
+    char label[64];
+    snprintf(label, sizeof label, "%s:", key);
+    label[0] = (char)(label[0] >= 'a' && label[0] <= 'z' ? label[0] - 'a' + 'A' : label[0]);
+    for (char *p = label; *p; p++)
+        if (*p == '_')
+            *p = ' ';
+    printf("%-12s ", label);
+    if (json_is_string(val)) {
+        printf("%s\n", json_string_value(val));
+    } else if (json_is_boolean(val)) {
+        printf("%s\n", json_is_true(val) ? "yes" : "no");
+    } else {
+        char *text = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+        printf("%s\n", text ? text : "?");
+        free(text);
+    }
+}
+
 int cmd_vm_show(const struct cli_args *a)
 {
     const char *store_dir = cli_text(a, "store");
@@ -212,6 +244,20 @@ int cmd_vm_show(const struct cli_args *a)
     json_object_set_new(o, "drives", drives_detail(vm, cfg));
     json_object_set(o, "nics", json_object_get(cfg, "nics"));
     json_object_set_new(o, "disk_io", json_string(vm_disk_io(cfg)));
+    /* Direct kernel boot, null when not set up. */
+    json_t *boot = json_object_get(cfg, "boot");
+    static const char *const boot_keys[] = {"kernel", "initrd", "cmdline"};
+    for (int k = 0; k < 3; k++) {
+        json_t *v = json_object_get(boot, boot_keys[k]);
+        json_object_set_new(o, boot_keys[k], v ? json_incref(v) : json_null());
+    }
+    /* Every other setting of the configuration (autostart...), as it is. */
+    const char *key;
+    json_t *val;
+    json_object_foreach(cfg, key, val)
+        if (!is_shown_key(key))
+            json_object_set(o, key, val);
+    json_t *cfg_copy = json_incref(cfg); /* outlives the VM's document, for the text */
     const char *parent = vm_checkpoint_visible_parent(vm->doc, json_string_value(json_object_get(
                                                           json_object_get(vm->doc, "now"), "parent")));
     json_t *pc = vm_checkpoint_by_id(vm->doc, parent);
@@ -222,8 +268,10 @@ int cmd_vm_show(const struct cli_args *a)
         json_object_set(o, "saved_memory", json_object_get(vm->doc, "saved_memory"));
     vm_close(vm);
     store_close(&s);
-    if (as_json)
+    if (as_json) {
+        json_decref(cfg_copy);
         return cli_print_json(o);
+    }
     char mem[32];
     printf("Name:        %s\nId:          %s\nState:       %s\nFolder:      %s\nCreated:     %s\n",
            json_string_value(json_object_get(o, "name")), json_string_value(json_object_get(o, "id")),
@@ -235,6 +283,12 @@ int cmd_vm_show(const struct cli_args *a)
     printf("CPUs:        %lld\nMemory:      %s\n", (long long)json_integer_value(json_object_get(o, "cpus")),
            size_format((uint64_t)json_integer_value(json_object_get(o, "memory")), mem, sizeof mem));
     printf("Disk I/O:    %s\n", json_string_value(json_object_get(o, "disk_io")));
+    printf("Kernel:      %s\n", json_string_value(json_object_get(o, "kernel")) ?: "(none)");
+    printf("Initrd:      %s\n", json_string_value(json_object_get(o, "initrd")) ?: "(none)");
+    printf("Cmdline:     %s\n", json_string_value(json_object_get(o, "cmdline")) ?: "(none)");
+    json_object_foreach(cfg_copy, key, val)
+        if (!is_shown_key(key))
+            print_setting(key, val);
     if (json_object_get(o, "base"))
         printf("Base:        %s\n", json_string_value(json_object_get(o, "base")));
     printf("Checkpoint:  %s\n", pc ? json_string_value(json_object_get(json_object_get(o, "checkpoint"), "name"))
@@ -258,6 +312,7 @@ int cmd_vm_show(const struct cli_args *a)
     json_array_foreach(json_object_get(o, "nics"), i, d)
         printf("NIC %zu:       %s on switch %s\n", i, json_string_value(json_object_get(d, "mac")),
                json_string_value(json_object_get(d, "switch")));
+    json_decref(cfg_copy);
     json_decref(o);
     return EXIT_OK;
 }
