@@ -125,8 +125,6 @@ static int man_main(void)
     roff_text(cli_general_text);
     fputs("\n.SH COMMANDS\n", stdout);
     for (const struct cli_noun *n = cli_nouns; n->name; n++) {
-        char head[64];
-        snprintf(head, sizeof head, "hvm-%s", n->name);
         fputs(".SS ", stdout);
         roff_text(n->summary);
         printf(" (\\fBhvm\\-%s\\fR(1))\n", n->name);
