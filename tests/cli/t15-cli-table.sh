@@ -146,6 +146,11 @@ while v >= 1024 and i < 4: v /= 1024; i += 1
 print('%d B' % b if i == 0 else '%.4g %s' % (v, u[i]))" "$space")
 grep -q "^Space: *$want$" show.txt || fail "checkpoint show Space is not $want ($space bytes): $(grep Space show.txt)"
 
+# VM names complete from the store (hvm vm list; here $HVM_STORE, or --store).
+[ "$(complete_hvm "$HVM" vm show "")" = "c" ] || fail "vm show <TAB>: $(complete_hvm "$HVM" vm show "")"
+[ "$(store=$HVM_STORE; export HVM_STORE=$T/none; complete_hvm "$HVM" checkpoint list --store "$store" "")" = "c" ] ||
+    fail "checkpoint list --store DIR <TAB>"
+
 # vm show: the kernel, initrd and command line of direct kernel boot.
 : >vmlinuz && : >initrd.img
 "$HVM" vm set c --kernel vmlinuz --initrd initrd.img --cmdline "console=ttyS0 quiet"
