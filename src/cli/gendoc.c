@@ -139,6 +139,16 @@ static int man_main(void)
         }
     }
     roff_exit_status();
+    fputs(".SH ENVIRONMENT\n"
+          ".TP\n.B HVM_STORE\nthe store when \\-\\-store is not given\n"
+          ".TP\n.B HVM_QEMU_USER\nthe user QEMU runs as when hvm runs as root (default "
+          "hvm\\-qemu)\n"
+          ".TP\n.B HVM_NBD_HANDSHAKE_TIMEOUT\nseconds an NBD client has to finish the "
+          "handshake (default 10)\n"
+          ".TP\n.B HVM_NBD_IDLE_TIMEOUT\nseconds an NBD client may make no progress "
+          "(default 0: no limit)\n"
+          ".TP\n.B HVM_NBD_MAX_CLIENTS\nNBD clients served at once (default and most 16)\n",
+          stdout);
     fputs(".SH SEE ALSO\n", stdout);
     for (const struct cli_noun *n = cli_nouns; n->name; n++)
         printf("\\fBhvm\\-%s\\fR(1)%s\n", n->name, n[1].name ? "," : "");
