@@ -5,14 +5,18 @@
 #   make bench    benchmarks against qemu-img, qemu-nbd, cp and plain QEMU (optimized build)
 #   make fuzz     build and run each libFuzzer target for FUZZ_SECONDS
 #   make guest    the test guest (Debian cloud kernel + busybox initramfs) in build-guest/
+#   make install  PREFIX=/usr/local DESTDIR=: bin/hvm, the man pages, the bash
+#                 completion, the systemd units of data/systemd
 BUILD ?= build
 CHECK_BUILD ?= build-check
 BENCH_BUILD ?= build-release
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 GUEST_DIR ?= build-guest
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all deps check demo bench fuzz guest clean
+.PHONY: all deps check demo bench fuzz guest install clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -70,6 +74,12 @@ fuzz: deps
 
 guest: deps
 	@GUEST_DIR=$(GUEST_DIR) sh scripts/guest/build.sh
+
+# Reconfigured for PREFIX (and so that units added to data/systemd are seen).
+install: $(BUILD)/build.ninja
+	meson setup --reconfigure $(BUILD) -Dprefix=$(PREFIX) >/dev/null
+	ninja -C $(BUILD)
+	meson install -C $(BUILD) --no-rebuild $(if $(DESTDIR),--destdir $(abspath $(DESTDIR)))
 
 clean:
 	rm -rf $(BUILD) $(CHECK_BUILD) $(BENCH_BUILD) $(FUZZ_BUILD)

@@ -1,22 +1,14 @@
 /* hvm base list | remove: the store's registry of base images. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/table.h"
 #include "cli/vm_common.h"
 #include "util/fileio.h"
 #include "vm/store.h"
-
-static const char list_usage[] = "usage: hvm base list [--json] [--store DIR]\n"
-                                 "\nBase images the store's VMs are made from, and their VMs.\n";
-static const char remove_usage[] =
-    "usage: hvm base remove FILE [--store DIR]\n"
-    "\nUnregisters a base that no VM uses any more and lifts its read-only\n"
-    "protection (the file itself stays). A base whose file is gone is\n"
-    "unregistered as well.\n";
 
 /* {id: name} of the store's VMs, read without locking (a listing only). */
 static json_t *vm_names_by_id(struct store *s)
@@ -40,13 +32,10 @@ static json_t *vm_names_by_id(struct store *s)
     return map;
 }
 
-static int base_list(int argc, char **argv)
+int cmd_base_list(const struct cli_args *a)
 {
-    const char *store_dir = NULL;
-    bool as_json = false;
-    int r = vm_cli_parse(argc, argv, list_usage, 0, &store_dir, &as_json);
-    if (r)
-        return r == -1 ? EXIT_OK : EXIT_ERROR;
+    const char *store_dir = cli_text(a, "store");
+    bool as_json = cli_flag(a, "json");
     struct store s;
     if (vm_cli_open_listed_store(store_dir, &s))
         return EXIT_ERROR;
@@ -85,27 +74,13 @@ static int base_list(int argc, char **argv)
     return EXIT_OK;
 }
 
-static int base_remove(int argc, char **argv)
+int cmd_base_remove(const struct cli_args *a)
 {
-    const char *store_dir = NULL;
-    int r = vm_cli_parse(argc, argv, remove_usage, 1, &store_dir, NULL);
-    if (r)
-        return r == -1 ? EXIT_OK : EXIT_ERROR;
+    const char *store_dir = cli_text(a, "store");
     struct store s;
     if (vm_cli_open_store(store_dir, &s))
         return EXIT_ERROR;
-    r = store_base_remove(&s, argv[optind]);
+    int r = store_base_remove(&s, cli_pos(a, 0));
     store_close(&s);
     return r < 0 ? cli_fail() : EXIT_OK;
-}
-
-static const struct command verbs[] = {
-    {"list", base_list, "base images and the VMs made from them"},
-    {"remove", base_remove, "unregister a base no VM uses"},
-    {NULL, NULL, NULL},
-};
-
-int cmd_base(int argc, char **argv)
-{
-    return cli_dispatch("base", verbs, argc, argv);
 }

@@ -1,5 +1,6 @@
-/* Shared pieces of the command line: one cmd_<noun>_<verb>(argc, argv) per
- * command, output helpers, the progress bar. Only cli/ prints. */
+/* Shared pieces of the command line: one cmd_<noun>_<verb>(args) per
+ * command (its arguments parsed from the command table, table.h), output
+ * helpers, the progress bar. Only cli/ prints. */
 #ifndef HVM_CLI_CLI_H
 #define HVM_CLI_CLI_H
 
@@ -10,11 +11,7 @@
 /* Exit codes: 0 success, 1 check found problems, 2 error. */
 enum { EXIT_OK = 0, EXIT_PROBLEMS = 1, EXIT_ERROR = 2 };
 
-struct command {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *summary;
-};
+struct cli_args;
 
 /* Prints "hvm: <last error message>" and returns EXIT_ERROR. */
 int cli_fail(void);
@@ -29,16 +26,10 @@ char *cli_owner_explain(const char *message);
 int cli_base_guard(const char *file, const char *user, const char *store_dir, const char *what);
 /* Prints "hvm: <formatted>" and returns EXIT_ERROR. */
 int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Prints usage text to stdout (for --help) and returns EXIT_OK. */
-int cli_help(const char *text);
-/* Prints "hvm: <what>\n<usage>" to stderr and returns EXIT_ERROR. */
-int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parses a size argument or fails with a message naming the option. */
 int cli_size(const char *option, const char *text, uint64_t *out);
 /* Dumps JSON to stdout, pretty, with a newline; takes the reference. */
 int cli_print_json(json_t *value);
-/* Runs a subcommand from a table: argv[0] is the verb. */
-int cli_dispatch(const char *noun, const struct command *table, int argc, char **argv);
 
 /* Progress bar on stderr when it is a terminal; silent otherwise. */
 struct progress {
@@ -57,19 +48,18 @@ struct disk;
 void cli_serve_signals(void);
 int cli_serve_disk(struct disk *d, const char *socket_path, bool read_only, const char *label);
 
-int cmd_vhd(int argc, char **argv);
-int cmd_vhd_create(int argc, char **argv);
-int cmd_vhd_diff(int argc, char **argv);
-int cmd_vhd_info(int argc, char **argv);
-int cmd_vhd_check(int argc, char **argv);
-int cmd_vhd_repair(int argc, char **argv);
-int cmd_vhd_convert(int argc, char **argv);
-int cmd_vhd_merge(int argc, char **argv);
-int cmd_vhd_rebase(int argc, char **argv);
-int cmd_vhd_set_parent(int argc, char **argv);
-int cmd_vhd_compact(int argc, char **argv);
-int cmd_vhd_resize(int argc, char **argv);
-int cmd_vhd_serve(int argc, char **argv);
-int cmd_vhd_bench(int argc, char **argv);
+int cmd_vhd_create(const struct cli_args *a);
+int cmd_vhd_diff(const struct cli_args *a);
+int cmd_vhd_info(const struct cli_args *a);
+int cmd_vhd_check(const struct cli_args *a);
+int cmd_vhd_repair(const struct cli_args *a);
+int cmd_vhd_convert(const struct cli_args *a);
+int cmd_vhd_merge(const struct cli_args *a);
+int cmd_vhd_rebase(const struct cli_args *a);
+int cmd_vhd_set_parent(const struct cli_args *a);
+int cmd_vhd_compact(const struct cli_args *a);
+int cmd_vhd_resize(const struct cli_args *a);
+int cmd_vhd_serve(const struct cli_args *a);
+int cmd_vhd_bench(const struct cli_args *a);
 
 #endif

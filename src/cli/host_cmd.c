@@ -6,7 +6,6 @@
  * save, stop and turn-off. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,50 +15,12 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/table.h"
 #include "cli/vm_common.h"
 #include "runtime/runtime.h"
 #include "util/error.h"
 #include "vm/autostart.h"
 #include "vm/vm.h"
-
-static int cmd_host_start(int argc, char **argv);
-static int cmd_host_stop(int argc, char **argv);
-
-static const struct command verbs[] = {
-    {"start", cmd_host_start, "start the VMs whose automatic start is on (host boot)"},
-    {"stop", cmd_host_stop, "save, shut down or turn off every running VM (host shutdown)"},
-    {NULL, NULL, NULL},
-};
-
-int cmd_host(int argc, char **argv)
-{
-    return cli_dispatch("host", verbs, argc, argv);
-}
-
-static const char start_usage[] =
-    "usage: hvm host start [--accel kvm|tcg|auto] [--json] [--store DIR]\n"
-    "\n"
-    "Starts every VM of the store whose automatic start is on ('hvm vm set VM\n"
-    "--autostart on') and that is not running: it boots, or resumes its memory\n"
-    "state when it is Saved (as 'hvm host stop' leaves it by default). As in\n"
-    "Hyper-V each VM starts its --autostart-delay seconds after this command\n"
-    "began: in the order of the delays, then of the names. A VM that fails to\n"
-    "start is reported and the others still start; the exit status is then 2.\n"
-    "--accel is hvm vm start's (default auto).\n";
-
-static const char stop_usage[] =
-    "usage: hvm host stop [--timeout SECONDS] [--json] [--store DIR]\n"
-    "\n"
-    "Applies every running VM's automatic stop action ('hvm vm set VM --autostop'):\n"
-    "  save      (the default) memory saved into the VM folder, state Saved; the\n"
-    "            next 'hvm host start' or 'hvm vm start' resumes it there\n"
-    "  shutdown  ACPI power button, as 'hvm vm stop'; a guest that has not\n"
-    "            powered off within --timeout seconds (default 60) is turned off\n"
-    "  turn-off  powered off at once\n"
-    "All VMs are stopped at the same time: each save or guest shutdown takes its\n"
-    "own while, and one after another the waits would add up past what a host's\n"
-    "shutdown allows. Reports each VM; the exit status is 2 if any action failed\n"
-    "(a VM whose save failed is turned off, so that its disks are closed cleanly).\n";
 
 struct host_args {
     const char *store, *accel;
@@ -67,56 +28,14 @@ struct host_args {
     bool json;
 };
 
-static int parse(int argc, char **argv, const char *usage, struct host_args *a)
+static struct host_args host_args_get(const struct cli_args *a, bool starting)
 {
-    static const struct option opts[] = {
-        {"store", required_argument, NULL, 'S'},
-        {"accel", required_argument, NULL, 'a'},
-        {"timeout", required_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    bool starting = usage == start_usage;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'S': a->store = optarg; break;
-        case 'a':
-            if (!starting)
-                goto bad;
-            if (strcmp(optarg, "kvm") != 0 && strcmp(optarg, "tcg") != 0 && strcmp(optarg, "auto") != 0) {
-                cli_failf("--accel: '%s' is not kvm, tcg or auto", optarg);
-                return -2;
-            }
-            a->accel = optarg;
-            break;
-        case 't': {
-            if (starting)
-                goto bad;
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (!optarg[0] || *end || v < 1 || v > 86400) {
-                cli_failf("--timeout: '%s' is not a number of seconds (1-86400)", optarg);
-                return -2;
-            }
-            a->timeout = (int)v;
-            break;
-        }
-        case 'j': a->json = true; break;
-        case 'h': cli_help(usage); return -1;
-        default: goto bad;
-        }
-    }
-    if (optind != argc) {
-        cli_usage_error(usage, "unexpected argument '%s'", argv[optind]);
-        return -2;
-    }
-    return 0;
-bad:
-    cli_usage_error(usage, "bad option");
-    return -2;
+    struct host_args h = {.store = cli_text(a, "store"), .json = cli_flag(a, "json")};
+    if (starting)
+        h.accel = cli_text(a, "accel");
+    else
+        h.timeout = (int)cli_int_or(a, "timeout", 60);
+    return h;
 }
 
 static double now_s(void)
@@ -218,12 +137,9 @@ static void start_print(json_t *o, bool as_json)
     fflush(stdout);
 }
 
-static int cmd_host_start(int argc, char **argv)
+int cmd_host_start(const struct cli_args *args)
 {
-    struct host_args a = {0};
-    int p = parse(argc, argv, start_usage, &a);
-    if (p < 0)
-        return p == -1 ? EXIT_OK : EXIT_ERROR;
+    struct host_args a = host_args_get(args, true);
     double t0 = now_s();
     struct store s;
     char **names;
@@ -374,12 +290,12 @@ static json_t *job_result(struct job *j, int status)
     return json_pack("{s:s, s:b, s:s, s:s}", "name", j->name, "ok", 0, "result", "failed", "error", why);
 }
 
-static int cmd_host_stop(int argc, char **argv)
+int cmd_host_stop(const struct cli_args *args)
 {
-    struct host_args a = {.timeout = 60};
-    int p = parse(argc, argv, stop_usage, &a);
-    if (p < 0)
-        return p == -1 ? EXIT_OK : EXIT_ERROR;
+    struct host_args a = host_args_get(args, false);
+    if (a.timeout < 1 || a.timeout > 86400)
+        return cli_failf("--timeout: '%s' is not a number of seconds (1-86400)",
+                         cli_text(args, "timeout"));
     struct store s;
     char **names;
     if (vm_cli_open_store(a.store, &s))

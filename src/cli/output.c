@@ -28,24 +28,6 @@ int cli_failf(const char *fmt, ...)
     return EXIT_ERROR;
 }
 
-int cli_help(const char *text)
-{
-    fputs(text, stdout);
-    return EXIT_OK;
-}
-
-int cli_usage_error(const char *usage, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("hvm: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    fputs(usage, stderr);
-    return EXIT_ERROR;
-}
-
 int cli_size(const char *option, const char *text, uint64_t *out)
 {
     int r = size_parse(text, out);
@@ -64,20 +46,4 @@ int cli_print_json(json_t *value)
     fputc('\n', stdout);
     json_decref(value);
     return EXIT_OK;
-}
-
-int cli_dispatch(const char *noun, const struct command *table, int argc, char **argv)
-{
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        FILE *out = argc < 2 ? stderr : stdout;
-        fprintf(out, "usage: hvm %s <verb> [options]\n\nverbs:\n", noun);
-        for (const struct command *c = table; c->name; c++)
-            fprintf(out, "  %-12s %s\n", c->name, c->summary);
-        fprintf(out, "\n'hvm %s <verb> --help' describes a verb.\n", noun);
-        return argc < 2 ? EXIT_ERROR : EXIT_OK;
-    }
-    for (const struct command *c = table; c->name; c++)
-        if (strcmp(argv[1], c->name) == 0)
-            return c->run(argc - 1, argv + 1);
-    return cli_failf("unknown verb 'hvm %s %s' (see 'hvm %s --help')", noun, argv[1], noun);
 }

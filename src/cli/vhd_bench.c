@@ -3,7 +3,6 @@
  * layer is synchronous), so the qemu-img equivalent is '-d 1'. --step gives
  * exactly qemu-img bench's offsets (-S), for like-for-like comparisons. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,32 +10,9 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/table.h"
 #include "disk/disk.h"
 #include "util/size.h"
-
-static const char bench_usage[] =
-    "usage: hvm vhd bench FILE [--write] [--pattern rand|seq] [--size SIZE]\n"
-    "                      [--count N | --seconds S] [--offset OFF] [--step SIZE]\n"
-    "                      [--seed N] [--fill BYTE] [--depth-info] [--json]\n"
-    "\n"
-    "Reads (or with --write, writes) SIZE-byte requests through hvm's disk layer,\n"
-    "one at a time, on FILE and its whole parent chain, then flushes, and prints\n"
-    "ops, seconds (flush included), ops/s and MiB/s. Like 'qemu-img bench -d 1'.\n"
-    "  --write           write instead of read: FILE is modified\n"
-    "  --pattern rand    offsets drawn at random, aligned to SIZE (default)\n"
-    "  --pattern seq     offsets OFF, OFF+STEP, ... wrapping at the end of the disk\n"
-    "  --size SIZE       bytes per request (default 4K)\n"
-    "  --count N         number of requests (default 75000, as qemu-img bench)\n"
-    "  --seconds S       run for S seconds instead of a fixed count\n"
-    "  --offset OFF      first offset (seq) or start of the range (rand); default 0\n"
-    "  --step SIZE       seq: distance between requests (default SIZE); the same\n"
-    "                    offsets as 'qemu-img bench -S SIZE' (implies seq)\n"
-    "  --seed N          random seed (default 1): the same seed, the same offsets\n"
-    "  --fill BYTE       byte value written (default 0xa5; zeros would let a\n"
-    "                    dynamic disk skip the allocation)\n"
-    "  --depth-info      show the chain, and for reads which layer served the\n"
-    "                    bytes (counted after the timed run, not timed)\n"
-    "  --json            machine-readable output\n";
 
 struct bench {
     struct disk *disk;
@@ -153,84 +129,39 @@ static int parse_u64(const char *option, const char *text, uint64_t *out)
     return EXIT_OK;
 }
 
-int cmd_vhd_bench(int argc, char **argv)
+int cmd_vhd_bench(const struct cli_args *a)
 {
-    static const struct option opts[] = {
-        {"write", no_argument, NULL, 'w'},
-        {"pattern", required_argument, NULL, 'p'},
-        {"size", required_argument, NULL, 's'},
-        {"count", required_argument, NULL, 'c'},
-        {"seconds", required_argument, NULL, 'S'},
-        {"offset", required_argument, NULL, 'o'},
-        {"step", required_argument, NULL, 't'},
-        {"seed", required_argument, NULL, 'r'},
-        {"fill", required_argument, NULL, 'f'},
-        {"depth-info", no_argument, NULL, 'd'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     struct bench b = {.size = 4096, .count = 75000, .seed = 1};
-    bool have_count = false, depth_info = false, json = false;
+    bool have_count = cli_text(a, "count") != NULL, depth_info = cli_flag(a, "depth-info");
+    bool json = cli_flag(a, "json");
     uint64_t fill = 0xa5;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'w': b.write = true; break;
-        case 'p':
-            if (strcmp(optarg, "rand") == 0)
-                b.sequential = false;
-            else if (strcmp(optarg, "seq") == 0)
-                b.sequential = true;
-            else
-                return cli_usage_error(bench_usage, "--pattern must be rand or seq");
-            break;
-        case 's':
-            if (cli_size("--size", optarg, &b.size))
-                return EXIT_ERROR;
-            break;
-        case 'c':
-            if (parse_u64("--count", optarg, &b.count))
-                return EXIT_ERROR;
-            have_count = true;
-            break;
-        case 'S': {
-            char *end;
-            b.seconds = strtod(optarg, &end);
-            if (end == optarg || *end || !(b.seconds > 0))
-                return cli_failf("--seconds: '%s' is not a positive number", optarg);
-            break;
-        }
-        case 'o':
-            if (cli_size("--offset", optarg, &b.offset))
-                return EXIT_ERROR;
-            break;
-        case 't':
-            if (cli_size("--step", optarg, &b.step))
-                return EXIT_ERROR;
-            b.sequential = true;
-            break;
-        case 'r':
-            if (parse_u64("--seed", optarg, &b.seed))
-                return EXIT_ERROR;
-            break;
-        case 'f':
-            if (parse_u64("--fill", optarg, &fill))
-                return EXIT_ERROR;
-            if (fill > 255)
-                return cli_failf("--fill: a byte value is 0 to 255");
-            break;
-        case 'd': depth_info = true; break;
-        case 'j': json = true; break;
-        case 'h': return cli_help(bench_usage);
-        default: return cli_usage_error(bench_usage, "bad option");
-        }
+    const char *v;
+    b.write = cli_flag(a, "write");
+    b.sequential = (v = cli_text(a, "pattern")) && strcmp(v, "seq") == 0;
+    b.size = cli_size_or(a, "size", b.size);
+    if ((v = cli_text(a, "count")) && parse_u64("--count", v, &b.count))
+        return EXIT_ERROR;
+    if ((v = cli_text(a, "seconds"))) {
+        char *end;
+        b.seconds = strtod(v, &end);
+        if (end == v || *end || !(b.seconds > 0))
+            return cli_failf("--seconds: '%s' is not a positive number", v);
     }
-    if (optind + 1 != argc)
-        return cli_usage_error(bench_usage, "bench takes one FILE");
+    b.offset = cli_size_or(a, "offset", 0);
+    if (cli_flag(a, "step")) {
+        b.step = cli_size_or(a, "step", 0);
+        b.sequential = true;
+    }
+    if ((v = cli_text(a, "seed")) && parse_u64("--seed", v, &b.seed))
+        return EXIT_ERROR;
+    if ((v = cli_text(a, "fill"))) {
+        if (parse_u64("--fill", v, &fill))
+            return EXIT_ERROR;
+        if (fill > 255)
+            return cli_failf("--fill: a byte value is 0 to 255");
+    }
     if (have_count && b.seconds > 0)
-        return cli_usage_error(bench_usage, "--count and --seconds exclude each other");
+        return cli_verb_error(a, "--count and --seconds exclude each other");
     if (b.size == 0 || b.size > (256u << 20))
         return cli_failf("--size: must be 1 byte to 256 MiB");
     if (!have_count && b.seconds == 0 && b.count == 0)
@@ -238,7 +169,7 @@ int cmd_vhd_bench(int argc, char **argv)
     if (b.step == 0)
         b.step = b.size;
 
-    const char *path = argv[optind];
+    const char *path = cli_pos(a, 0);
     if (disk_open(path, b.write ? 0 : DISK_OPEN_READ_ONLY, &b.disk) < 0)
         return cli_fail();
     int rc = EXIT_ERROR;

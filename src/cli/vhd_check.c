@@ -1,52 +1,14 @@
 /* hvm vhd check FILE [--json] and hvm vhd repair FILE */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/table.h"
 #include "disk/disk.h"
 #include "disk/foreign.h"
 #include "util/error.h"
 #include "vhd/check.h"
 #include "vhd/image.h"
-
-static const char check_usage[] =
-    "usage: hvm vhd check FILE [--json]\n"
-    "\n"
-    "Verifies both footers, checksums, the header, every BAT entry (inside the\n"
-    "file, no two blocks overlapping), the parent locators and, for a\n"
-    "differencing disk, every link of its chain (parent found, same unique id\n"
-    "and size). Leaked space from an interrupted write is reported, not an error.\n"
-    "Exit status: 0 clean, 1 problems found, 2 unreadable.\n";
-
-static const char repair_usage[] =
-    "usage: hvm vhd repair FILE\n"
-    "\n"
-    "Fixes what check found that can be fixed without choosing which data to\n"
-    "lose: a damaged footer from its copy (or the copy from the footer), and\n"
-    "leaked space (blocks are moved into holes and the file is truncated).\n";
-
-static int parse(int argc, char **argv, const char *usage, bool *as_json)
-{
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'j' && as_json)
-            *as_json = true;
-        else if (c == 'h')
-            return cli_help(usage) - 1;
-        else
-            return cli_usage_error(usage, "bad option");
-    }
-    if (optind + 1 != argc)
-        return cli_usage_error(usage, "one FILE expected");
-    return EXIT_OK;
-}
 
 /* Chain identity: open the whole chain; any failure is a problem of this disk. */
 static void check_chain(const char *path, struct vhd_check_report *rep)
@@ -95,13 +57,10 @@ static int report(const char *path, struct vhd_check_report *rep, bool as_json)
     return code;
 }
 
-int cmd_vhd_check(int argc, char **argv)
+int cmd_vhd_check(const struct cli_args *a)
 {
-    bool as_json = false;
-    int r = parse(argc, argv, check_usage, &as_json);
-    if (r != EXIT_OK)
-        return r < 0 ? EXIT_OK : r;
-    const char *path = argv[optind];
+    bool as_json = cli_flag(a, "json");
+    const char *path = cli_pos(a, 0);
     static struct vhd_check_report rep;
     if (!disk_is_vhd(path)) {
         rep = (struct vhd_check_report){.unreadable = true};
@@ -120,12 +79,9 @@ int cmd_vhd_check(int argc, char **argv)
     return report(path, &rep, as_json);
 }
 
-int cmd_vhd_repair(int argc, char **argv)
+int cmd_vhd_repair(const struct cli_args *a)
 {
-    int r = parse(argc, argv, repair_usage, NULL);
-    if (r != EXIT_OK)
-        return r < 0 ? EXIT_OK : r;
-    const char *path = argv[optind];
+    const char *path = cli_pos(a, 0);
     static struct vhd_check_report rep;
     if (vhd_repair(path, &rep) < 0)
         return cli_fail();

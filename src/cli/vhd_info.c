@@ -1,26 +1,16 @@
 /* hvm vhd info FILE [--chain] [--json] */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/table.h"
 #include "disk/disk.h"
 #include "disk/foreign.h"
 #include "util/size.h"
 #include "util/uuid.h"
 #include "vhd/image.h"
-
-static const char info_usage[] =
-    "usage: hvm vhd info FILE [--chain] [--json]\n"
-    "\n"
-    "Shows the disk's type, virtual size, bytes allocated, block size, unique id,\n"
-    "creator, and for a differencing disk its parent id, name and locators.\n"
-    "An image of another format (qcow2, VMDK, VDI, QED, VHDX) is named, with\n"
-    "the size its header claims and how to convert it.\n"
-    "  --chain   every layer down to the base (the parents must be found)\n"
-    "  --json    machine-readable output\n";
 
 static json_t *uuid_json(const uint8_t id[16])
 {
@@ -184,41 +174,21 @@ static void print_layer(json_t *o, const char *indent)
     }
 }
 
-int cmd_vhd_info(int argc, char **argv)
+int cmd_vhd_info(const struct cli_args *a)
 {
-    static const struct option opts[] = {
-        {"chain", no_argument, NULL, 'c'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    bool chain = false, as_json = false;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'c')
-            chain = true;
-        else if (c == 'j')
-            as_json = true;
-        else if (c == 'h')
-            return cli_help(info_usage);
-        else
-            return cli_usage_error(info_usage, "bad option");
-    }
-    if (optind + 1 != argc)
-        return cli_usage_error(info_usage, "info takes one FILE");
+    bool chain = cli_flag(a, "chain"), as_json = cli_flag(a, "json");
+    const char *file = cli_pos(a, 0);
     struct disk *d = NULL;
     unsigned flags = DISK_OPEN_READ_ONLY | (chain ? 0 : DISK_OPEN_NO_PARENT);
     enum disk_foreign foreign = DISK_FOREIGN_NONE;
     uint64_t claimed = 0;
-    if (!disk_is_vhd(argv[optind]) &&
-        disk_foreign_probe(argv[optind], &foreign, &claimed) < 0)
+    if (!disk_is_vhd(file) && disk_foreign_probe(file, &foreign, &claimed) < 0)
         return cli_fail();
-    if (!foreign && disk_open(argv[optind], flags, &d) < 0)
+    if (!foreign && disk_open(file, flags, &d) < 0)
         return cli_fail();
     json_t *out;
     if (foreign) {
-        json_t *one = foreign_json(argv[optind], foreign, claimed);
+        json_t *one = foreign_json(file, foreign, claimed);
         out = chain ? json_pack("{s:[o]}", "chain", one) : one;
     } else if (chain) {
         json_t *layers = json_array();

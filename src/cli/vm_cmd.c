@@ -1,5 +1,4 @@
 /* hvm vm create | list | show | set | rename | delete | check */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/table.h"
 #include "cli/vm_common.h"
 #include "disk/disk.h"
 #include "util/error.h"
@@ -17,33 +17,6 @@
 #include "runtime/runtime.h"
 #include "vm/autostart.h"
 #include "vm/vm.h"
-
-static const struct command verbs[] = {
-    {"create", cmd_vm_create, "create a VM (from a base image, a disk, or a new disk)"},
-    {"list", cmd_vm_list, "list the VMs of the store"},
-    {"show", cmd_vm_show, "show a VM's configuration, state and disks"},
-    {"set", cmd_vm_set, "change CPUs, memory, disks, network adapters"},
-    {"rename", cmd_vm_rename, "rename a VM"},
-    {"delete", cmd_vm_delete, "delete a VM and its files"},
-    {"check", cmd_vm_check, "verify a VM, finishing an interrupted operation"},
-    {"serve", cmd_vm_serve, "serve a VM's disk or a checkpoint's over NBD"},
-    {"export", cmd_vm_export, "export a VM with its checkpoints into one folder"},
-    {"import", cmd_vm_import, "import an exported VM folder"},
-    {"move", cmd_vm_move, "move a VM's folder to other storage"},
-    {"start", cmd_vm_start, "start (boot, or resume a saved state)"},
-    {"stop", cmd_vm_stop, "shut down through ACPI (--force: power off after --timeout)"},
-    {"turn-off", cmd_vm_turn_off, "power off at once"},
-    {"pause", cmd_vm_pause, "pause the running VM"},
-    {"resume", cmd_vm_resume, "resume a paused VM"},
-    {"save", cmd_vm_save, "save memory to the VM folder and stop (state Saved)"},
-    {"console", cmd_vm_console, "attach to the serial console (Ctrl-] detaches)"},
-    {NULL, NULL, NULL},
-};
-
-int cmd_vm(int argc, char **argv)
-{
-    return cli_dispatch("vm", verbs, argc, argv);
-}
 
 int vm_cli_open_store_how(const char *dir, enum store_missing how, struct store *s)
 {
@@ -83,81 +56,36 @@ int vm_cli_open(const char *store_dir, const char *name, struct store *s, struct
     return EXIT_OK;
 }
 
-static const char create_usage[] =
-    "usage: hvm vm create NAME [--cpus N] [--memory SIZE]\n"
-    "                      [--from BASE.vhd | --disk FILE.vhd | --new-disk SIZE]\n"
-    "                      [--nic SWITCH]... [--store DIR]\n"
-    "       hvm vm create NAME --clone OTHER [--checkpoint X]\n"
-    "\n"
-    "  --from BASE     the VM's disk is a differencing child of BASE, which is\n"
-    "                  registered as a base image and protected read-only\n"
-    "  --disk FILE     copy FILE into the VM folder as its disk\n"
-    "  --new-disk SIZE a new empty dynamic disk\n"
-    "  --nic SWITCH    a network adapter on SWITCH with a new stable MAC address\n"
-    "  --clone OTHER   an instant linked clone of OTHER at its checkpoint X\n"
-    "                  (default: the checkpoint OTHER's current state is based on)\n"
-    "Defaults: 1 CPU, 1G memory. The store: --store, $HVM_STORE, /var/lib/hvm.\n";
-
-int cmd_vm_create(int argc, char **argv)
+int cmd_vm_create(const struct cli_args *a)
 {
-    static const struct option opts[] = {
-        {"cpus", required_argument, NULL, 'c'},
-        {"memory", required_argument, NULL, 'm'},
-        {"from", required_argument, NULL, 'f'},
-        {"disk", required_argument, NULL, 'd'},
-        {"new-disk", required_argument, NULL, 'n'},
-        {"nic", required_argument, NULL, 'N'},
-        {"clone", required_argument, NULL, 'C'},
-        {"checkpoint", required_argument, NULL, 'k'},
-        {"store", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     struct vm_create_params p = {0};
-    const char *store_dir = NULL;
-    const char *nics[32];
-    int c, sources = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            p.cpus = atoi(optarg);
-            if (p.cpus < 1 || p.cpus > 256)
-                return cli_failf("--cpus: '%s' is not a CPU count (1-256)", optarg);
-            break;
-        case 'm':
-            if (cli_size("--memory", optarg, &p.memory))
-                return EXIT_ERROR;
-            if (p.memory < (16u << 20))
-                return cli_failf("--memory: at least 16M");
-            break;
-        case 'f': p.from = optarg; sources++; break;
-        case 'd': p.disk = optarg; sources++; break;
-        case 'n':
-            if (cli_size("--new-disk", optarg, &p.new_disk))
-                return EXIT_ERROR;
-            sources++;
-            break;
-        case 'N':
-            if (p.n_nics == 32)
-                return cli_failf("--nic: at most 32 adapters");
-            nics[p.n_nics++] = optarg;
-            break;
-        case 'C': p.clone = optarg; sources++; break;
-        case 'k': p.clone_checkpoint = optarg; break;
-        case 'S': store_dir = optarg; break;
-        case 'h': return cli_help(create_usage);
-        default: return cli_usage_error(create_usage, "bad option");
-        }
+    const char *store_dir = cli_text(a, "store");
+    const char *const *nics;
+    int sources = 0;
+    if (cli_flag(a, "cpus")) {
+        long long cpus = cli_int_or(a, "cpus", 0);
+        if (cpus < 1 || cpus > 256)
+            return cli_failf("--cpus: '%s' is not a CPU count (1-256)", cli_text(a, "cpus"));
+        p.cpus = (int)cpus;
     }
-    if (optind + 1 != argc)
-        return cli_usage_error(create_usage, "create takes one NAME");
+    if (cli_flag(a, "memory")) {
+        p.memory = cli_size_or(a, "memory", 0);
+        if (p.memory < (16u << 20))
+            return cli_failf("--memory: at least 16M");
+    }
+    sources += (p.from = cli_text(a, "from")) != NULL;
+    sources += (p.disk = cli_text(a, "disk")) != NULL;
+    p.new_disk = cli_size_or(a, "new-disk", 0);
+    sources += cli_flag(a, "new-disk");
+    sources += (p.clone = cli_text(a, "clone")) != NULL;
+    p.clone_checkpoint = cli_text(a, "checkpoint");
+    p.n_nics = cli_all(a, "nic", &nics);
     if (sources > 1)
-        return cli_usage_error(create_usage, "give at most one of --from, --disk, --new-disk, --clone");
+        return cli_verb_error(a, "give at most one of --from, --disk, --new-disk, --clone");
     if (p.clone_checkpoint && !p.clone)
-        return cli_usage_error(create_usage, "--checkpoint goes with --clone");
-    p.name = argv[optind];
-    p.nics = nics;
+        return cli_verb_error(a, "--checkpoint goes with --clone");
+    p.name = cli_pos(a, 0);
+    p.nics = (const char **)nics;
     struct store s;
     /* The first VM makes the store (a clone needs a VM of the store). */
     if (vm_cli_open_store_how(store_dir, p.clone ? STORE_MUST_EXIST : STORE_CREATE, &s))
@@ -169,46 +97,6 @@ int cmd_vm_create(int argc, char **argv)
     printf("created VM '%s'\n", p.name);
     return EXIT_OK;
 }
-
-int vm_cli_parse(int argc, char **argv, const char *usage, int want, const char **store_dir,
-                 bool *as_json)
-{
-    static const struct option opts[] = {
-        {"store", required_argument, NULL, 'S'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'S')
-            *store_dir = optarg;
-        else if (c == 'j' && as_json)
-            *as_json = true;
-        else if (c == 'h') {
-            cli_help(usage);
-            return -1;
-        } else {
-            cli_usage_error(usage, "bad option");
-            return -2;
-        }
-    }
-    if (want >= 0 && argc - optind != want) {
-        cli_usage_error(usage, "expected %d argument%s", want, want == 1 ? "" : "s");
-        return -2;
-    }
-    return 0;
-}
-
-#define SIMPLE(usage, want, store_dir, as_json)                                            \
-    do {                                                                                   \
-        int pr_ = vm_cli_parse(argc, argv, usage, want, store_dir, as_json);               \
-        if (pr_ == -1)                                                                     \
-            return EXIT_OK;                                                                \
-        if (pr_ < 0)                                                                       \
-            return EXIT_ERROR;                                                             \
-    } while (0)
 
 static json_t *vm_summary(struct vm *vm)
 {
@@ -242,13 +130,10 @@ static json_t *vm_summary(struct vm *vm)
     return o;
 }
 
-static const char list_usage[] = "usage: hvm vm list [--json] [--store DIR]\n";
-
-int cmd_vm_list(int argc, char **argv)
+int cmd_vm_list(const struct cli_args *a)
 {
-    const char *store_dir = NULL;
-    bool as_json = false;
-    SIMPLE(list_usage, 0, &store_dir, &as_json);
+    const char *store_dir = cli_text(a, "store");
+    bool as_json = cli_flag(a, "json");
     struct store s;
     char **names;
     if (vm_cli_open_listed_store(store_dir, &s))
@@ -300,8 +185,6 @@ int cmd_vm_list(int argc, char **argv)
     return EXIT_OK;
 }
 
-static const char show_usage[] = "usage: hvm vm show NAME [--json] [--store DIR]\n";
-
 static json_t *drives_detail(struct vm *vm, json_t *config)
 {
     json_t *out = json_array();
@@ -330,14 +213,45 @@ static json_t *drives_detail(struct vm *vm, json_t *config)
     return out;
 }
 
-int cmd_vm_show(int argc, char **argv)
+/* The configuration keys that vm show presents in its own way. */
+static bool is_shown_key(const char *key)
 {
-    const char *store_dir = NULL;
-    bool as_json = false;
-    SIMPLE(show_usage, 1, &store_dir, &as_json);
+    static const char *const shown[] = {"cpus",    "memory", "drives",   "nics",
+                                        "disk_io", "boot",   "autostart", "autostop", NULL};
+    for (int i = 0; shown[i]; i++)
+        if (strcmp(key, shown[i]) == 0)
+            return true;
+    return false;
+}
+
+/* "Autostart:   yes": a setting vm show has no line of its own for. */
+static void print_setting(const char *key, json_t *val)
+{
+    char label[64];
+    snprintf(label, sizeof label, "%s:", key);
+    label[0] = (char)(label[0] >= 'a' && label[0] <= 'z' ? label[0] - 'a' + 'A' : label[0]);
+    for (char *p = label; *p; p++)
+        if (*p == '_')
+            *p = ' ';
+    printf("%-12s ", label);
+    if (json_is_string(val)) {
+        printf("%s\n", json_string_value(val));
+    } else if (json_is_boolean(val)) {
+        printf("%s\n", json_is_true(val) ? "yes" : "no");
+    } else {
+        char *text = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+        printf("%s\n", text ? text : "?");
+        free(text);
+    }
+}
+
+int cmd_vm_show(const struct cli_args *a)
+{
+    const char *store_dir = cli_text(a, "store");
+    bool as_json = cli_flag(a, "json");
     struct store s;
     struct vm *vm;
-    if (vm_cli_open(store_dir, argv[optind], &s, &vm))
+    if (vm_cli_open(store_dir, cli_pos(a, 0), &s, &vm))
         return EXIT_ERROR;
     json_t *o = vm_summary(vm);
     json_t *cfg = vm_config(vm);
@@ -355,6 +269,20 @@ int cmd_vm_show(int argc, char **argv)
     vm_autostart_get(cfg, &as);
     json_object_set_new(o, "autostart", vm_autostart_json(&as));
     json_object_set_new(o, "autostop", json_string(vm_autostop_get(cfg)));
+    /* Direct kernel boot, null when not set up. */
+    json_t *boot = json_object_get(cfg, "boot");
+    static const char *const boot_keys[] = {"kernel", "initrd", "cmdline"};
+    for (int k = 0; k < 3; k++) {
+        json_t *v = json_object_get(boot, boot_keys[k]);
+        json_object_set_new(o, boot_keys[k], v ? json_incref(v) : json_null());
+    }
+    /* Every other setting of the configuration (autostart...), as it is. */
+    const char *key;
+    json_t *val;
+    json_object_foreach(cfg, key, val)
+        if (!is_shown_key(key))
+            json_object_set(o, key, val);
+    json_t *cfg_copy = json_incref(cfg); /* outlives the VM's document, for the text */
     const char *parent = vm_checkpoint_visible_parent(vm->doc, json_string_value(json_object_get(
                                                           json_object_get(vm->doc, "now"), "parent")));
     json_t *pc = vm_checkpoint_by_id(vm->doc, parent);
@@ -365,8 +293,10 @@ int cmd_vm_show(int argc, char **argv)
         json_object_set(o, "saved_memory", json_object_get(vm->doc, "saved_memory"));
     vm_close(vm);
     store_close(&s);
-    if (as_json)
+    if (as_json) {
+        json_decref(cfg_copy);
         return cli_print_json(o);
+    }
     char mem[32];
     printf("Name:        %s\nId:          %s\nState:       %s\nFolder:      %s\nCreated:     %s\n",
            json_string_value(json_object_get(o, "name")), json_string_value(json_object_get(o, "id")),
@@ -383,6 +313,12 @@ int cmd_vm_show(int argc, char **argv)
     else
         printf("Autostart:   off\n");
     printf("Autostop:    %s\n", json_string_value(json_object_get(o, "autostop")));
+    printf("Kernel:      %s\n", json_string_value(json_object_get(o, "kernel")) ?: "(none)");
+    printf("Initrd:      %s\n", json_string_value(json_object_get(o, "initrd")) ?: "(none)");
+    printf("Cmdline:     %s\n", json_string_value(json_object_get(o, "cmdline")) ?: "(none)");
+    json_object_foreach(cfg_copy, key, val)
+        if (!is_shown_key(key))
+            print_setting(key, val);
     if (json_object_get(o, "base"))
         printf("Base:        %s\n", json_string_value(json_object_get(o, "base")));
     printf("Checkpoint:  %s\n", pc ? json_string_value(json_object_get(json_object_get(o, "checkpoint"), "name"))
@@ -406,50 +342,32 @@ int cmd_vm_show(int argc, char **argv)
     json_array_foreach(json_object_get(o, "nics"), i, d)
         printf("NIC %zu:       %s on switch %s\n", i, json_string_value(json_object_get(d, "mac")),
                json_string_value(json_object_get(d, "switch")));
+    json_decref(cfg_copy);
     json_decref(o);
     return EXIT_OK;
 }
 
-static const char rename_usage[] = "usage: hvm vm rename NAME NEWNAME [--store DIR]\n";
-
-int cmd_vm_rename(int argc, char **argv)
+int cmd_vm_rename(const struct cli_args *a)
 {
-    const char *store_dir = NULL;
-    SIMPLE(rename_usage, 2, &store_dir, NULL);
+    const char *store_dir = cli_text(a, "store");
     struct store s;
     if (vm_cli_open_store(store_dir, &s))
         return EXIT_ERROR;
-    int r = vm_rename(&s, argv[optind], argv[optind + 1]);
+    int r = vm_rename(&s, cli_pos(a, 0), cli_pos(a, 1));
     store_close(&s);
     return r < 0 ? cli_fail() : EXIT_OK;
 }
 
-static const char delete_usage[] =
-    "usage: hvm vm delete NAME [--store DIR]\n"
-    "\n"
-    "Deletes the VM's folder: configuration, checkpoints and disks. A base image\n"
-    "it was made from stays (see 'hvm base').\n";
-
-int cmd_vm_delete(int argc, char **argv)
+int cmd_vm_delete(const struct cli_args *a)
 {
-    const char *store_dir = NULL;
-    SIMPLE(delete_usage, 1, &store_dir, NULL);
+    const char *store_dir = cli_text(a, "store");
     struct store s;
     if (vm_cli_open_store(store_dir, &s))
         return EXIT_ERROR;
-    int r = vm_delete(&s, argv[optind]);
+    int r = vm_delete(&s, cli_pos(a, 0));
     store_close(&s);
     return r < 0 ? cli_fail() : EXIT_OK;
 }
-
-static const char check_usage[] =
-    "usage: hvm vm check [NAME] [--json] [--store DIR]\n"
-    "\n"
-    "Finishes an interrupted operation from the VM's journal, then verifies the\n"
-    "configuration, the checkpoint tree, every disk chain (structure, identity\n"
-    "of every link) and that no file in the folder is orphaned. Without NAME:\n"
-    "the whole store, its base registry (bases whose file is gone) and every VM.\n"
-    "Exit status: 0 clean, 1 problems found, 2 error.\n";
 
 static void print_problems(const char *who, json_t *problems)
 {
@@ -508,33 +426,26 @@ static int check_store(const char *store_dir, bool as_json)
     return n ? EXIT_PROBLEMS : EXIT_OK;
 }
 
-int cmd_vm_check(int argc, char **argv)
+int cmd_vm_check(const struct cli_args *a)
 {
-    const char *store_dir = NULL;
-    bool as_json = false;
-    int pr = vm_cli_parse(argc, argv, check_usage, -1, &store_dir, &as_json);
-    if (pr == -1)
-        return EXIT_OK;
-    if (pr < 0)
-        return EXIT_ERROR;
-    if (argc - optind == 0)
+    const char *store_dir = cli_text(a, "store"), *name = cli_pos(a, 0);
+    bool as_json = cli_flag(a, "json");
+    if (!name)
         return check_store(store_dir, as_json);
-    if (argc - optind != 1)
-        return cli_usage_error(check_usage, "check takes at most one NAME");
     struct store s;
     struct vm *vm;
     vm_journal_refusal_report(true); /* a refused journal is one of the problems */
-    if (vm_cli_open(store_dir, argv[optind], &s, &vm))
+    if (vm_cli_open(store_dir, name, &s, &vm))
         return EXIT_ERROR;
     json_t *problems = vm_verify(vm);
     vm_close(vm);
     store_close(&s);
     size_t n = json_array_size(problems);
     if (as_json)
-        cli_print_json(json_pack("{s:s, s:s, s:O}", "vm", argv[optind], "result",
+        cli_print_json(json_pack("{s:s, s:s, s:O}", "vm", name, "result",
                                  n ? "problems" : "clean", "problems", problems));
     else
-        print_problems(argv[optind], problems);
+        print_problems(name, problems);
     json_decref(problems);
     return n ? EXIT_PROBLEMS : EXIT_OK;
 }

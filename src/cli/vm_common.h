@@ -6,28 +6,37 @@
 
 #include "vm/store.h"
 
-int cmd_vm(int argc, char **argv);
-int cmd_vm_create(int argc, char **argv);
-int cmd_vm_list(int argc, char **argv);
-int cmd_vm_show(int argc, char **argv);
-int cmd_vm_set(int argc, char **argv);
-int cmd_vm_rename(int argc, char **argv);
-int cmd_vm_delete(int argc, char **argv);
-int cmd_vm_check(int argc, char **argv);
-int cmd_vm_serve(int argc, char **argv);
-int cmd_vm_export(int argc, char **argv);
-int cmd_vm_import(int argc, char **argv);
-int cmd_vm_move(int argc, char **argv);
-int cmd_vm_start(int argc, char **argv);
-int cmd_vm_stop(int argc, char **argv);
-int cmd_vm_turn_off(int argc, char **argv);
-int cmd_vm_pause(int argc, char **argv);
-int cmd_vm_resume(int argc, char **argv);
-int cmd_vm_save(int argc, char **argv);
-int cmd_vm_console(int argc, char **argv);
-int cmd_checkpoint(int argc, char **argv);
-int cmd_base(int argc, char **argv);
-int cmd_host(int argc, char **argv);
+struct cli_args;
+
+int cmd_vm_create(const struct cli_args *a);
+int cmd_vm_list(const struct cli_args *a);
+int cmd_vm_show(const struct cli_args *a);
+int cmd_vm_set(const struct cli_args *a);
+int cmd_vm_rename(const struct cli_args *a);
+int cmd_vm_delete(const struct cli_args *a);
+int cmd_vm_check(const struct cli_args *a);
+int cmd_vm_serve(const struct cli_args *a);
+int cmd_vm_export(const struct cli_args *a);
+int cmd_vm_import(const struct cli_args *a);
+int cmd_vm_move(const struct cli_args *a);
+int cmd_vm_start(const struct cli_args *a);
+int cmd_vm_stop(const struct cli_args *a);
+int cmd_vm_turn_off(const struct cli_args *a);
+int cmd_vm_pause(const struct cli_args *a);
+int cmd_vm_resume(const struct cli_args *a);
+int cmd_vm_save(const struct cli_args *a);
+int cmd_vm_console(const struct cli_args *a);
+int cmd_checkpoint_take(const struct cli_args *a);
+int cmd_checkpoint_list(const struct cli_args *a);
+int cmd_checkpoint_revert(const struct cli_args *a);
+int cmd_checkpoint_apply(const struct cli_args *a);
+int cmd_checkpoint_rename(const struct cli_args *a);
+int cmd_checkpoint_show(const struct cli_args *a);
+int cmd_checkpoint_delete(const struct cli_args *a);
+int cmd_base_list(const struct cli_args *a);
+int cmd_base_remove(const struct cli_args *a);
+int cmd_host_start(const struct cli_args *a);
+int cmd_host_stop(const struct cli_args *a);
 
 /* Opens the store or prints why; returns EXIT_OK or EXIT_ERROR. A folder
  * that is no store yet is refused. */
@@ -38,11 +47,6 @@ int vm_cli_open_store_how(const char *dir, enum store_missing how, struct store 
 /* For listings: the default store may be missing (nothing to list), a
  * store named by --store or $HVM_STORE may not. */
 int vm_cli_open_listed_store(const char *dir, struct store *s);
-/* Parses --store DIR, --json (when as_json is not NULL), --help and exactly
- * want positional arguments (from argv[optind]; -1: any number). Returns 0, -1 after
- * printing the help, -2 after printing a usage error. */
-int vm_cli_parse(int argc, char **argv, const char *usage, int want, const char **store_dir,
-                 bool *as_json);
 /* Opens the store and the VM (taking its lock), prints a notice the VM has
  * for the user; on failure prints why and returns EXIT_ERROR. */
 struct vm;

@@ -1,6 +1,5 @@
 /* hvm vm start | stop | turn-off | pause | resume | save | console */
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,61 +11,19 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/table.h"
 #include "cli/vm_common.h"
 #include "runtime/runtime.h"
 #include "util/error.h"
 #include "vm/checkpoint.h"
 #include "vm/vm.h"
 
-struct run_args {
-    const char *store, *accel;
-    int timeout;
-    bool force;
-};
-
-static int parse(int argc, char **argv, const char *usage, struct run_args *a)
-{
-    static const struct option opts[] = {
-        {"store", required_argument, NULL, 'S'},
-        {"accel", required_argument, NULL, 'a'},
-        {"timeout", required_argument, NULL, 't'},
-        {"force", no_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'S': a->store = optarg; break;
-        case 'a': a->accel = optarg; break;
-        case 't': a->timeout = atoi(optarg); break;
-        case 'f': a->force = true; break;
-        case 'h': cli_help(usage); return -1;
-        default: cli_usage_error(usage, "bad option"); return -2;
-        }
-    }
-    if (argc - optind != 1) {
-        cli_usage_error(usage, "expected one VM");
-        return -2;
-    }
-    return 0;
-}
-
-/* Opens store and VM; prints a notice about a dead worker. */
-static int open_vm(const struct run_args *a, const char *name, struct store *s, struct vm **vm)
-{
-    return vm_cli_open(a->store, name, s, vm);
-}
-
-#define BEGIN(usage)                                                                       \
-    struct run_args a = {.timeout = 120};                                                  \
-    int p_ = parse(argc, argv, usage, &a);                                                 \
-    if (p_ < 0)                                                                            \
-        return p_ == -1 ? EXIT_OK : EXIT_ERROR;                                            \
+/* Opens the store and the VM named by the first argument. */
+#define BEGIN()                                                                            \
+    const char *name = cli_pos(args, 0);                                                   \
     struct store s;                                                                        \
     struct vm *vm;                                                                         \
-    if (open_vm(&a, argv[optind], &s, &vm))                                                \
+    if (vm_cli_open(cli_text(args, "store"), name, &s, &vm))                               \
         return EXIT_ERROR;
 
 static int end(struct store *s, struct vm *vm, int r)
@@ -83,17 +40,10 @@ static int need_running(struct vm *vm)
     return 0;
 }
 
-static const char start_usage[] =
-    "usage: hvm vm start VM [--accel kvm|tcg|auto] [--store DIR]\n"
-    "\n"
-    "Starts the VM in its own worker process: boots it (Off) or resumes its\n"
-    "memory state (Saved). auto (the default) uses KVM only where a probe proved\n"
-    "that it runs a guest (cached per host), else software emulation (TCG).\n";
-
-int cmd_vm_start(int argc, char **argv)
+int cmd_vm_start(const struct cli_args *args)
 {
-    BEGIN(start_usage);
-    int r = runtime_start(vm, a.accel ? a.accel : "auto");
+    BEGIN();
+    int r = runtime_start(vm, cli_text(args, "accel") ? cli_text(args, "accel") : "auto");
     if (r == 0)
         printf("started VM '%s' (%s)\n", vm->name,
                json_string_value(json_object_get(json_object_get(vm->doc, "runtime"), "accel")));
@@ -135,13 +85,6 @@ static int request_and_wait(struct store *s, struct vm *vm, const char *op, json
     return -ETIMEDOUT;
 }
 
-static const char stop_usage[] =
-    "usage: hvm vm stop VM [--timeout SECONDS] [--force] [--store DIR]\n"
-    "\n"
-    "Asks the guest to shut down (ACPI power button) and waits up to --timeout\n"
-    "seconds (default 120). If it has not powered off by then: an error, or with\n"
-    "--force the VM is powered off like turn-off.\n";
-
 int vm_cli_shutdown(struct store *s, struct vm *vm, int timeout_s, bool force, const char **final)
 {
     char name[256];
@@ -159,24 +102,21 @@ int vm_cli_shutdown(struct store *s, struct vm *vm, int timeout_s, bool force, c
     return r;
 }
 
-int cmd_vm_stop(int argc, char **argv)
+int cmd_vm_stop(const struct cli_args *args)
 {
-    BEGIN(stop_usage);
+    BEGIN();
+    int timeout = (int)cli_int_or(args, "timeout", 120);
     int r = need_running(vm);
     if (r < 0)
         return end(&s, vm, r);
     const char *final;
-    r = vm_cli_shutdown(&s, vm, a.timeout, a.force, &final);
+    r = vm_cli_shutdown(&s, vm, timeout, cli_flag(args, "force"), &final);
     store_close(&s);
     if (r < 0)
         return cli_fail();
-    printf("VM '%s' is %s\n", argv[optind], final);
+    printf("VM '%s' is %s\n", name, final);
     return EXIT_OK;
 }
-
-static const char turn_off_usage[] =
-    "usage: hvm vm turn-off VM [--store DIR]\n"
-    "\nPowers the VM off at once, like pulling the plug (the disks stay consistent).\n";
 
 int vm_cli_turn_off(struct store *s, struct vm *vm, const char **final)
 {
@@ -184,9 +124,9 @@ int vm_cli_turn_off(struct store *s, struct vm *vm, const char **final)
     return request_and_wait(s, vm, "quit", NULL, 30000, final);
 }
 
-int cmd_vm_turn_off(int argc, char **argv)
+int cmd_vm_turn_off(const struct cli_args *args)
 {
-    BEGIN(turn_off_usage);
+    BEGIN();
     int r = need_running(vm);
     if (r < 0)
         return end(&s, vm, r);
@@ -195,37 +135,28 @@ int cmd_vm_turn_off(int argc, char **argv)
     store_close(&s);
     if (r < 0)
         return cli_fail();
-    printf("VM '%s' is %s\n", argv[optind], final);
+    printf("VM '%s' is %s\n", name, final);
     return EXIT_OK;
 }
 
-static const char pause_usage[] = "usage: hvm vm pause VM [--store DIR]\n";
-static const char resume_usage[] = "usage: hvm vm resume VM [--store DIR]\n";
-
-static int simple_op(int argc, char **argv, const char *usage, const char *op)
+static int simple_op(const struct cli_args *args, const char *op)
 {
-    BEGIN(usage);
+    BEGIN();
     int r = need_running(vm);
     if (r == 0)
         r = runtime_request(vm, json_pack("{s:s}", "op", op), NULL);
     return end(&s, vm, r);
 }
 
-int cmd_vm_pause(int argc, char **argv)
+int cmd_vm_pause(const struct cli_args *args)
 {
-    return simple_op(argc, argv, pause_usage, "pause");
+    return simple_op(args, "pause");
 }
 
-int cmd_vm_resume(int argc, char **argv)
+int cmd_vm_resume(const struct cli_args *args)
 {
-    return simple_op(argc, argv, resume_usage, "resume");
+    return simple_op(args, "resume");
 }
-
-static const char save_usage[] =
-    "usage: hvm vm save VM [--store DIR]\n"
-    "\n"
-    "Saves the running VM's memory into its folder and stops QEMU: the VM is\n"
-    "Saved, and 'hvm vm start' resumes it exactly there.\n";
 
 int vm_cli_save(struct store *s, struct vm *vm, const char **final)
 {
@@ -239,9 +170,9 @@ int vm_cli_save(struct store *s, struct vm *vm, const char **final)
     return r;
 }
 
-int cmd_vm_save(int argc, char **argv)
+int cmd_vm_save(const struct cli_args *args)
 {
-    BEGIN(save_usage);
+    BEGIN();
     int r = need_running(vm);
     if (r < 0)
         return end(&s, vm, r);
@@ -250,20 +181,13 @@ int cmd_vm_save(int argc, char **argv)
     store_close(&s);
     if (r < 0)
         return cli_fail();
-    printf("VM '%s' is %s\n", argv[optind], final);
+    printf("VM '%s' is %s\n", name, final);
     return EXIT_OK;
 }
 
-static const char console_usage[] =
-    "usage: hvm vm console VM [--store DIR]\n"
-    "\n"
-    "Attaches the terminal to the VM's serial console. Ctrl-] detaches (the VM\n"
-    "keeps running). Everything the console printed is also kept in the VM\n"
-    "folder's run/console.log.\n";
-
-int cmd_vm_console(int argc, char **argv)
+int cmd_vm_console(const struct cli_args *args)
 {
-    BEGIN(console_usage);
+    BEGIN();
     int r = need_running(vm);
     char *path = vm_path(vm, "run/console.sock");
     vm_close(vm); /* do not hold the VM busy while attached */
@@ -277,14 +201,14 @@ int cmd_vm_console(int argc, char **argv)
     free(path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0)
-        return cli_failf("VM '%s': cannot attach to the console: %s", argv[optind], strerror(errno));
+        return cli_failf("VM '%s': cannot attach to the console: %s", name, strerror(errno));
     struct termios saved, raw;
     bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
     if (tty) {
         raw = saved;
         cfmakeraw(&raw);
         tcsetattr(STDIN_FILENO, TCSANOW, &raw);
-        fprintf(stderr, "[attached to %s's console; Ctrl-] detaches]\r\n", argv[optind]);
+        fprintf(stderr, "[attached to %s's console; Ctrl-] detaches]\r\n", name);
     }
     char buf[4096];
     for (;;) {

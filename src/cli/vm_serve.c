@@ -1,62 +1,26 @@
 /* hvm vm serve VM [--drive N] [--checkpoint X] --socket PATH */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/table.h"
 #include "cli/vm_common.h"
 #include "disk/disk.h"
 #include "util/error.h"
 #include "vm/vm.h"
 
-static const char serve_usage[] =
-    "usage: hvm vm serve VM [--drive N] [--checkpoint X] --socket PATH [--read-only]\n"
-    "                       [--store DIR]\n"
-    "\n"
-    "Serves one of the VM's drives (default 0) over NBD on the Unix socket PATH\n"
-    "until SIGTERM or SIGINT: the current disk read-write (the VM must be Off),\n"
-    "or with --checkpoint the disk of that checkpoint, read-only. The VM stays\n"
-    "locked (busy for other hvm commands) while served.\n"
-    "Limits (environment, see docs/nbd.md): HVM_NBD_HANDSHAKE_TIMEOUT (seconds,\n"
-    "default 10), HVM_NBD_IDLE_TIMEOUT (seconds, default 0: none),\n"
-    "HVM_NBD_MAX_CLIENTS (default and most 16).\n";
-
-int cmd_vm_serve(int argc, char **argv)
+int cmd_vm_serve(const struct cli_args *a)
 {
-    static const struct option opts[] = {
-        {"drive", required_argument, NULL, 'd'},
-        {"checkpoint", required_argument, NULL, 'c'},
-        {"socket", required_argument, NULL, 's'},
-        {"read-only", no_argument, NULL, 'r'},
-        {"store", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *checkpoint = NULL, *socket_path = NULL, *store_dir = NULL;
-    int slot = 0, c;
-    bool read_only = false;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': slot = atoi(optarg); break;
-        case 'c': checkpoint = optarg; break;
-        case 's': socket_path = optarg; break;
-        case 'r': read_only = true; break;
-        case 'S': store_dir = optarg; break;
-        case 'h': return cli_help(serve_usage);
-        default: return cli_usage_error(serve_usage, "bad option");
-        }
-    }
-    if (optind + 1 != argc)
-        return cli_usage_error(serve_usage, "serve takes one VM");
-    if (!socket_path)
-        return cli_usage_error(serve_usage, "--socket is required");
+    const char *checkpoint = cli_text(a, "checkpoint"), *socket_path = cli_text(a, "socket");
+    const char *store_dir = cli_text(a, "store");
+    int slot = (int)cli_int_or(a, "drive", 0);
+    bool read_only = cli_flag(a, "read-only");
     cli_serve_signals();
     struct store s;
     struct vm *vm;
-    if (vm_cli_open(store_dir, argv[optind], &s, &vm))
+    if (vm_cli_open(store_dir, cli_pos(a, 0), &s, &vm))
         return EXIT_ERROR;
     int r = 0, rc = EXIT_ERROR;
     json_t *config = vm_config(vm);

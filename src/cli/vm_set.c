@@ -1,45 +1,18 @@
 /* hvm vm set NAME ...: change the configuration of now. */
 #include <errno.h>
-#include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/table.h"
 #include "cli/vm_common.h"
 #include "disk/disk.h"
 #include "disk/foreign.h"
 #include "util/error.h"
 #include "vm/autostart.h"
 #include "vm/vm.h"
-
-static const char set_usage[] =
-    "usage: hvm vm set NAME [--cpus N] [--memory SIZE]\n"
-    "                   [--add-disk FILE [--slot N] | --new-disk SIZE [--slot N]]\n"
-    "                   [--remove-disk SLOT] [--add-nic SWITCH] [--remove-nic MAC]\n"
-    "                   [--kernel FILE] [--initrd FILE] [--cmdline TEXT]\n"
-    "                   [--disk-io vhost-user|nbd]\n"
-    "                   [--autostart on|off] [--autostart-delay SECONDS]\n"
-    "                   [--autostop save|shutdown|turn-off] [--store DIR]\n"
-    "\n"
-    "Changes the VM's current configuration (checkpoints keep theirs). The VM\n"
-    "must be off. --add-disk copies FILE into the VM folder; a removed disk's\n"
-    "current layer is deleted unless a checkpoint still uses it. --kernel,\n"
-    "--initrd and --cmdline set up direct kernel boot (an empty value clears).\n"
-    "--disk-io says how the running guest reaches its disks: vhost-user (new\n"
-    "VMs' default: the VM's worker serves virtio-blk requests straight from\n"
-    "guest memory) or nbd (QEMU's own virtio-blk, reading the worker's NBD\n"
-    "server; VMs made before the choice existed).\n"
-    "\n"
-    "The automatic actions, which 'hvm host start' and 'hvm host stop' carry out\n"
-    "when the host boots and shuts down (hvm.service), may change in any state:\n"
-    "--autostart on starts the VM --autostart-delay seconds (default 0) after\n"
-    "the host start began; --autostop says what becomes of it when it is still\n"
-    "running at host stop: save (the default: memory saved, resumed at the next\n"
-    "start), shutdown (ACPI, turned off if the guest does not power off in\n"
-    "time) or turn-off.\n";
 
 struct set_args {
     int cpus;
@@ -205,93 +178,44 @@ out:
     return r;
 }
 
-int cmd_vm_set(int argc, char **argv)
+int cmd_vm_set(const struct cli_args *args)
 {
-    static const struct option opts[] = {
-        {"cpus", required_argument, NULL, 'c'},
-        {"memory", required_argument, NULL, 'm'},
-        {"add-disk", required_argument, NULL, 'a'},
-        {"new-disk", required_argument, NULL, 'n'},
-        {"slot", required_argument, NULL, 's'},
-        {"remove-disk", required_argument, NULL, 'r'},
-        {"add-nic", required_argument, NULL, 'N'},
-        {"remove-nic", required_argument, NULL, 'R'},
-        {"kernel", required_argument, NULL, 'K'},
-        {"initrd", required_argument, NULL, 'I'},
-        {"cmdline", required_argument, NULL, 'L'},
-        {"disk-io", required_argument, NULL, 'D'},
-        {"autostart", required_argument, NULL, 'A'},
-        {"autostart-delay", required_argument, NULL, 'W'},
-        {"autostop", required_argument, NULL, 'O'},
-        {"store", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     struct set_args a = {.slot = -1, .remove_slot = -1, .autostart = -1, .autostart_delay = -1};
-    const char *store_dir = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            a.cpus = atoi(optarg);
-            if (a.cpus < 1 || a.cpus > 256)
-                return cli_failf("--cpus: '%s' is not a CPU count (1-256)", optarg);
-            break;
-        case 'm':
-            if (cli_size("--memory", optarg, &a.memory))
-                return EXIT_ERROR;
-            if (a.memory < (16u << 20))
-                return cli_failf("--memory: at least 16M");
-            break;
-        case 'a': a.add_disk = optarg; break;
-        case 'n':
-            if (cli_size("--new-disk", optarg, &a.new_disk))
-                return EXIT_ERROR;
-            break;
-        case 's': a.slot = atoi(optarg); break;
-        case 'r': a.remove_slot = atoi(optarg); break;
-        case 'N': a.add_nic = optarg; break;
-        case 'R': a.remove_nic = optarg; break;
-        case 'K': a.kernel = optarg; break;
-        case 'I': a.initrd = optarg; break;
-        case 'L': a.cmdline = optarg; break;
-        case 'D':
-            if (strcmp(optarg, "vhost-user") != 0 && strcmp(optarg, "nbd") != 0)
-                return cli_failf("--disk-io: '%s' is not vhost-user or nbd", optarg);
-            a.disk_io = optarg;
-            break;
-        case 'A':
-            if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
-                return cli_failf("--autostart: '%s' is not on or off", optarg);
-            a.autostart = strcmp(optarg, "on") == 0;
-            break;
-        case 'W': {
-            char *end;
-            errno = 0;
-            long v = strtol(optarg, &end, 10);
-            if (!optarg[0] || *end || errno || v < 0 || v > INT_MAX)
-                return cli_failf("--autostart-delay: '%s' is not a number of seconds", optarg);
-            a.autostart_delay = (int)v;
-            break;
-        }
-        case 'O':
-            if (!vm_autostop_valid(optarg))
-                return cli_failf("--autostop: '%s' is not save, shutdown or turn-off", optarg);
-            a.autostop = optarg;
-            break;
-        case 'S': store_dir = optarg; break;
-        case 'h': return cli_help(set_usage);
-        default: return cli_usage_error(set_usage, "bad option");
-        }
+    const char *store_dir = cli_text(args, "store");
+    if (cli_flag(args, "cpus")) {
+        long long cpus = cli_int_or(args, "cpus", 0);
+        if (cpus < 1 || cpus > 256)
+            return cli_failf("--cpus: '%s' is not a CPU count (1-256)", cli_text(args, "cpus"));
+        a.cpus = (int)cpus;
     }
-    if (optind + 1 != argc)
-        return cli_usage_error(set_usage, "set takes one NAME");
+    if (cli_flag(args, "memory")) {
+        a.memory = cli_size_or(args, "memory", 0);
+        if (a.memory < (16u << 20))
+            return cli_failf("--memory: at least 16M");
+    }
+    a.add_disk = cli_text(args, "add-disk");
+    a.new_disk = cli_size_or(args, "new-disk", 0);
+    a.slot = (int)cli_int_or(args, "slot", -1);
+    a.remove_slot = (int)cli_int_or(args, "remove-disk", -1);
+    a.add_nic = cli_text(args, "add-nic");
+    a.remove_nic = cli_text(args, "remove-nic");
+    a.kernel = cli_text(args, "kernel");
+    a.initrd = cli_text(args, "initrd");
+    a.cmdline = cli_text(args, "cmdline");
+    a.disk_io = cli_text(args, "disk-io");
+    if (cli_text(args, "autostart"))
+        a.autostart = strcmp(cli_text(args, "autostart"), "on") == 0;
+    long long delay = cli_int_or(args, "autostart-delay", -1);
+    if (cli_flag(args, "autostart-delay") && (delay < 0 || delay > 86400 * 365))
+        return cli_failf("--autostart-delay: '%s' is not a number of seconds",
+                         cli_text(args, "autostart-delay"));
+    a.autostart_delay = (int)delay;
+    a.autostop = cli_text(args, "autostop");
     if (a.add_disk && a.new_disk)
-        return cli_usage_error(set_usage, "give one of --add-disk and --new-disk");
+        return cli_verb_error(args, "give one of --add-disk and --new-disk");
     struct store s;
     struct vm *vm;
-    if (vm_cli_open(store_dir, argv[optind], &s, &vm))
+    if (vm_cli_open(store_dir, cli_pos(args, 0), &s, &vm))
         return EXIT_ERROR;
     int r = apply(vm, &a);
     vm_close(vm);

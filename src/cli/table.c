@@ -1,0 +1,422 @@
+/* The command table of hvm (see table.h): every noun, verb, argument and
+ * option, with the help the user reads in --help, hvm(1), hvm-NOUN(1) and
+ * the bash completion. */
+#include <stddef.h>
+
+#include "cli/cli.h"
+#include "cli/table.h"
+#include "cli/vm_common.h"
+
+#define ARGS(...) ((const struct cli_positional[]){__VA_ARGS__, {NULL, 0, false}})
+#define OPTS(...) ((const struct cli_option[]){__VA_ARGS__, {NULL, 0, 0, NULL, NULL, 0}})
+
+/* Options many verbs share. */
+#define OPT_STORE                                                                          \
+    {"store", 0, CLI_DIR, "DIR",                                                           \
+     "the store (default: $HVM_STORE, else /var/lib/hvm as root, ~/.local/share/hvm)", 0}
+#define OPT_JSON {"json", 0, CLI_FLAG, NULL, "machine-readable output", 0}
+#define OPT_NBD_ENV                                                                        \
+    "\n\nLimits (environment, see docs/nbd.md): HVM_NBD_HANDSHAKE_TIMEOUT (seconds, "      \
+    "default 10), HVM_NBD_IDLE_TIMEOUT (seconds, default 0: none), HVM_NBD_MAX_CLIENTS "   \
+    "(default and most 16)."
+
+const char cli_general_text[] =
+    "Every verb takes --help; inspection verbs take --json. Exit status: 0 success, 1 "
+    "check found problems, 2 error (one line naming the file and the problem). Sizes take "
+    "binary suffixes: 512M, 20G, 2T. The store of the VM nouns is --store DIR, else "
+    "$HVM_STORE, else /var/lib/hvm (root) or ~/.local/share/hvm.";
+
+static const struct cli_verb vhd_verbs[] = {
+    {"create", cmd_vhd_create, "create a fixed or dynamic disk",
+     ARGS({"FILE", CLI_FILE, false}),
+     OPTS({"size", 's', CLI_SIZE, "SIZE", "virtual size (K, M, G, T suffixes: 512M, 20G, 2T)",
+           CLI_REQUIRED},
+          {"type", 't', CLI_ENUM, "dynamic|fixed",
+           "dynamic grows as data is written (default); fixed reserves all space, the footer "
+           "follows the data", 0},
+          {"block-size", 0, CLI_SIZE, "SIZE",
+           "block size of a dynamic disk (default 2M, a power of two)", 0}),
+     "Creates a new VHD file FILE."},
+    {"diff", cmd_vhd_diff, "create a differencing child of a disk",
+     ARGS({"PARENT", CLI_FILE, false}, {"CHILD", CLI_FILE, false}),
+     OPTS({"no-protect", 0, CLI_FLAG, NULL, "do not mark PARENT read-only", 0}),
+     "Creates CHILD, a differencing disk that reads what it does not hold from PARENT. "
+     "PARENT is then marked read-only on disk (chmod a-w), because any write to it would "
+     "silently corrupt its children; --no-protect skips that."},
+    {"info", cmd_vhd_info, "show a disk's format, size, identity and chain",
+     ARGS({"FILE", CLI_FILE, false}),
+     OPTS({"chain", 'c', CLI_FLAG, NULL,
+           "every layer down to the base (the parents must be found)", 0},
+          OPT_JSON),
+     "Shows the disk's type, virtual size, bytes allocated, block size, unique id, "
+     "creator, and for a differencing disk its parent id, name and locators. An image of another format (qcow2, VMDK, VDI, QED, VHDX) is "
+     "named, with the size its header claims and how to convert it."},
+    {"check", cmd_vhd_check, "verify a disk's structure and its chain",
+     ARGS({"FILE", CLI_FILE, false}), OPTS(OPT_JSON),
+     "Verifies both footers, checksums, the header, every BAT entry (inside the file, no "
+     "two blocks overlapping), the parent locators and, for a differencing disk, every "
+     "link of its chain (parent found, same unique id and size). Leaked space from an "
+     "interrupted write is reported, not an error.\n\n"
+     "Exit status: 0 clean, 1 problems found, 2 unreadable."},
+    {"repair", cmd_vhd_repair, "fix what check found that can be fixed safely",
+     ARGS({"FILE", CLI_FILE, false}), NULL,
+     "Fixes what check found that can be fixed without choosing which data to lose: a "
+     "damaged footer from its copy (or the copy from the footer), and leaked space (blocks "
+     "are moved into holes and the file is truncated)."},
+    {"convert", cmd_vhd_convert, "copy a disk or chain into a new raw/fixed/dynamic disk",
+     ARGS({"SRC", CLI_FILE, false}, {"DST", CLI_FILE, false}),
+     OPTS({"type", 't', CLI_ENUM, "raw|fixed|dynamic", "the format of DST (default: dynamic)",
+           0},
+          {"block-size", 0, CLI_SIZE, "SIZE", "block size of a dynamic DST (default 2M)", 0},
+          {"from-format", 0, CLI_ENUM, "auto|qcow2|qcow|vmdk|vdi|qed|raw",
+           "read SRC as this format (auto: the one its magic names; raw: its bytes as they "
+           "are)", 0}),
+     "Writes DST from SRC (a raw file or any VHD, a differencing chain flattened). Blocks "
+     "that read as zeros stay unallocated in a dynamic result and holes in a raw one. DST "
+     "is created complete or not at all.\n\n"
+     "An image of another format (qcow2, qcow, VMDK, VDI, QED, recognised by its magic) is "
+     "refused unless --from-format says how to read it. With auto or its format, qemu-img "
+     "(qemu-utils) reads it and writes only its data: into the new VHD through hvm's NBD "
+     "server on a socket under $TMPDIR, or straight into a raw DST. A qcow2 backing chain "
+     "is flattened; a backing file, data file or VMDK extent outside the image's folder "
+     "is refused (qemu-img would read it with hvm's rights). VHDX images are refused: hvm "
+     "does not read VHDX yet."},
+    {"merge", cmd_vhd_merge, "merge a differencing disk into its parent",
+     ARGS({"CHILD", CLI_FILE, false}),
+     OPTS({"force", 'f', CLI_FLAG, NULL, "merge into a parent protected read-only", 0}),
+     "Merges a differencing disk's data into its parent (like Merge-VHD) and removes "
+     "CHILD. The parent's content changes, so it gets a new unique id: any other child of "
+     "it is then reported as broken instead of reading wrong data. A parent protected "
+     "read-only (by 'hvm vhd diff') may have other children, so it is refused unless "
+     "--force. A registered base that other VMs use is refused even with --force."},
+    {"rebase", cmd_vhd_rebase, "re-point a child onto an ancestor, or make it standalone",
+     ARGS({"CHILD", CLI_FILE, false}),
+     OPTS({"onto", 0, CLI_FILE, "ANCESTOR", "the disk further down CHILD's chain to point at",
+           0},
+          {"standalone", 0, CLI_FLAG, NULL, "copy everything: CHILD becomes a dynamic disk",
+           0}),
+     "Copies into CHILD the sectors it reads from the layers between it and ANCESTOR (a "
+     "disk further down its chain), then points it at ANCESTOR; with --standalone copies "
+     "everything and makes it a dynamic disk. Give exactly one of --onto and --standalone. "
+     "CHILD reads the same at every moment, so an interruption loses nothing."},
+    {"set-parent", cmd_vhd_set_parent, "reconnect a child to a moved parent",
+     ARGS({"CHILD", CLI_FILE, false}, {"PARENT", CLI_FILE, false}),
+     OPTS({"ignore-id-mismatch", 0, CLI_FLAG, NULL,
+           "accept a parent with another unique id (a copy known to hold the same data)", 0}),
+     "Reconnects CHILD to PARENT after the parent was moved or renamed (like Set-VHD "
+     "-ParentPath). PARENT must have the unique id and size CHILD expects; "
+     "--ignore-id-mismatch accepts another id. The size must always match."},
+    {"compact", cmd_vhd_compact, "release blocks that read as zeros",
+     ARGS({"FILE", CLI_FILE, false}), NULL,
+     "Releases the blocks of a dynamic or differencing disk that read as zeros (in a "
+     "differencing disk only where the parent reads zeros too), moves the last blocks into "
+     "the holes and shrinks the file."},
+    {"resize", cmd_vhd_resize, "grow a fixed or dynamic disk",
+     ARGS({"FILE", CLI_FILE, false}),
+     OPTS({"size", 's', CLI_SIZE, "SIZE", "the new virtual size", CLI_REQUIRED},
+          {"force", 'f', CLI_FLAG, NULL, "resize a disk protected as a parent", 0}),
+     "Grows a fixed or dynamic disk to SIZE (shrinking is refused). The disk gets a new "
+     "unique id. A disk protected as the parent of differencing disks is refused unless "
+     "--force (its children would no longer match it)."},
+    {"serve", cmd_vhd_serve, "serve a disk (a whole chain) over NBD on a Unix socket",
+     ARGS({"FILE", CLI_FILE, false}),
+     OPTS({"socket", 0, CLI_FILE, "PATH", "where to listen", CLI_REQUIRED},
+          {"read-only", 'r', CLI_FLAG, NULL, "open FILE read-only and refuse writes", 0},
+          {"raw", 0, CLI_FLAG, NULL,
+           "serve FILE as raw bytes (needed for a file that is not a VHD)", 0}),
+     "Serves FILE over NBD on the Unix socket PATH (created with mode 0600; a stale socket "
+     "file is replaced) until SIGTERM or SIGINT, then flushes and closes the disk. A "
+     "differencing disk is served with its whole parent chain; writes go to FILE only. "
+     "Clients: qemu, qemu-img, qemu-io, nbdinfo, nbdcopy, e.g. nbd+unix:///?socket=PATH."
+     OPT_NBD_ENV},
+    {"bench", cmd_vhd_bench, "measure in-process read/write speed",
+     ARGS({"FILE", CLI_FILE, false}),
+     OPTS({"write", 0, CLI_FLAG, NULL, "write instead of read: FILE is modified", 0},
+          {"pattern", 0, CLI_ENUM, "rand|seq",
+           "rand: offsets drawn at random, aligned to SIZE (default); seq: OFF, OFF+STEP, ... "
+           "wrapping at the end of the disk", 0},
+          {"size", 0, CLI_SIZE, "SIZE", "bytes per request (default 4K)", 0},
+          {"count", 0, CLI_TEXT, "N", "number of requests (default 75000, as qemu-img bench)",
+           0},
+          {"seconds", 0, CLI_TEXT, "S", "run for S seconds instead of a fixed count", 0},
+          {"offset", 0, CLI_SIZE, "OFF",
+           "first offset (seq) or start of the range (rand); default 0", 0},
+          {"step", 0, CLI_SIZE, "SIZE",
+           "seq: distance between requests (default SIZE); the same offsets as 'qemu-img "
+           "bench -S SIZE' (implies seq)", 0},
+          {"seed", 0, CLI_TEXT, "N", "random seed (default 1): the same seed, the same offsets",
+           0},
+          {"fill", 0, CLI_TEXT, "BYTE",
+           "byte value written (default 0xa5; zeros would let a dynamic disk skip the "
+           "allocation)", 0},
+          {"depth-info", 0, CLI_FLAG, NULL,
+           "show the chain, and for reads which layer served the bytes (counted after the "
+           "timed run)", 0},
+          OPT_JSON),
+     "Reads (or with --write, writes) SIZE-byte requests through hvm's disk layer, one at "
+     "a time, on FILE and its whole parent chain, then flushes, and prints ops, seconds "
+     "(flush included), ops/s and MiB/s. Like 'qemu-img bench -d 1'."},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+static const struct cli_verb vm_verbs[] = {
+    {"create", cmd_vm_create, "create a VM (from a base image, a disk, or a new disk)",
+     ARGS({"NAME", CLI_NAME, false}),
+     OPTS({"cpus", 0, CLI_INT, "N", "virtual CPUs, 1-256 (default 1)", 0},
+          {"memory", 0, CLI_SIZE, "SIZE", "memory, at least 16M (default 1G)", 0},
+          {"from", 0, CLI_FILE, "BASE",
+           "the VM's disk is a differencing child of BASE, which is registered as a base "
+           "image and protected read-only", 0},
+          {"disk", 0, CLI_FILE, "FILE", "copy FILE into the VM folder as its disk", 0},
+          {"new-disk", 0, CLI_SIZE, "SIZE", "a new empty dynamic disk", 0},
+          {"nic", 0, CLI_TEXT, "SWITCH",
+           "a network adapter on SWITCH with a new stable MAC address (repeatable)",
+           CLI_REPEAT},
+          {"clone", 0, CLI_VM, "OTHER", "an instant linked clone of the VM OTHER", 0},
+          {"checkpoint", 0, CLI_NAME, "X",
+           "with --clone: OTHER's checkpoint to clone (default: the one OTHER's current "
+           "state is based on)", 0},
+          OPT_STORE),
+     "Creates the VM NAME in the store: its folder vms/NAME/ with vm.json and its disks. "
+     "Give at most one of --from, --disk, --new-disk and --clone."},
+    {"list", cmd_vm_list, "list the VMs of the store", NULL, OPTS(OPT_JSON, OPT_STORE),
+     "Lists the VMs of the store: name, state, CPUs, memory, drives, checkpoints, and for "
+     "a running VM its accelerator and uptime."},
+    {"show", cmd_vm_show, "show a VM's configuration, state and disks",
+     ARGS({"VM", CLI_VM, false}), OPTS(OPT_JSON, OPT_STORE),
+     "Shows the VM's state, folder, every setting 'hvm vm set' changes (CPUs, memory, "
+     "disk I/O, kernel, initrd, kernel command line, autostart), its drives with their "
+     "chains, its network adapters and the checkpoint it is based on."},
+    {"set", cmd_vm_set, "change CPUs, memory, disks, network adapters, boot",
+     ARGS({"VM", CLI_VM, false}),
+     OPTS({"cpus", 0, CLI_INT, "N", "virtual CPUs, 1-256", 0},
+          {"memory", 0, CLI_SIZE, "SIZE", "memory, at least 16M", 0},
+          {"add-disk", 0, CLI_FILE, "FILE", "copy FILE into the VM folder as a new drive", 0},
+          {"new-disk", 0, CLI_SIZE, "SIZE", "a new empty dynamic disk as a new drive", 0},
+          {"slot", 0, CLI_INT, "N", "the slot of the new drive (default: the first free)", 0},
+          {"remove-disk", 0, CLI_INT, "SLOT", "remove the drive in SLOT", 0},
+          {"add-nic", 0, CLI_TEXT, "SWITCH", "a new network adapter on SWITCH", 0},
+          {"remove-nic", 0, CLI_TEXT, "MAC", "remove the network adapter MAC", 0},
+          {"kernel", 0, CLI_FILE, "FILE", "direct kernel boot: the kernel (\"\" clears)", 0},
+          {"initrd", 0, CLI_FILE, "FILE", "direct kernel boot: the initrd (\"\" clears)", 0},
+          {"cmdline", 0, CLI_TEXT, "TEXT", "the kernel command line (\"\" clears)", 0},
+          {"disk-io", 0, CLI_ENUM, "vhost-user|nbd", "how the running guest reaches its disks",
+           0},
+          {"autostart", 0, CLI_ENUM, "on|off", "start the VM with the host (hvm host start)", 0},
+          {"autostart-delay", 0, CLI_INT, "SECONDS",
+           "wait this long after the host start began (default 0)", 0},
+          {"autostop", 0, CLI_ENUM, "save|shutdown|turn-off",
+           "what hvm host stop does to it if it runs (default save)", 0},
+          OPT_STORE),
+     "Changes the VM's current configuration (checkpoints keep theirs). The VM must be "
+     "off. --add-disk copies FILE into the VM folder; a removed disk's current layer is "
+     "deleted unless a checkpoint still uses it. --kernel, --initrd and --cmdline set up "
+     "direct kernel boot (an empty value clears).\n\n"
+     "--disk-io says how the running guest reaches its disks: vhost-user (new VMs' "
+     "default: the VM's worker serves virtio-blk requests straight from guest memory) or "
+     "nbd (QEMU's own virtio-blk, reading the worker's NBD server; VMs made before the "
+     "choice existed).\n\n"
+     "The automatic actions, which 'hvm host start' and 'hvm host stop' carry out when the "
+     "host boots and shuts down (hvm.service), may change in any state: --autostart on "
+     "starts the VM --autostart-delay seconds after the host start began; --autostop says "
+     "what becomes of it when it still runs at host stop: save (the default: memory saved, "
+     "resumed at the next start), shutdown (ACPI, turned off if the guest does not power "
+     "off in time) or turn-off."},
+    {"rename", cmd_vm_rename, "rename a VM",
+     ARGS({"VM", CLI_VM, false}, {"NEWNAME", CLI_NAME, false}), OPTS(OPT_STORE),
+     "Renames the VM VM to NEWNAME."},
+    {"delete", cmd_vm_delete, "delete a VM and its files", ARGS({"VM", CLI_VM, false}),
+     OPTS(OPT_STORE),
+     "Deletes the VM's folder: configuration, checkpoints and disks. A base image it was "
+     "made from stays (see 'hvm base')."},
+    {"check", cmd_vm_check, "verify a VM or the whole store, finishing interrupted work",
+     ARGS({"VM", CLI_VM, true}), OPTS(OPT_JSON, OPT_STORE),
+     "Finishes an interrupted operation from the VM's journal, then verifies the "
+     "configuration, the checkpoint tree, every disk chain (structure, identity of every "
+     "link) and that no file in the folder is orphaned. Without VM: the whole store, its "
+     "base registry (bases whose file is gone) and every VM.\n\n"
+     "Exit status: 0 clean, 1 problems found, 2 error."},
+    {"serve", cmd_vm_serve, "serve a VM's disk or a checkpoint's over NBD",
+     ARGS({"VM", CLI_VM, false}),
+     OPTS({"drive", 0, CLI_INT, "N", "the drive's slot (default 0)", 0},
+          {"checkpoint", 0, CLI_NAME, "X", "serve the disk of checkpoint X, read-only", 0},
+          {"socket", 0, CLI_FILE, "PATH", "where to listen", CLI_REQUIRED},
+          {"read-only", 0, CLI_FLAG, NULL, "refuse writes (possible while the VM runs)", 0},
+          OPT_STORE),
+     "Serves one of the VM's drives over NBD on the Unix socket PATH until SIGTERM or "
+     "SIGINT: the current disk read-write (the VM must be Off), or with --checkpoint the "
+     "disk of that checkpoint, read-only. The VM stays locked (busy for other hvm "
+     "commands) while served." OPT_NBD_ENV},
+    {"export", cmd_vm_export, "export a VM with its checkpoints into one folder",
+     ARGS({"VM", CLI_VM, false}, {"DEST", CLI_DIR, false}),
+     OPTS({"checkpoint", 0, CLI_NAME, "X",
+           "export that one moment as a standalone VM (disks flattened)", 0},
+          {"flatten", 0, CLI_FLAG, NULL, "export the current state only, each chain as one disk",
+           0},
+          OPT_STORE),
+     "Writes one self-contained folder DEST: the configuration, the whole checkpoint tree, "
+     "memory states, every disk of every chain (shared bases included, in bases/) and "
+     "manifest.json (SHA-256 of each file, the chain graph, the format version). Free "
+     "space is checked first; DEST appears only when complete. A running VM is exported "
+     "through a checkpoint taken online."},
+    {"import", cmd_vm_import, "import an exported VM folder",
+     ARGS({"DIR", CLI_DIR, false}),
+     OPTS({"mode", 0, CLI_ENUM, "register|restore|copy",
+           "register: use DIR where it is; restore (default): copy into the store keeping "
+           "the VM's id; copy: a new id and new MAC addresses", 0},
+          {"name", 0, CLI_NAME, "NEW", "the imported VM's name", 0},
+          {"dry-run", 0, CLI_FLAG, NULL, "only validate and report", 0},
+          OPT_STORE),
+     "Validates the whole bundle first (manifest hashes and sizes, chains, configuration, "
+     "name or id clash) and lists every problem at once; the store changes only if the "
+     "import can succeed. Paths that leave the bundle, symlinks and parent locators "
+     "pointing outside are never followed. Only what a bundle may contain is imported (the "
+     "configuration, the disks of the chain graph, memory states, kernel and initrd under "
+     "boot/); other files are left out with a note, host paths of a kernel or initrd are "
+     "dropped, and a journal, lock or run/ folder in DIR refuses the import."},
+    {"move", cmd_vm_move, "move a VM's folder to other storage",
+     ARGS({"VM", CLI_VM, false}, {"DEST", CLI_DIR, false}),
+     OPTS({"with-base", 0, CLI_FLAG, NULL,
+           "also copy the VM's base image into DEST/bases/ and point its disks at the copy",
+           0},
+          OPT_STORE),
+     "Relocates the VM's folder to DEST (for example on shared storage): copy, verify "
+     "every file, switch the store to the new place, remove the old. With --with-base the "
+     "original base stays for other VMs."},
+    {"start", cmd_vm_start, "start (boot, or resume a saved state)",
+     ARGS({"VM", CLI_VM, false}),
+     OPTS({"accel", 0, CLI_ENUM, "kvm|tcg|auto", "the accelerator (default auto)", 0},
+          OPT_STORE),
+     "Starts the VM in its own worker process: boots it (Off) or resumes its memory state "
+     "(Saved). auto (the default) uses KVM only where a probe proved that it runs a guest "
+     "(cached per host), else software emulation (TCG)."},
+    {"stop", cmd_vm_stop, "shut down through ACPI (--force: power off after --timeout)",
+     ARGS({"VM", CLI_VM, false}),
+     OPTS({"timeout", 0, CLI_INT, "SECONDS", "how long to wait (default 120)", 0},
+          {"force", 'f', CLI_FLAG, NULL, "power off when the guest has not shut down by then",
+           0},
+          OPT_STORE),
+     "Asks the guest to shut down (ACPI power button) and waits up to --timeout seconds "
+     "(default 120). If it has not powered off by then: an error, or with --force the VM "
+     "is powered off like turn-off."},
+    {"turn-off", cmd_vm_turn_off, "power off at once", ARGS({"VM", CLI_VM, false}),
+     OPTS(OPT_STORE),
+     "Powers the VM off at once, like pulling the plug (the disks stay consistent)."},
+    {"pause", cmd_vm_pause, "pause the running VM", ARGS({"VM", CLI_VM, false}),
+     OPTS(OPT_STORE), "Pauses the running VM's CPUs; its worker keeps serving the disks."},
+    {"resume", cmd_vm_resume, "resume a paused VM", ARGS({"VM", CLI_VM, false}),
+     OPTS(OPT_STORE), "Lets a paused VM run again."},
+    {"save", cmd_vm_save, "save memory to the VM folder and stop (state Saved)",
+     ARGS({"VM", CLI_VM, false}), OPTS(OPT_STORE),
+     "Saves the running VM's memory into its folder and stops QEMU: the VM is Saved, and "
+     "'hvm vm start' resumes it exactly there."},
+    {"console", cmd_vm_console, "attach to the serial console (Ctrl-] detaches)",
+     ARGS({"VM", CLI_VM, false}), OPTS(OPT_STORE),
+     "Attaches the terminal to the VM's serial console. Ctrl-] detaches (the VM keeps "
+     "running). Everything the console printed is also kept in the VM folder's "
+     "run/console.log."},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+static const struct cli_verb checkpoint_verbs[] = {
+    {"take", cmd_checkpoint_take, "take a checkpoint of the VM now",
+     ARGS({"VM", CLI_VM, false}, {"NAME", CLI_NAME, true}), OPTS(OPT_STORE),
+     "Freezes each drive's current layer as the checkpoint's disk state, puts a fresh "
+     "differencing layer in its place and copies the configuration (and a Saved VM's "
+     "memory). Instant whatever the disk size. On a running VM: pause, save memory, switch "
+     "leaves, resume. Default name: \"VM - (YYYY-MM-DD HH:MM:SS)\"."},
+    {"list", cmd_checkpoint_list, "the checkpoint tree, with Now under its parent",
+     ARGS({"VM", CLI_VM, false}), OPTS(OPT_JSON, OPT_STORE),
+     "The checkpoint tree: name, time, [memory] when it holds a running state, its own "
+     "space on disk, and \"Now\" under the checkpoint the VM is based on."},
+    {"revert", cmd_checkpoint_revert, "go back to the checkpoint now is based on",
+     ARGS({"VM", CLI_VM, false}), OPTS(OPT_STORE),
+     "Discards the current state and goes back to the checkpoint it is based on: its "
+     "disks (fresh layers on them), its configuration, its memory state (the VM then runs "
+     "again exactly there)."},
+    {"apply", cmd_checkpoint_apply, "go to any checkpoint (--take-first keeps now)",
+     ARGS({"VM", CLI_VM, false}, {"CHECKPOINT", CLI_NAME, false}),
+     OPTS({"take-first", 0, CLI_FLAG, NULL, "first take a checkpoint of the current state", 0},
+          OPT_STORE),
+     "Goes to CHECKPOINT (a name or an id prefix). The current state is discarded unless "
+     "--take-first, which first takes a checkpoint of it."},
+    {"rename", cmd_checkpoint_rename, "rename a checkpoint",
+     ARGS({"VM", CLI_VM, false}, {"CHECKPOINT", CLI_NAME, false},
+          {"NEWNAME", CLI_NAME, false}),
+     OPTS(OPT_STORE), "Renames CHECKPOINT (a name or an id prefix) to NEWNAME."},
+    {"show", cmd_checkpoint_show, "a checkpoint's configuration and files",
+     ARGS({"VM", CLI_VM, false}, {"CHECKPOINT", CLI_NAME, false}), OPTS(OPT_JSON, OPT_STORE),
+     "Shows CHECKPOINT (a name or an id prefix): its id, time, parent, memory state, "
+     "configuration, drives and its own space on disk."},
+    {"delete", cmd_checkpoint_delete, "delete a checkpoint (its data folds into its child)",
+     ARGS({"VM", CLI_VM, false}, {"CHECKPOINT", CLI_NAME, false}),
+     OPTS({"subtree", 0, CLI_FLAG, NULL, "delete its descendants too", 0}, OPT_STORE),
+     "Deletes a checkpoint: its disk layer is folded into its child layer (which reads the "
+     "same at every moment, so an interruption loses nothing) and its memory state goes. "
+     "A layer that two checkpoints still build on stays, hidden, until one of them goes. "
+     "On a running VM the checkpoints go at once and their layers are folded when it is "
+     "off."},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+static const struct cli_verb base_verbs[] = {
+    {"list", cmd_base_list, "base images and the VMs made from them", NULL,
+     OPTS(OPT_JSON, OPT_STORE), "Base images the store's VMs are made from, and their VMs."},
+    {"remove", cmd_base_remove, "unregister a base no VM uses", ARGS({"FILE", CLI_FILE, false}),
+     OPTS(OPT_STORE),
+     "Unregisters a base that no VM uses any more and lifts its read-only protection (the "
+     "file itself stays). A base whose file is gone is unregistered as well."},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+static const struct cli_verb host_verbs[] = {
+    {"start", cmd_host_start, "start the VMs whose automatic start is on (host boot)", NULL,
+     OPTS({"accel", 0, CLI_ENUM, "kvm|tcg|auto", "hvm vm start's accelerator (default auto)", 0},
+          OPT_JSON, OPT_STORE),
+     "Starts every VM of the store whose automatic start is on ('hvm vm set VM --autostart "
+     "on') and that is not running: it boots, or resumes its memory state when it is Saved "
+     "(as 'hvm host stop' leaves it by default). As in Hyper-V each VM starts its "
+     "--autostart-delay seconds after this command began: in the order of the delays, then "
+     "of the names. A VM that fails to start is reported and the others still start; the "
+     "exit status is then 2. data/systemd/hvm.service runs it at boot."},
+    {"stop", cmd_host_stop, "save, shut down or turn off every running VM (host shutdown)", NULL,
+     OPTS({"timeout", 0, CLI_INT, "SECONDS",
+           "how long a guest may take to shut down before it is turned off (default 60)", 0},
+          OPT_JSON, OPT_STORE),
+     "Applies every running VM's automatic stop action ('hvm vm set VM --autostop'): save "
+     "(the default: memory saved into the VM folder, state Saved; the next 'hvm host start' "
+     "or 'hvm vm start' resumes it there), shutdown (the ACPI power button, as 'hvm vm "
+     "stop'; a guest that has not powered off within --timeout seconds is turned off) or "
+     "turn-off (powered off at once).\n\n"
+     "All VMs are stopped at the same time: each save or guest shutdown takes its own while, "
+     "and one after another the waits would add up past what a host's shutdown allows. "
+     "Reports each VM; the exit status is 2 if any action failed (a VM whose save failed is "
+     "turned off, so that its disks are closed cleanly)."},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+const struct cli_noun cli_nouns[] = {
+    {"vhd", "virtual hard disks",
+     "Microsoft VHD disks (fixed, dynamic, differencing) that Hyper-V, qemu-img and libvhdi "
+     "read byte for byte. A differencing disk never reads wrong data: each link is checked "
+     "(the parent's unique id and size must be what the child expects).",
+     vhd_verbs},
+    {"vm", "virtual machines",
+     "Each VM is one self-contained folder vms/NAME/ of the store with vm.json "
+     "(configuration, checkpoint tree, now), disks/ and checkpoints/. Running VMs have one "
+     "worker process each that owns and serves their disks.",
+     vm_verbs},
+    {"checkpoint", "checkpoints of a VM",
+     "Checkpoint trees holding configuration, disk state and running memory. CHECKPOINT is "
+     "a name or an id prefix.",
+     checkpoint_verbs},
+    {"base", "base images VMs are made from",
+     "A base is protected read-only, cannot be attached directly and cannot be removed "
+     "while a VM uses it.",
+     base_verbs},
+    {"host", "the host's automatic start and stop of VMs",
+     "What hvm.service does when the host boots (hvm host start) and shuts down (hvm host "
+     "stop), with each VM's automatic actions (hvm vm set --autostart, --autostop).",
+     host_verbs},
+    {NULL, NULL, NULL, NULL},
+};
