@@ -68,7 +68,7 @@ static const struct cli_verb vhd_verbs[] = {
      OPTS({"type", 't', CLI_ENUM, "raw|fixed|dynamic", "the format of DST (default: dynamic)",
            0},
           {"block-size", 0, CLI_SIZE, "SIZE", "block size of a dynamic DST (default 2M)", 0},
-          {"from-format", 0, CLI_ENUM, "auto|qcow2|qcow|vmdk|vdi|qed|raw",
+          {"from-format", 0, CLI_ENUM, "auto|qcow2|qcow|vmdk|vdi|qed|raw|vhdx",
            "read SRC as this format (auto: the one its magic names; raw: its bytes as they "
            "are)", 0}),
      "Writes DST from SRC (a raw file or any VHD, a differencing chain flattened). Blocks "

@@ -12,6 +12,7 @@
 #include "disk/disk.h"
 #include "util/error.h"
 #include "util/size.h"
+#include "disk/foreign.h"
 #include "vhd/check.h"
 #include "vm/checkpoint.h"
 #include "runtime/runtime.h"
@@ -86,6 +87,11 @@ int cmd_vm_create(const struct cli_args *a)
         return cli_verb_error(a, "--checkpoint goes with --clone");
     p.name = cli_pos(a, 0);
     p.nics = (const char **)nics;
+    /* The source is judged before the first VM makes the store: a refused
+     * create leaves nothing behind. */
+    const char *source = p.disk ? p.disk : p.from;
+    if (source && disk_foreign_require_vhd(source) < 0)
+        return cli_fail();
     struct store s;
     /* The first VM makes the store (a clone needs a VM of the store). */
     if (vm_cli_open_store_how(store_dir, p.clone ? STORE_MUST_EXIST : STORE_CREATE, &s))
