@@ -35,6 +35,12 @@ int cmd_checkpoint_show(const struct cli_args *a);
 int cmd_checkpoint_delete(const struct cli_args *a);
 int cmd_base_list(const struct cli_args *a);
 int cmd_base_remove(const struct cli_args *a);
+int cmd_switch_create(const struct cli_args *a);
+int cmd_switch_list(const struct cli_args *a);
+int cmd_switch_show(const struct cli_args *a);
+int cmd_switch_delete(const struct cli_args *a);
+int cmd_switch_up(const struct cli_args *a);
+int cmd_switch_down(const struct cli_args *a);
 
 /* Opens the store or prints why; returns EXIT_OK or EXIT_ERROR. */
 int vm_cli_open_store(const char *dir, struct store *s);
