@@ -200,6 +200,19 @@ hvm switch list --json >list.json
 [ -z "$(ls "$HVM_STORE" | grep -v '^\(lock\|switches.json\|vms\|bases.json\)$')" ] ||
     fail "files left in the store: $(ls "$HVM_STORE")"
 
+# Without CAP_NET_ADMIN: up is refused in one line that says so; nothing is made.
+if command -v setpriv >/dev/null; then
+    chmod 755 "$T"; mkdir -m 777 "$T/nr"
+    as_nobody() {
+        [ "$(ns_here)" != "$T80_HOST_NS" ] || fail "hvm $* would run in the host's network namespace"
+        setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+    }
+    as_nobody "$HVM" switch create nr --type private --store "$T/nr" >/dev/null
+    expect_fail 2 as_nobody "$HVM" switch up nr --store "$T/nr"
+    last_error | grep -q "creating bridge hvm-nr: .*(needs CAP_NET_ADMIN)" || fail "up without CAP_NET_ADMIN: $(last_error)"
+    no_link hvm-nr "up without CAP_NET_ADMIN"
+fi
+
 # Compatibility: a store that lists its switches as plain names (before hvm
 # managed them) reads them as user-mode switches without a bridge; creating
 # a switch keeps them.
