@@ -395,6 +395,56 @@ static const struct cli_verb host_verbs[] = {
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
+#define SWITCH_BRIDGE_NAMES                                                                \
+    "\n\nEach private or internal switch is a Linux bridge named \"hvm-\" + NAME when "       \
+    "NAME is at most 11 characters of letters, digits, '_', '.' and '-', else \"hvm_\" + "   \
+    "11 hex digits of a hash of NAME (interface names have at most 15 characters)."
+
+static const struct cli_verb switch_verbs[] = {
+    {"create", cmd_switch_create, "record a new private or internal switch",
+     ARGS({"NAME", CLI_NAME, false}),
+     OPTS({"type", 't', CLI_ENUM, "private|internal|external",
+           "private: VMs only; internal: VMs and the host (external: not supported yet)",
+           CLI_REQUIRED},
+          {"address", 0, CLI_TEXT, "CIDR",
+           "internal: the host's address on the switch, e.g. 10.20.0.1/24 or fd00::1/64", 0},
+          {"uplink", 0, CLI_TEXT, "IFACE", "external: the host NIC (not supported yet)", 0},
+          {"dhcp", 0, CLI_FLAG, NULL, "internal: serve DHCP with dnsmasq (not supported yet)", 0},
+          {"nat", 0, CLI_FLAG, NULL, "internal: masquerade VM traffic (not supported yet)", 0},
+          {"vlan", 0, CLI_INT, "N", "VLANs (not supported yet)", 0},
+          OPT_STORE),
+     "Records the switch NAME in the store's switches.json; 'hvm switch up' creates its "
+     "bridge. A private switch connects VMs only; an internal one also the host, which has "
+     "the --address on it. External switches, DHCP, NAT and VLANs come later."
+     SWITCH_BRIDGE_NAMES},
+    {"list", cmd_switch_list, "list the store's switches and their bridges", NULL,
+     OPTS(OPT_JSON, OPT_STORE),
+     "Lists the switches: name, type, bridge, the bridge's state on this host (up, down, "
+     "absent), address and the VMs with an adapter on it. A switch named in switches.json "
+     "as a plain name (before hvm managed switches) is of type user: user-mode "
+     "networking, no bridge."},
+    {"show", cmd_switch_show, "show one switch", ARGS({"NAME", CLI_NAME, false}),
+     OPTS(OPT_JSON, OPT_STORE),
+     "Shows the switch's type, bridge, state, address, the bridge's ports and the VMs with "
+     "an adapter on it."},
+    {"delete", cmd_switch_delete, "delete a switch no VM uses", ARGS({"NAME", CLI_NAME, false}),
+     OPTS(OPT_STORE),
+     "Removes the switch and its bridge. Refused while a VM's network adapter names it (the "
+     "VMs are named: 'hvm vm set VM --remove-nic MAC' first) or while its bridge has ports."},
+    {"up", cmd_switch_up, "create the bridge of a switch, or of every switch",
+     ARGS({"NAME", CLI_NAME, true}),
+     OPTS({"all", 'a', CLI_FLAG, NULL, "every switch of the store", 0}, OPT_STORE),
+     "Creates the switch's bridge where it is missing, gives an internal switch its "
+     "address and sets the bridge up; running it again changes nothing. Give NAME or "
+     "--all. Needs CAP_NET_ADMIN." SWITCH_BRIDGE_NAMES},
+    {"down", cmd_switch_down, "remove the bridge of a switch, or of every switch",
+     ARGS({"NAME", CLI_NAME, true}),
+     OPTS({"all", 'a', CLI_FLAG, NULL, "every switch of the store", 0}, OPT_STORE),
+     "Deletes the switch's bridge (the switch stays in the store); refused while the "
+     "bridge has ports. Give NAME or --all. Needs CAP_NET_ADMIN."},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
 const struct cli_noun cli_nouns[] = {
     {"vhd", "virtual hard disks",
      "Microsoft VHD disks (fixed, dynamic, differencing) that Hyper-V, qemu-img and libvhdi "
@@ -418,5 +468,9 @@ const struct cli_noun cli_nouns[] = {
      "What hvm.service does when the host boots (hvm host start) and shuts down (hvm host "
      "stop), with each VM's automatic actions (hvm vm set --autostart, --autostop).",
      host_verbs},
+    {"switch", "virtual switches VMs' network adapters connect to",
+     "The store's switches (switches.json) and their Linux bridges on this host: private "
+     "(VMs only) and internal (VMs and the host).",
+     switch_verbs},
     {NULL, NULL, NULL, NULL},
 };

@@ -37,6 +37,12 @@ int cmd_base_list(const struct cli_args *a);
 int cmd_base_remove(const struct cli_args *a);
 int cmd_host_start(const struct cli_args *a);
 int cmd_host_stop(const struct cli_args *a);
+int cmd_switch_create(const struct cli_args *a);
+int cmd_switch_list(const struct cli_args *a);
+int cmd_switch_show(const struct cli_args *a);
+int cmd_switch_delete(const struct cli_args *a);
+int cmd_switch_up(const struct cli_args *a);
+int cmd_switch_down(const struct cli_args *a);
 
 /* Opens the store or prints why; returns EXIT_OK or EXIT_ERROR. A folder
  * that is no store yet is refused. */

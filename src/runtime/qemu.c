@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/net.h"
 #include "util/error.h"
 #include "vm/store.h"
 
@@ -164,10 +165,19 @@ static int check_nics(const char *vm, const json_t *nics, size_t drives)
                          QEMU_PCI_SLOTS);
     size_t i;
     json_t *n;
+    if (json_array_size(nics) > QEMU_MAX_NICS)
+        return hvm_error(EINVAL, "VM '%s': config.nics: at most %d network adapters", vm,
+                         QEMU_MAX_NICS);
     json_array_foreach(nics, i, n) {
         if (!qemu_mac_valid(json_string_value(json_object_get(n, "mac"))))
             return hvm_error(EINVAL, "VM '%s': config.nics[%zu].mac: not a MAC address (six hex "
                              "pairs such as 52:54:00:12:34:56)", vm, i);
+        /* The bridge is derived from the switch's name (runtime.c), never
+         * a free text; checked all the same where it would act. */
+        json_t *bridge = json_object_get(n, "bridge");
+        if (bridge && !net_ifname_valid(json_string_value(bridge)))
+            return hvm_error(EINVAL, "VM '%s': network adapter %zu: bridge: not an interface "
+                             "name", vm, i);
     }
     return 0;
 }

@@ -14,6 +14,8 @@
  * the PIIX3 take two. Every drive and network adapter is one device. */
 #define QEMU_PCI_SLOTS 30
 #define QEMU_MAX_DRIVES 16
+/* vm.json's limit (vm/validate.c). */
+#define QEMU_MAX_NICS 8
 
 struct qemu_args {
     char **argv; /* NULL-terminated once qemu_args_finish succeeded */

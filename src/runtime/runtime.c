@@ -23,6 +23,7 @@
 #include "util/error.h"
 #include "util/fileio.h"
 #include "vm/checkpoint.h"
+#include "vm/switch.h"
 
 static int connect_ctl(struct vm *vm)
 {
@@ -105,8 +106,65 @@ int runtime_wait_exit(struct vm *vm, int timeout_ms)
     return -ETIMEDOUT;
 }
 
+/* The VM's adapters for the worker: each one on a bridge switch (private,
+ * internal) names its bridge, which the worker puts a tap on; the others
+ * (a user switch, or a store that does not list its switches) keep QEMU's
+ * user-mode networking. NULL with the error recorded. */
+static json_t *plan_nics(struct vm *vm)
+{
+    json_t *nics = json_array();
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(vm_config(vm), "nics"), i, n) {
+        json_t *nic = json_deep_copy(n);
+        json_array_append_new(nics, nic);
+        const char *name = json_string_value(json_object_get(n, "switch"));
+        int r = 0;
+        json_t *sw = vm->store && name ? store_switch_get(vm->store, name, &r) : NULL;
+        if (r == -ENOENT) {
+            hvm_error_clear();
+            continue;
+        }
+        if (r < 0) {
+            json_decref(nics);
+            return NULL;
+        }
+        const char *type = json_string_value(json_object_get(sw, "type"));
+        if (type && (strcmp(type, "private") == 0 || strcmp(type, "internal") == 0)) {
+            char bridge[NET_IFNAME_MAX + 1];
+            store_switch_bridge_name(name, bridge);
+            json_object_set_new(nic, "bridge", json_string(bridge));
+        }
+        json_decref(sw);
+    }
+    return nics;
+}
+
+/* Brings up the bridge of every switch the plan's adapters use (the same
+ * switch once): a VM can start without a 'hvm switch up' first. */
+static int plan_switches_up(struct vm *vm, json_t *plan)
+{
+    json_t *done = json_object();
+    size_t i;
+    json_t *n;
+    int r = 0;
+    json_array_foreach(json_object_get(plan, "nics"), i, n) {
+        const char *name = json_string_value(json_object_get(n, "switch"));
+        if (!json_object_get(n, "bridge") || json_object_get(done, name))
+            continue;
+        if ((r = store_switch_up(vm->store, name)) < 0)
+            break;
+        json_object_set_new(done, name, json_true());
+    }
+    json_decref(done);
+    return r;
+}
+
 static json_t *build_plan(struct vm *vm, const char *accel)
 {
+    json_t *nics = plan_nics(vm);
+    if (!nics)
+        return NULL;
     json_t *cfg = vm_config(vm);
     json_t *drives = json_array();
     size_t i;
@@ -121,7 +179,8 @@ static json_t *build_plan(struct vm *vm, const char *accel)
     }
     json_t *plan = json_pack("{s:s, s:O, s:O, s:s, s:o, s:O}", "name", vm->name, "cpus",
                              json_object_get(cfg, "cpus"), "memory", json_object_get(cfg, "memory"),
-                             "accel", accel, "drives", drives, "nics", json_object_get(cfg, "nics"));
+                             "accel", accel, "drives", drives, "nics", nics);
+    json_decref(nics);
     json_object_set_new(plan, "disk_io", json_string(vm_disk_io(cfg)));
     const char *keys[] = {"kernel", "initrd", "cmdline"};
     for (int k = 0; k < 3; k++) {
@@ -165,11 +224,14 @@ int runtime_start(struct vm *vm, const char *accel_wanted)
     if (r < 0)
         return r;
     json_t *plan = build_plan(vm, accel);
+    if (!plan)
+        return -EINVAL;
     /* Refused before anything changes: what would reach QEMU's command
      * line, and the user QEMU runs as (the worker checks both again). */
     struct confine_user user;
     if ((r = qemu_plan_check(plan)) < 0 ||
-        (r = confine_user_lookup(strcmp(accel, "kvm") == 0, &user)) < 0) {
+        (r = confine_user_lookup(strcmp(accel, "kvm") == 0, &user)) < 0 ||
+        (r = plan_switches_up(vm, plan)) < 0) {
         json_decref(plan);
         return r;
     }

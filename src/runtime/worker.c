@@ -30,6 +30,7 @@
 
 #include "disk/ops.h"
 #include "nbd/server.h"
+#include "net/net.h"
 #include "runtime/confine.h"
 #include "runtime/qemu.h"
 #include "runtime/qmp.h"
@@ -60,6 +61,10 @@ struct worker {
     bool vhost; /* disk_io "vhost-user" */
     struct drive drives[MAX_DRIVES];
     int n_drives;
+    /* The tap of each adapter on a bridge switch (-1: user-mode), until
+     * QEMU has it: only QEMU then holds it, so the tap goes when QEMU goes,
+     * and QEMU goes with the worker. */
+    int tap_fd[QEMU_MAX_NICS];
     pid_t qemu;
     struct qmp qmp;
     int ctl_fd;
@@ -302,6 +307,42 @@ static int open_qemu_fds(struct worker *w, struct qemu_fds *f)
     return r < 0 ? r : 0;
 }
 
+/* A tap for every adapter whose plan names a bridge, a port of it, up.
+ * Made here, while the worker still has CAP_NET_ADMIN (confine drops it
+ * once QEMU runs). */
+static int open_taps(struct worker *w)
+{
+    size_t i;
+    json_t *nic;
+    json_array_foreach(json_object_get(w->plan, "nics"), i, nic) {
+        const char *bridge = json_string_value(json_object_get(nic, "bridge"));
+        if (!bridge || i >= QEMU_MAX_NICS)
+            continue;
+        char name[NET_IFNAME_MAX + 1];
+        int fd = net_tap_create("hvmt%d", name);
+        if (fd < 0)
+            return fd;
+        w->tap_fd[i] = fd;
+        int r = net_link_set_master(name, bridge);
+        if (r == 0)
+            r = net_link_set_up(name);
+        if (r < 0)
+            return r;
+        wlog("adapter %s: tap %s on bridge %s", json_string_value(json_object_get(nic, "mac")),
+             name, bridge);
+    }
+    return 0;
+}
+
+static void close_taps(struct worker *w)
+{
+    for (int i = 0; i < QEMU_MAX_NICS; i++) {
+        if (w->tap_fd[i] >= 0)
+            close(w->tap_fd[i]);
+        w->tap_fd[i] = -1;
+    }
+}
+
 /* Only validated values or fixed text reach an option string; the name,
  * the one free-form text in one, has its commas escaped. */
 static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_args *a)
@@ -368,8 +409,18 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
     size_t i;
     json_t *nic;
     json_array_foreach(json_object_get(p, "nics"), i, nic) {
+        const char *mac = json_string_value(json_object_get(nic, "mac"));
+        if (i < QEMU_MAX_NICS && w->tap_fd[i] >= 0) {
+            /* vhost-net comes later, where /dev/vhost-net opens: QEMU 7.2
+             * aborts on vhost=on without it. */
+            qemu_args_add(a, "-netdev");
+            qemu_args_add(a, "tap,id=net%zu,fd=%d", i, w->tap_fd[i]);
+            qemu_args_add(a, "-device");
+            qemu_args_add(a, "virtio-net-pci,netdev=net%zu,mac=%s", i, mac);
+            continue;
+        }
         qemu_args_add(a, "-nic");
-        qemu_args_add(a, "user,model=virtio-net-pci,mac=%s", json_string_value(json_object_get(nic, "mac")));
+        qemu_args_add(a, "user,model=virtio-net-pci,mac=%s", mac);
     }
     if (f->kernel >= 0) {
         /* QEMU reads them by name: its own descriptors', which it may open. */
@@ -393,7 +444,7 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
 static void exec_qemu(struct worker *w, const struct confine_user *user, const struct qemu_fds *f,
                       char **argv, pid_t parent)
 {
-    int keep[8 + MAX_DRIVES], n = 0;
+    int keep[8 + MAX_DRIVES + QEMU_MAX_NICS], n = 0;
     keep[n++] = f->qmp;
     keep[n++] = f->console;
     keep[n++] = f->log;
@@ -403,6 +454,9 @@ static void exec_qemu(struct worker *w, const struct confine_user *user, const s
         keep[n++] = f->initrd;
     for (int i = 0; i < w->n_drives; i++) /* QEMU keeps its ends of the drives */
         keep[n++] = w->drives[i].qemu_fd;
+    for (int i = 0; i < QEMU_MAX_NICS; i++) /* and its taps */
+        if (w->tap_fd[i] >= 0)
+            keep[n++] = w->tap_fd[i];
     signal(SIGPIPE, SIG_DFL);
     int r = confine_child(user, keep, n);
     if (r < 0) {
@@ -434,6 +488,8 @@ static int spawn_qemu(struct worker *w)
     struct qemu_fds f = {-1, -1, -1, -1, -1};
     if (r == 0)
         r = open_qemu_fds(w, &f);
+    if (r == 0)
+        r = open_taps(w);
     struct qemu_args a;
     qemu_args_init(&a);
     if (r == 0) {
@@ -442,6 +498,7 @@ static int spawn_qemu(struct worker *w)
     }
     if (r < 0) {
         qemu_fds_close(&f);
+        close_taps(w);
         qemu_args_free(&a);
         return r;
     }
@@ -462,6 +519,7 @@ static int spawn_qemu(struct worker *w)
         close(w->drives[i].qemu_fd);
         w->drives[i].qemu_fd = -1;
     }
+    close_taps(w);
     qemu_fds_close(&f);
     qemu_args_free(&a);
     return r;
@@ -802,6 +860,8 @@ void runtime_worker_main(const char *vm_dir, json_t *plan, int ready_fd)
     struct worker w = {.dir = strdup(vm_dir), .plan = plan, .ctl_fd = -1, .started = time(NULL),
                        .vhost = !io || strcmp(io, "nbd") != 0, .qmp = {.fd = -1}};
     int r;
+    for (int i = 0; i < QEMU_MAX_NICS; i++)
+        w.tap_fd[i] = -1;
     signal(SIGPIPE, SIG_IGN);
     char *lock = run_path(&w, "lock");
     w.lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

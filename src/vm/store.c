@@ -175,6 +175,16 @@ static void registry_unlock(int fd)
     vm_lock_drop(fd);
 }
 
+int store_lock(struct store *s)
+{
+    return registry_lock(s);
+}
+
+void store_unlock(int fd)
+{
+    registry_unlock(fd);
+}
+
 static json_t *registry_load(struct store *s)
 {
     char *path = path_join(s->root, "bases.json");
@@ -386,8 +396,11 @@ bool store_switch_known(struct store *s, const char *name)
     bool found = false;
     size_t i;
     json_t *x;
-    json_array_foreach(json_object_get(known, "switches"), i, x)
-        found |= json_is_string(x) && strcmp(json_string_value(x), name) == 0;
+    json_array_foreach(json_object_get(known, "switches"), i, x) {
+        const char *have = json_is_object(x) ? json_string_value(json_object_get(x, "name"))
+                                             : json_string_value(x);
+        found |= have && strcmp(have, name) == 0;
+    }
     json_decref(known);
     return found;
 }

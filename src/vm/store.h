@@ -53,9 +53,17 @@ json_t *store_verify(struct store *s);
  * has no children; the file is not touched. */
 void store_base_forget(struct store *s, const char *abs);
 
-/* Virtual switches are not managed by hvm yet: a store that lists its
- * switches in switches.json ({"switches": ["lan", ...]}) has network
- * adapters checked against it; one without it accepts any name. */
+/* A store that lists its switches in switches.json (vm/switch.h: entries
+ * {"name": "lan", ...}, or plain names "lan" as written before hvm managed
+ * switches) has network adapters checked against it; one without the file
+ * accepts any name. */
 bool store_switch_known(struct store *s, const char *name);
+
+/* The store lock (root/lock, exclusive, waited for at most
+ * $HVM_LOCK_TIMEOUT seconds): every read-modify-write of a store-wide
+ * document (bases.json, switches.json) holds it. Returns the descriptor to
+ * give store_unlock (which clears the holder record), or -errno. */
+int store_lock(struct store *s);
+void store_unlock(int fd);
 
 #endif

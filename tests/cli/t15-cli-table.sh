@@ -21,7 +21,8 @@ bash -c '. "$1"; for n in $_hvm_nouns; do v=_hvm_verbs_$n; echo "$n ${!v}"; done
 # The table is complete: the verbs every noun is known to have.
 for want in "vhd create diff info check repair convert merge rebase set-parent compact resize serve bench" \
     "vm create list show set rename delete check serve export import move start stop turn-off pause resume save console" \
-    "checkpoint take list revert apply rename show delete" "base list remove"; do
+    "checkpoint take list revert apply rename show delete" "base list remove" \
+    "switch create list show delete up down"; do
     noun=${want%% *}
     have=" $(grep "^$noun " table.txt) "
     for v in ${want#* }; do
