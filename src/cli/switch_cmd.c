@@ -28,7 +28,8 @@ int cmd_switch_create(const struct cli_args *a)
     if (cli_text(a, "address") && net_cidr_check(cli_text(a, "address")) < 0)
         return cli_verb_error(a, "--address %s", hvm_error_message());
     struct store s;
-    if (vm_cli_open_store(cli_text(a, "store"), &s))
+    /* A switch may be the first thing a host's store holds. */
+    if (vm_cli_open_store_how(cli_text(a, "store"), STORE_CREATE, &s))
         return EXIT_ERROR;
     int r = store_switch_create(&s, cli_pos(a, 0), type, cli_text(a, "address"));
     store_close(&s);
@@ -65,7 +66,7 @@ static const char *list_text(json_t *list, char *buf, size_t size)
 int cmd_switch_list(const struct cli_args *a)
 {
     struct store s;
-    if (vm_cli_open_store(cli_text(a, "store"), &s))
+    if (vm_cli_open_listed_store(cli_text(a, "store"), &s))
         return EXIT_ERROR;
     json_t *list = store_switches(&s);
     if (!list) {

@@ -60,7 +60,10 @@ no_link() { ! ip link show dev "$1" >/dev/null 2>&1 || fail "$2: interface $1 ex
 sw_json() { hvm switch show "$1" --json >"$T/show.json"; json_get "$T/show.json" "$2"; }
 json_get() { $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
 
-# An empty store has no switches.
+# A store named by $HVM_STORE that does not exist is refused; an empty
+# store (made by its first VM, then emptied) has no switches.
+if hvm switch list >/dev/null 2>&1; then fail "switch list of a missing store succeeded"; fi
+hvm vm create tmp --new-disk 1M >/dev/null 2>&1; hvm vm delete tmp >/dev/null
 hvm switch list --json >list.json
 [ "$(json_get list.json "d")" = "[]" ] || fail "a new store lists switches"
 [ "$(hvm switch list | wc -l)" = 1 ] || fail "switch list of an empty store: not just a header"
