@@ -135,6 +135,13 @@ static json_t *build_plan(struct vm *vm, const char *accel)
             free(abs);
         }
     }
+    json_t *dvds = json_array();
+    json_array_foreach(json_object_get(cfg, "dvds"), i, d)
+        json_array_append_new(dvds, json_pack("{s:O, s:O}", "slot", json_object_get(d, "slot"),
+                                              "path", json_object_get(d, "file")));
+    json_object_set_new(plan, "dvds", dvds);
+    if (json_object_get(cfg, "boot_order"))
+        json_object_set(plan, "boot_order", json_object_get(cfg, "boot_order"));
     const char *mem = json_string_value(json_object_get(vm->doc, "saved_memory"));
     if (strcmp(vm_state(vm), "Saved") == 0 && mem) {
         char *p = vm_path(vm, mem);
@@ -164,6 +171,17 @@ int runtime_start(struct vm *vm, const char *accel_wanted)
     free(run);
     if (r < 0)
         return r;
+    /* An ISO is referenced, not copied: it may be gone since vm set. */
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(vm_config(vm), "dvds"), i, d) {
+        const char *iso = json_string_value(json_object_get(d, "file"));
+        struct stat st;
+        if (!iso || stat(iso, &st) < 0 || !S_ISREG(st.st_mode))
+            return hvm_error(ENOENT, "VM '%s': the ISO of DVD %lld, %s: %s", vm->name,
+                             (long long)json_integer_value(json_object_get(d, "slot")), iso ? iso : "?",
+                             iso && stat(iso, &st) < 0 ? strerror(errno) : "not a regular file");
+    }
     json_t *plan = build_plan(vm, accel);
     /* Refused before anything changes: what would reach QEMU's command
      * line, and the user QEMU runs as (the worker checks both again). */

@@ -247,7 +247,13 @@ static void close_drives(struct worker *w)
  * configured kernel may be a file only root can read. */
 struct qemu_fds {
     int qmp, console, log, kernel, initrd;
+    int dvd[QEMU_MAX_DVDS]; /* by slot; read-only, for -add-fd */
 };
+
+static void qemu_fds_init(struct qemu_fds *f)
+{
+    *f = (struct qemu_fds){-1, -1, -1, -1, -1, {-1, -1, -1, -1}};
+}
 
 static void qemu_fds_close(struct qemu_fds *f)
 {
@@ -257,6 +263,33 @@ static void qemu_fds_close(struct qemu_fds *f)
             close(*all[i]);
         *all[i] = -1;
     }
+    for (int i = 0; i < QEMU_MAX_DVDS; i++) {
+        if (f->dvd[i] >= 0)
+            close(f->dvd[i]);
+        f->dvd[i] = -1;
+    }
+}
+
+/* Each DVD's ISO, opened read-only by the worker (QEMU could not open it:
+ * it may lie anywhere on the host, readable by root only). */
+static int open_dvds(const json_t *plan, struct qemu_fds *f)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(plan, "dvds"), i, d) {
+        int slot = (int)json_integer_value(json_object_get(d, "slot"));
+        const char *path = json_string_value(json_object_get(d, "path"));
+        struct stat st;
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+            return hvm_error(errno, "DVD %d: %s: %s", slot, path, strerror(errno));
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+            close(fd);
+            return hvm_error(EINVAL, "DVD %d: %s: not a regular file", slot, path);
+        }
+        f->dvd[slot] = fd;
+    }
+    return 0;
 }
 
 static int listen_socket(struct worker *w, const char *name, int *fd)
@@ -283,7 +316,7 @@ static int open_qemu_fds(struct worker *w, struct qemu_fds *f)
 {
     const json_t *p = w->plan;
     int sv[2];
-    *f = (struct qemu_fds){-1, -1, -1, -1, -1};
+    qemu_fds_init(f);
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return hvm_error(errno, "socketpair: %s", strerror(errno));
     w->qmp.fd = sv[0];
@@ -299,6 +332,8 @@ static int open_qemu_fds(struct worker *w, struct qemu_fds *f)
         r = f->kernel = confine_file_copy(kernel, "hvm-kernel", w->dir);
     if (r >= 0 && kernel && initrd)
         r = f->initrd = confine_file_copy(initrd, "hvm-initrd", w->dir);
+    if (r >= 0)
+        r = open_dvds(p, f);
     return r < 0 ? r : 0;
 }
 
@@ -354,16 +389,49 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
     }
     for (int i = 0; i < w->n_drives; i++) {
         struct drive *d = &w->drives[i];
+        /* With a boot order, each device says where it stands in it. */
+        char boot[32] = "";
+        int index = qemu_boot_index(p, "disk", i);
+        if (index >= 0)
+            snprintf(boot, sizeof boot, ",bootindex=%d", index);
         if (w->vhost) {
             qemu_args_add(a, "-chardev");
             qemu_args_add(a, "socket,id=vu%d,fd=%d", d->slot, d->qemu_fd);
             qemu_args_add(a, "-device");
-            qemu_args_add(a, "vhost-user-blk-pci,chardev=vu%d,num-queues=1,queue-size=256", d->slot);
+            qemu_args_add(a, "vhost-user-blk-pci,chardev=vu%d,num-queues=1,queue-size=256%s",
+                          d->slot, boot);
+            continue;
+        }
+        if (index >= 0) {
+            /* (-drive if=virtio takes no bootindex) */
+            qemu_args_add(a, "-drive");
+            qemu_args_add(a, "driver=raw,file.driver=nbd,file.server.type=fd,file.server.str=%d,"
+                             "if=none,id=disk%d,cache=writeback,discard=unmap", d->qemu_fd, d->slot);
+            qemu_args_add(a, "-device");
+            qemu_args_add(a, "virtio-blk-pci,drive=disk%d%s", d->slot, boot);
             continue;
         }
         qemu_args_add(a, "-drive");
         qemu_args_add(a, "driver=raw,file.driver=nbd,file.server.type=fd,file.server.str=%d,"
                          "if=virtio,cache=writeback,discard=unmap", d->qemu_fd);
+    }
+    /* DVDs: the ISO reaches QEMU as a read-only descriptor in fd set
+     * 10+slot (QEMU opens /dev/fdset/N, which is a dup of it). */
+    int dvds = 0;
+    for (int slot = 0; slot < QEMU_MAX_DVDS; slot++) {
+        if (f->dvd[slot] < 0)
+            continue;
+        char boot[32] = "";
+        int index = qemu_boot_index(p, "dvd", dvds++);
+        if (index >= 0)
+            snprintf(boot, sizeof boot, ",bootindex=%d", index);
+        qemu_args_add(a, "-add-fd");
+        qemu_args_add(a, "fd=%d,set=%d,opaque=dvd%d", f->dvd[slot], 10 + slot, slot);
+        qemu_args_add(a, "-drive");
+        qemu_args_add(a, "if=none,id=dvd%d,media=cdrom,readonly=on,driver=raw,file.driver=file,"
+                         "file.filename=/dev/fdset/%d,file.locking=off", slot, 10 + slot);
+        qemu_args_add(a, "-device");
+        qemu_args_add(a, "ide-cd,bus=ide.%d,unit=%d,drive=dvd%d%s", slot / 2, slot % 2, slot, boot);
     }
     size_t i;
     json_t *nic;
@@ -393,7 +461,7 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
 static void exec_qemu(struct worker *w, const struct confine_user *user, const struct qemu_fds *f,
                       char **argv, pid_t parent)
 {
-    int keep[8 + MAX_DRIVES], n = 0;
+    int keep[8 + MAX_DRIVES + QEMU_MAX_DVDS], n = 0;
     keep[n++] = f->qmp;
     keep[n++] = f->console;
     keep[n++] = f->log;
@@ -403,6 +471,9 @@ static void exec_qemu(struct worker *w, const struct confine_user *user, const s
         keep[n++] = f->initrd;
     for (int i = 0; i < w->n_drives; i++) /* QEMU keeps its ends of the drives */
         keep[n++] = w->drives[i].qemu_fd;
+    for (int i = 0; i < QEMU_MAX_DVDS; i++)
+        if (f->dvd[i] >= 0)
+            keep[n++] = f->dvd[i];
     signal(SIGPIPE, SIG_DFL);
     int r = confine_child(user, keep, n);
     if (r < 0) {
@@ -431,7 +502,8 @@ static int spawn_qemu(struct worker *w)
     struct confine_user user;
     if (r == 0)
         r = confine_user_lookup(strcmp(accel, "kvm") == 0, &user);
-    struct qemu_fds f = {-1, -1, -1, -1, -1};
+    struct qemu_fds f;
+    qemu_fds_init(&f);
     if (r == 0)
         r = open_qemu_fds(w, &f);
     struct qemu_args a;
