@@ -325,11 +325,24 @@ static const struct cli_verb vm_verbs[] = {
      ARGS({"VM", CLI_VM, false}), OPTS(OPT_STORE),
      "Saves the running VM's memory into its folder and stops QEMU: the VM is Saved, and "
      "'hvm vm start' resumes it exactly there."},
-    {"console", cmd_vm_console, "attach to the serial console (Ctrl-] detaches)",
-     ARGS({"VM", CLI_VM, false}), OPTS(OPT_STORE),
+    {"console", cmd_vm_console, "attach to the serial console (Ctrl-] detaches), or reach the VNC one",
+     ARGS({"VM", CLI_VM, false}),
+     OPTS({"vnc", 0, CLI_FLAG, NULL, "the graphical console: print how to reach its VNC server", 0},
+          {"listen", 0, CLI_TEXT, "127.0.0.1:PORT",
+           "with --vnc: forward TCP on the loopback to it while the command runs", 0},
+          OPT_STORE),
      "Attaches the terminal to the VM's serial console. Ctrl-] detaches (the VM keeps "
      "running). Everything the console printed is also kept in the VM folder's "
-     "run/console.log."},
+     "run/console.log.\n\n"
+     "--vnc: every running VM has a VGA display and a VNC server, reached through the "
+     "Unix socket run/vnc.sock of its folder (mode 0600, no password; QEMU itself opens "
+     "no socket: the worker hands it each connection). --vnc prints how to reach it; "
+     "--listen 127.0.0.1:PORT forwards TCP connections on a loopback address to it until "
+     "the command ends (Ctrl-C) or the VM stops."},
+    {"screenshot", cmd_vm_screenshot, "save the VM's screen as a PNG",
+     ARGS({"VM", CLI_VM, false}, {"OUT.png", CLI_FILE, false}), OPTS(OPT_STORE),
+     "Writes the running VM's screen (its VGA display, QMP screendump) to OUT.png, "
+     "atomically (a reader sees the old file or the whole new image)."},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 

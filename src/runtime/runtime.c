@@ -46,6 +46,13 @@ static int connect_ctl(struct vm *vm)
 
 int runtime_request(struct vm *vm, json_t *request, json_t **reply)
 {
+    return runtime_request_fd(vm, request, reply, NULL);
+}
+
+int runtime_request_fd(struct vm *vm, json_t *request, json_t **reply, int *fd_out)
+{
+    if (fd_out)
+        *fd_out = -1;
     int fd = connect_ctl(vm);
     if (fd < 0) {
         json_decref(request);
@@ -60,9 +67,23 @@ int runtime_request(struct vm *vm, json_t *request, json_t **reply)
     char buf[8192];
     size_t len = 0;
     while (r == 0 && len < sizeof buf) {
-        ssize_t n = read(fd, buf + len, sizeof buf - len);
+        /* recvmsg: the worker may send a descriptor with the reply. */
+        char ctl[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = {buf + len, sizeof buf - len};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+                           .msg_controllen = sizeof ctl};
+        ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
         if (n <= 0)
             break;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
+            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+                int got;
+                memcpy(&got, CMSG_DATA(cm), sizeof got);
+                if (fd_out && *fd_out < 0)
+                    *fd_out = got;
+                else
+                    close(got);
+            }
         len += (size_t)n;
     }
     close(fd);
@@ -74,6 +95,8 @@ int runtime_request(struct vm *vm, json_t *request, json_t **reply)
     if (!json_is_true(json_object_get(rep, "ok"))) {
         r = hvm_error(EIO, "VM '%s': %s", vm->name, json_string_value(json_object_get(rep, "error")));
         json_decref(rep);
+        if (fd_out && *fd_out >= 0)
+            close(*fd_out), *fd_out = -1;
         return r;
     }
     if (reply)

@@ -63,6 +63,9 @@ struct worker {
     pid_t qemu;
     struct qmp qmp;
     int ctl_fd;
+    int vnc_fd; /* run/vnc.sock: each client is handed to QEMU's VNC server */
+    int vnc_clients; /* names the descriptors given to QEMU */
+    int reply_fd; /* a descriptor to send with the control reply (screendump) */
     int lock_fd;
     bool paused;
     time_t started;
@@ -366,7 +369,14 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
     qemu_args_add(a, "%lldM", mib);
     qemu_args_add(a, "-smp");
     qemu_args_add(a, "%lld", (long long)json_integer_value(json_object_get(p, "cpus")));
+    /* A graphical console: VGA, and QEMU's VNC server without a listener
+     * of its own; the worker hands it each client of run/vnc.sock
+     * (add_client), so QEMU creates no socket file. */
+    qemu_args_add(a, "-vga");
+    qemu_args_add(a, "std");
     qemu_args_add(a, "-display");
+    qemu_args_add(a, "none");
+    qemu_args_add(a, "-vnc");
     qemu_args_add(a, "none");
     qemu_args_add(a, "-add-fd");
     qemu_args_add(a, "fd=%d,set=1,opaque=console-log", f->log);
@@ -742,6 +752,66 @@ static json_t *do_checkpoint(struct worker *w, json_t *req)
     return json_pack("{s:b, s:f}", "ok", 1, "pause_ms", pause);
 }
 
+/* QMP screendump in PNG into a file QEMU never names: run/screendump.tmp,
+ * opened twice (QEMU's write-only descriptor through an fd set, ours to
+ * read) and unlinked at once. The CLI gets our descriptor with the reply
+ * and writes the image where the user asked. */
+static json_t *do_screendump(struct worker *w)
+{
+    char *tmp = run_path(w, "screendump.tmp");
+    int rfd = -1, wfd = -1, r = 0;
+    if (!tmp)
+        return json_pack("{s:b, s:s}", "ok", 0, "error", "out of memory");
+    unlink(tmp);
+    rfd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (rfd >= 0)
+        wfd = open(tmp, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (rfd < 0 || wfd < 0)
+        r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
+    unlink(tmp);
+    free(tmp);
+    json_t *added = NULL;
+    if (r == 0)
+        r = qmp_execute_fd(&w->qmp, "add-fd", json_pack("{s:i, s:s}", "fdset-id", 90, "opaque",
+                                                         "screendump"), wfd, &added);
+    if (wfd >= 0)
+        close(wfd);
+    if (r == 0) {
+        r = qmp_execute(&w->qmp, "screendump", json_pack("{s:s, s:s}", "filename", "/dev/fdset/90",
+                                                         "format", "png"), NULL);
+        qmp_execute(&w->qmp, "remove-fd", json_pack("{s:i}", "fdset-id", 90), NULL);
+    }
+    json_decref(added);
+    struct stat st;
+    if (r == 0 && (fstat(rfd, &st) < 0 || st.st_size < 8))
+        r = hvm_error(EIO, "QEMU wrote no screen image");
+    if (r < 0) {
+        if (rfd >= 0)
+            close(rfd);
+        return json_pack("{s:b, s:s}", "ok", 0, "error", hvm_error_message());
+    }
+    w->reply_fd = rfd;
+    return json_pack("{s:b, s:I}", "ok", 1, "size", (json_int_t)st.st_size);
+}
+
+/* A client of run/vnc.sock: QEMU gets the connection (getfd) and serves it
+ * (add_client); the worker keeps no copy. */
+static void serve_vnc(struct worker *w)
+{
+    int c = accept4(w->vnc_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0)
+        return;
+    char name[32];
+    snprintf(name, sizeof name, "vnc%d", w->vnc_clients++);
+    int r = qmp_execute_fd(&w->qmp, "getfd", json_pack("{s:s}", "fdname", name), c, NULL);
+    close(c);
+    if (r == 0 && (r = qmp_execute(&w->qmp, "add_client", json_pack("{s:s, s:s, s:b}", "protocol",
+                                   "vnc", "fdname", name, "skipauth", 1), NULL)) < 0)
+        qmp_execute(&w->qmp, "closefd", json_pack("{s:s}", "fdname", name), NULL);
+    if (r < 0)
+        wlog("VNC client: %s", hvm_error_message());
+}
+
 static json_t *handle(struct worker *w, json_t *req)
 {
     const char *op = json_string_value(json_object_get(req, "op"));
@@ -785,6 +855,8 @@ static json_t *handle(struct worker *w, json_t *req)
         }
     } else if (strcmp(op, "checkpoint") == 0) {
         return do_checkpoint(w, req);
+    } else if (strcmp(op, "screendump") == 0) {
+        return do_screendump(w);
     } else {
         return json_pack("{s:b, s:s}", "ok", 0, "error", "unknown op");
     }
@@ -813,11 +885,28 @@ static void serve_control(struct worker *w)
     json_t *req = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, NULL);
     json_t *reply = req ? handle(w, req) : json_pack("{s:b, s:s}", "ok", 0, "error", "bad request");
     char *text = json_dumps(reply, JSON_COMPACT);
-    if (text) {
+    if (text && w->reply_fd >= 0) {
+        /* The reply's first byte carries the descriptor. */
+        char ctl[CMSG_SPACE(sizeof(int))] = {0};
+        struct iovec iov = {text, strlen(text)};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+                           .msg_controllen = sizeof ctl};
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &w->reply_fd, sizeof(int));
+        ssize_t ignored = sendmsg(c, &m, MSG_NOSIGNAL);
+        ignored = write(c, "\n", 1);
+        (void)ignored;
+    } else if (text) {
         ssize_t ignored = write(c, text, strlen(text));
         ignored = write(c, "\n", 1);
         (void)ignored;
     }
+    if (w->reply_fd >= 0)
+        close(w->reply_fd);
+    w->reply_fd = -1;
     free(text);
     json_decref(req);
     json_decref(reply);
@@ -826,7 +915,15 @@ static void serve_control(struct worker *w)
 
 static int listen_control(struct worker *w)
 {
-    return listen_socket(w, "ctl.sock", &w->ctl_fd);
+    int r = listen_socket(w, "ctl.sock", &w->ctl_fd);
+    if (r == 0)
+        r = listen_socket(w, "vnc.sock", &w->vnc_fd);
+    /* The graphical console is root's (or the store owner's) alone. */
+    char *vnc = run_path(w, "vnc.sock");
+    if (r == 0 && (!vnc || chmod(vnc, 0600) < 0))
+        r = hvm_error(errno, "%s: %s", vnc ? vnc : "vnc.sock", strerror(errno));
+    free(vnc);
+    return r;
 }
 
 /* After QEMU is gone: disks flushed and closed, vm.json says Off or Saved. */
@@ -836,6 +933,13 @@ static void finish(struct worker *w, int status)
      * asking us something, and we are about to wait for that lock. Closed,
      * the socket answers it with an error instead of silence. */
     char *ctl = run_path(w, "ctl.sock"), *console = run_path(w, "console.sock");
+    char *vnc = run_path(w, "vnc.sock");
+    if (vnc)
+        unlink(vnc);
+    free(vnc);
+    if (w->vnc_fd >= 0)
+        close(w->vnc_fd);
+    w->vnc_fd = -1;
     if (ctl)
         unlink(ctl);
     if (console)
@@ -871,7 +975,7 @@ static void finish(struct worker *w, int status)
 void runtime_worker_main(const char *vm_dir, json_t *plan, int ready_fd)
 {
     const char *io = json_string_value(json_object_get(plan, "disk_io"));
-    struct worker w = {.dir = strdup(vm_dir), .plan = plan, .ctl_fd = -1, .started = time(NULL),
+    struct worker w = {.dir = strdup(vm_dir), .plan = plan, .ctl_fd = -1, .vnc_fd = -1, .reply_fd = -1, .started = time(NULL),
                        .vhost = !io || strcmp(io, "nbd") != 0, .qmp = {.fd = -1}};
     int r;
     signal(SIGPIPE, SIG_IGN);
@@ -900,10 +1004,12 @@ void runtime_worker_main(const char *vm_dir, json_t *plan, int ready_fd)
         pid_t done = waitpid(w.qemu, &status, WNOHANG);
         if (done == w.qemu)
             break;
-        struct pollfd p[2] = {{w.ctl_fd, POLLIN, 0}, {w.qmp.fd, POLLIN, 0}};
-        int n = poll(p, 2, 200);
+        struct pollfd p[3] = {{w.ctl_fd, POLLIN, 0}, {w.qmp.fd, POLLIN, 0}, {w.vnc_fd, POLLIN, 0}};
+        int n = poll(p, 3, 200);
         if (n > 0 && (p[0].revents & POLLIN))
             serve_control(&w);
+        if (n > 0 && (p[2].revents & POLLIN) && w.qmp.fd >= 0)
+            serve_vnc(&w);
         if (n > 0 && (p[1].revents & (POLLIN | POLLHUP))) {
             /* Drain events (SHUTDOWN, STOP, RESUME...); EOF means QEMU is going. */
             if (qmp_poll_events(&w.qmp) == -EPIPE) {
