@@ -95,3 +95,16 @@ wait_state cd Off 10
 "$HVM" vm import cd.hvmx --mode copy --name cd2 > import.txt 2>&1 || { cat import.txt; fail "import failed"; }
 grep -q "dvds" import.txt || { cat import.txt; fail "import does not note the dropped DVD"; }
 "$HVM" vm show cd2 --json | json_get /dev/stdin "d['dvds'] == [] or exit(1)"
+
+# vm.json written by hand: a DVD must be an absolute path, in slots 0-3.
+cp "$HVM_STORE/vms/cd2/vm.json" good.json
+$PY - "$HVM_STORE/vms/cd2/vm.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["config"]["dvds"] = [{"slot": 0, "file": "relative.iso"}, {"slot": 7, "file": "/x.iso"}]
+json.dump(d, open(sys.argv[1], "w"))
+PY
+expect_fail 2 "$HVM" vm show cd2
+last_error | grep -q "config.dvds\[0\].file" || fail "a relative DVD path is not refused: $(last_error)"
+cp good.json "$HVM_STORE/vms/cd2/vm.json"
+"$HVM" vm show cd2 > /dev/null
