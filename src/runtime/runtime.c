@@ -90,6 +90,8 @@ int runtime_request_fd(struct vm *vm, json_t *request, json_t **reply, int *fd_o
     if (r < 0)
         return r;
     json_t *rep = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, NULL);
+    if (!rep && fd_out && *fd_out >= 0)
+        close(*fd_out), *fd_out = -1;
     if (!rep)
         return hvm_error(EPROTO, "VM '%s': no answer from the worker", vm->name);
     if (!json_is_true(json_object_get(rep, "ok"))) {
