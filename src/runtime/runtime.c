@@ -130,6 +130,19 @@ int runtime_wait_exit(struct vm *vm, int timeout_ms)
     return -ETIMEDOUT;
 }
 
+static bool state_has_vga(const char *file)
+{
+    static const char needle[] = "vga.vram";
+    char buf[65536];
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf, 0) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n < 0)
+        return true; /* unreadable: the worker reports it */
+    return memmem(buf, (size_t)n, needle, sizeof needle - 1) != NULL;
+}
+
 static json_t *build_plan(struct vm *vm, const char *accel)
 {
     json_t *cfg = vm_config(vm);
@@ -171,6 +184,11 @@ static json_t *build_plan(struct vm *vm, const char *accel)
     if (strcmp(vm_state(vm), "Saved") == 0 && mem) {
         char *p = vm_path(vm, mem);
         json_object_set_new(plan, "incoming", json_string(p));
+        /* A memory state saved before VMs had a VGA adapter restores only
+         * into the same devices: no VGA (its video RAM, "vga.vram", is
+         * named in the RAM block list at the start of the stream). */
+        if (p && !state_has_vga(p))
+            json_object_set_new(plan, "vga", json_false());
         free(p);
     }
     return plan;

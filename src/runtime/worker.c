@@ -372,8 +372,10 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
     /* A graphical console: VGA, and QEMU's VNC server without a listener
      * of its own; the worker hands it each client of run/vnc.sock
      * (add_client), so QEMU creates no socket file. */
-    qemu_args_add(a, "-vga");
-    qemu_args_add(a, "std");
+    if (!json_is_false(json_object_get(p, "vga"))) { /* (false: an old memory state) */
+        qemu_args_add(a, "-vga");
+        qemu_args_add(a, "std");
+    }
     qemu_args_add(a, "-display");
     qemu_args_add(a, "none");
     qemu_args_add(a, "-vnc");
