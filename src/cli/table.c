@@ -207,11 +207,26 @@ static const struct cli_verb vm_verbs[] = {
            "wait this long after the host start began (default 0)", 0},
           {"autostop", 0, CLI_ENUM, "save|shutdown|turn-off",
            "what hvm host stop does to it if it runs (default save)", 0},
+          {"dvd", 0, CLI_FILE, "FILE.iso", "insert an ISO into a DVD drive (read-only; repeatable)",
+           CLI_REPEAT},
+          {"dvd-slot", 0, CLI_TEXT, "N", "the DVD slot (0-3) of the matching --dvd (default: the "
+           "first free)", CLI_REPEAT},
+          {"eject", 0, CLI_TEXT, "N|all", "remove the DVD drive in slot N, or all (repeatable)",
+           CLI_REPEAT},
+          {"boot", 0, CLI_TEXT, "LIST", "startup order, e.g. dvd,disk,net (\"\" clears: QEMU's "
+           "default)", 0},
           OPT_STORE),
      "Changes the VM's current configuration (checkpoints keep theirs). The VM must be "
      "off. --add-disk copies FILE into the VM folder; a removed disk's current layer is "
      "deleted unless a checkpoint still uses it. --kernel, --initrd and --cmdline set up "
      "direct kernel boot (an empty value clears).\n\n"
+     "--dvd attaches an ISO image read-only as an IDE CD-ROM (slots 0-3). The ISO is "
+     "referenced by its absolute path, never copied into the VM folder (nor exported): "
+     "'hvm vm start' refuses to start when it is gone. --eject N removes slot N's drive. "
+     "--boot sets the startup order of the firmware (BIOS) like Hyper-V's: the kinds dvd, "
+     "disk and net in the order tried (each device of a kind in slot order; a network "
+     "adapter boots only where QEMU's NIC supports a boot index). Direct kernel boot "
+     "(--kernel) comes before any order.\n\n"
      "--disk-io says how the running guest reaches its disks: vhost-user (new VMs' "
      "default: the VM's worker serves virtio-blk requests straight from guest memory) or "
      "nbd (QEMU's own virtio-blk, reading the worker's NBD server; VMs made before the "
@@ -310,11 +325,24 @@ static const struct cli_verb vm_verbs[] = {
      ARGS({"VM", CLI_VM, false}), OPTS(OPT_STORE),
      "Saves the running VM's memory into its folder and stops QEMU: the VM is Saved, and "
      "'hvm vm start' resumes it exactly there."},
-    {"console", cmd_vm_console, "attach to the serial console (Ctrl-] detaches)",
-     ARGS({"VM", CLI_VM, false}), OPTS(OPT_STORE),
+    {"console", cmd_vm_console, "attach to the serial console (Ctrl-] detaches), or reach the VNC one",
+     ARGS({"VM", CLI_VM, false}),
+     OPTS({"vnc", 0, CLI_FLAG, NULL, "the graphical console: print how to reach its VNC server", 0},
+          {"listen", 0, CLI_TEXT, "127.0.0.1:PORT",
+           "with --vnc: forward TCP on the loopback to it while the command runs", 0},
+          OPT_STORE),
      "Attaches the terminal to the VM's serial console. Ctrl-] detaches (the VM keeps "
      "running). Everything the console printed is also kept in the VM folder's "
-     "run/console.log."},
+     "run/console.log.\n\n"
+     "--vnc: every running VM has a VGA display and a VNC server, reached through the "
+     "Unix socket run/vnc.sock of its folder (mode 0600, no password; QEMU itself opens "
+     "no socket: the worker hands it each connection). --vnc prints how to reach it; "
+     "--listen 127.0.0.1:PORT forwards TCP connections on a loopback address to it until "
+     "the command ends (Ctrl-C) or the VM stops."},
+    {"screenshot", cmd_vm_screenshot, "save the VM's screen as a PNG",
+     ARGS({"VM", CLI_VM, false}, {"OUT.png", CLI_FILE, false}), OPTS(OPT_STORE),
+     "Writes the running VM's screen (its VGA display, QMP screendump) to OUT.png, "
+     "atomically (a reader sees the old file or the whole new image)."},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 

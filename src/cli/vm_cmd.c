@@ -223,7 +223,8 @@ static json_t *drives_detail(struct vm *vm, json_t *config)
 static bool is_shown_key(const char *key)
 {
     static const char *const shown[] = {"cpus",    "memory", "drives",   "nics",
-                                        "disk_io", "boot",   "autostart", "autostop", NULL};
+                                        "disk_io", "boot",   "autostart", "autostop",
+                                        "dvds",    "boot_order", NULL};
     for (int i = 0; shown[i]; i++)
         if (strcmp(key, shown[i]) == 0)
             return true;
@@ -282,6 +283,10 @@ int cmd_vm_show(const struct cli_args *a)
         json_t *v = json_object_get(boot, boot_keys[k]);
         json_object_set_new(o, boot_keys[k], v ? json_incref(v) : json_null());
     }
+    json_t *dvds = json_object_get(cfg, "dvds");
+    json_object_set_new(o, "dvds", dvds ? json_incref(dvds) : json_array());
+    json_t *order = json_object_get(cfg, "boot_order");
+    json_object_set_new(o, "boot_order", order ? json_incref(order) : json_null());
     /* Every other setting of the configuration (autostart...), as it is. */
     const char *key;
     json_t *val;
@@ -322,6 +327,16 @@ int cmd_vm_show(const struct cli_args *a)
     printf("Kernel:      %s\n", json_string_value(json_object_get(o, "kernel")) ?: "(none)");
     printf("Initrd:      %s\n", json_string_value(json_object_get(o, "initrd")) ?: "(none)");
     printf("Cmdline:     %s\n", json_string_value(json_object_get(o, "cmdline")) ?: "(none)");
+    printf("Boot order:  ");
+    json_t *bo = json_object_get(o, "boot_order");
+    for (size_t k = 0; k < json_array_size(bo); k++)
+        printf("%s%s", k ? "," : "", json_string_value(json_array_get(bo, k)));
+    printf("%s\n", bo ? "" : "(default)");
+    for (size_t k = 0; k < json_array_size(json_object_get(o, "dvds")); k++) {
+        json_t *d = json_array_get(json_object_get(o, "dvds"), k);
+        printf("DVD %lld:       %s (read-only)\n", (long long)json_integer_value(json_object_get(d, "slot")),
+               json_string_value(json_object_get(d, "file")));
+    }
     json_object_foreach(cfg_copy, key, val)
         if (!is_shown_key(key))
             print_setting(key, val);

@@ -187,6 +187,10 @@ int cmd_vm_save(const struct cli_args *args)
 
 int cmd_vm_console(const struct cli_args *args)
 {
+    if (cli_flag(args, "vnc"))
+        return vm_console_vnc(args);
+    if (cli_flag(args, "listen"))
+        return cli_failf("--listen: only with --vnc");
     BEGIN();
     int r = need_running(vm);
     char *path = vm_path(vm, "run/console.sock");

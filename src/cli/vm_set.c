@@ -1,9 +1,11 @@
 /* hvm vm set NAME ...: change the configuration of now. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "cli/table.h"
@@ -12,6 +14,7 @@
 #include "disk/foreign.h"
 #include "util/error.h"
 #include "vm/autostart.h"
+#include "vm/validate.h"
 #include "vm/vm.h"
 
 struct set_args {
@@ -23,6 +26,9 @@ struct set_args {
     int slot, remove_slot;
     int autostart, autostart_delay; /* -1: unchanged; autostart 0 off, 1 on */
     const char *autostop;
+    const char *const *dvds, *const *dvd_slots, *const *ejects; /* --dvd, --dvd-slot, --eject */
+    int n_dvds, n_dvd_slots, n_ejects;
+    const char *boot; /* --boot dvd,disk,net; "" clears */
 };
 
 /* Only the automatic actions, which do not touch what runs: allowed in any state. */
@@ -30,7 +36,97 @@ static bool only_automatic(const struct set_args *a)
 {
     return !a->cpus && !a->memory && !a->new_disk && !a->add_disk && !a->add_nic &&
            !a->remove_nic && !a->kernel && !a->initrd && !a->cmdline && !a->disk_io &&
-           a->remove_slot < 0;
+           a->remove_slot < 0 && !a->n_dvds && !a->n_ejects && !a->boot;
+}
+
+static json_t *find_slot(json_t *drives, int slot, size_t *index);
+
+/* --eject N|all, then --dvd FILE [--dvd-slot N] (the i-th --dvd-slot is
+ * the i-th --dvd's; without one, the first free slot). An ISO is kept by
+ * its absolute path, never copied: it is checked again at start. A DVD
+ * given a taken slot replaces the ISO there, as changing the media. */
+static int apply_dvds(struct vm *vm, json_t *cfg, const struct set_args *a)
+{
+    json_t *dvds = json_object_get(cfg, "dvds");
+    if (!dvds) {
+        dvds = json_array();
+        json_object_set_new(cfg, "dvds", dvds);
+    }
+    for (int e = 0; e < a->n_ejects; e++) {
+        if (strcmp(a->ejects[e], "all") == 0) {
+            json_array_clear(dvds);
+            continue;
+        }
+        char *end;
+        long slot = strtol(a->ejects[e], &end, 10);
+        size_t idx;
+        if (!*a->ejects[e] || *end || slot < 0 || slot >= VM_MAX_DVDS)
+            return hvm_error(EINVAL, "--eject: '%s' is not a DVD slot (0-%d) or all", a->ejects[e],
+                             VM_MAX_DVDS - 1);
+        if (!find_slot(dvds, (int)slot, &idx))
+            return hvm_error(ENOENT, "VM '%s' has no DVD in slot %ld", vm->name, slot);
+        json_array_remove(dvds, idx);
+    }
+    if (a->n_dvd_slots > a->n_dvds)
+        return hvm_error(EINVAL, "--dvd-slot: %d given for %d --dvd", a->n_dvd_slots, a->n_dvds);
+    for (int i = 0; i < a->n_dvds; i++) {
+        int slot = -1;
+        if (i < a->n_dvd_slots) {
+            char *end;
+            long v = strtol(a->dvd_slots[i], &end, 10);
+            if (!*a->dvd_slots[i] || *end || v < 0 || v >= VM_MAX_DVDS)
+                return hvm_error(EINVAL, "--dvd-slot: '%s' is not a DVD slot (0-%d)", a->dvd_slots[i],
+                                 VM_MAX_DVDS - 1);
+            slot = (int)v;
+        } else {
+            for (slot = 0; slot < VM_MAX_DVDS && find_slot(dvds, slot, NULL); slot++)
+                ;
+            if (slot == VM_MAX_DVDS)
+                return hvm_error(ENOSPC, "VM '%s' has %d DVD drives already (slots 0-%d): eject one "
+                                 "first (--eject N)", vm->name, VM_MAX_DVDS, VM_MAX_DVDS - 1);
+        }
+        char abs[PATH_MAX];
+        struct stat st;
+        if (!realpath(a->dvds[i], abs) || stat(abs, &st) < 0)
+            return hvm_error(errno, "%s: %s", a->dvds[i], strerror(errno));
+        if (!S_ISREG(st.st_mode))
+            return hvm_error(EINVAL, "%s: not a regular file (an ISO image)", a->dvds[i]);
+        size_t idx;
+        if (find_slot(dvds, slot, &idx))
+            json_array_remove(dvds, idx);
+        json_array_append_new(dvds, json_pack("{s:i, s:s}", "slot", slot, "file", abs));
+    }
+    if (json_array_size(dvds) == 0)
+        json_object_del(cfg, "dvds");
+    return 0;
+}
+
+/* --boot: a comma-separated list of dvd, disk and net, each at most once. */
+static int apply_boot(json_t *cfg, const char *list)
+{
+    if (!*list) {
+        json_object_del(cfg, "boot_order");
+        return 0;
+    }
+    json_t *order = json_array();
+    char *copy = strdup(list), *save = NULL;
+    int r = copy ? 0 : hvm_error(ENOMEM, "out of memory");
+    for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; r == 0 && t; t = strtok_r(NULL, ",", &save)) {
+        if (strcmp(t, "dvd") != 0 && strcmp(t, "disk") != 0 && strcmp(t, "net") != 0)
+            r = hvm_error(EINVAL, "--boot: '%s' is not dvd, disk or net", t);
+        else if (vm_list_has(order, t))
+            r = hvm_error(EINVAL, "--boot: '%s' is named twice", t);
+        else
+            json_array_append_new(order, json_string(t));
+    }
+    if (r == 0 && (json_array_size(order) == 0 || list[strlen(list) - 1] == ',' || list[0] == ','))
+        r = hvm_error(EINVAL, "--boot: '%s' is not a list such as dvd,disk,net", list);
+    free(copy);
+    if (r == 0)
+        json_object_set_new(cfg, "boot_order", order);
+    else
+        json_decref(order);
+    return r;
 }
 
 static json_t *find_slot(json_t *drives, int slot, size_t *index)
@@ -74,6 +170,10 @@ static int apply(struct vm *vm, const struct set_args *a)
     }
     if (a->autostop)
         json_object_set_new(cfg, "autostop", json_string(a->autostop));
+    if ((a->n_dvds || a->n_ejects) && (r = apply_dvds(vm, cfg, a)) < 0)
+        goto out;
+    if (a->boot && (r = apply_boot(cfg, a->boot)) < 0)
+        goto out;
     if (a->remove_slot >= 0) {
         size_t idx;
         json_t *d = find_slot(drives, a->remove_slot, &idx);
@@ -211,6 +311,10 @@ int cmd_vm_set(const struct cli_args *args)
                          cli_text(args, "autostart-delay"));
     a.autostart_delay = (int)delay;
     a.autostop = cli_text(args, "autostop");
+    a.n_dvds = cli_all(args, "dvd", &a.dvds);
+    a.n_dvd_slots = cli_all(args, "dvd-slot", &a.dvd_slots);
+    a.n_ejects = cli_all(args, "eject", &a.ejects);
+    a.boot = cli_text(args, "boot");
     if (a.add_disk && a.new_disk)
         return cli_verb_error(args, "give one of --add-disk and --new-disk");
     struct store s;

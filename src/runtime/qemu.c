@@ -197,6 +197,61 @@ static int check_boot(const char *vm, const json_t *plan)
     return r;
 }
 
+static int check_dvds(const char *vm, const json_t *dvds)
+{
+    if (!dvds)
+        return 0;
+    if (!json_is_array(dvds) || json_array_size(dvds) > QEMU_MAX_DVDS)
+        return hvm_error(EINVAL, "VM '%s': config.dvds: expected an array of at most %d", vm,
+                         QEMU_MAX_DVDS);
+    size_t i;
+    json_t *d;
+    json_array_foreach(dvds, i, d) {
+        char field[64];
+        snprintf(field, sizeof field, "config.dvds[%zu].slot", i);
+        int r = check_int(vm, field, json_object_get(d, "slot"), 0, QEMU_MAX_DVDS - 1);
+        snprintf(field, sizeof field, "config.dvds[%zu].file", i);
+        if (r == 0)
+            r = check_path(vm, field, json_object_get(d, "path"), true);
+        for (size_t k = 0; r == 0 && k < i; k++)
+            if (json_integer_value(json_object_get(json_array_get(dvds, k), "slot")) ==
+                json_integer_value(json_object_get(d, "slot")))
+                r = hvm_error(EINVAL, "VM '%s': config.dvds[%zu].slot: taken twice", vm, i);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static const char *const boot_kinds[] = {"dvd", "disk", "net"};
+
+static int check_boot_order(const char *vm, const json_t *order)
+{
+    if (!order)
+        return 0;
+    bool ok = json_is_array(order) && json_array_size(order) >= 1 && json_array_size(order) <= 3;
+    for (size_t i = 0; ok && i < json_array_size(order); i++) {
+        const char *s = json_string_value(json_array_get(order, i));
+        bool known = false;
+        for (size_t k = 0; s && k < 3; k++)
+            known |= strcmp(s, boot_kinds[k]) == 0;
+        for (size_t k = 0; known && k < i; k++)
+            known = strcmp(s, json_string_value(json_array_get(order, k))) != 0;
+        ok = known;
+    }
+    return ok ? 0 : hvm_error(EINVAL, "VM '%s': config.boot_order: expected dvd, disk and net, "
+                              "each at most once", vm);
+}
+
+int qemu_boot_index(const json_t *plan, const char *kind, int index)
+{
+    const json_t *order = json_object_get(plan, "boot_order");
+    for (size_t i = 0; i < json_array_size(order); i++)
+        if (strcmp(json_string_value(json_array_get(order, i)) ?: "", kind) == 0)
+            return (int)i * 100 + index + 1;
+    return -1;
+}
+
 int qemu_plan_check(const json_t *plan)
 {
     const char *name = json_string_value(json_object_get(plan, "name"));
@@ -219,6 +274,10 @@ int qemu_plan_check(const json_t *plan)
                        json_array_size(json_object_get(plan, "drives")));
     if (r == 0)
         r = check_boot(name, plan);
+    if (r == 0)
+        r = check_dvds(name, json_object_get(plan, "dvds"));
+    if (r == 0)
+        r = check_boot_order(name, json_object_get(plan, "boot_order"));
     if (r == 0)
         r = check_path(name, "saved_memory", json_object_get(plan, "incoming"), false);
     return r;

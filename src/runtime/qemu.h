@@ -12,10 +12,13 @@
 
 /* QEMU's i440fx machine has 32 PCI slots on its bus; the host bridge and
  * the PIIX3 take two. Every drive and network adapter is one device. */
-#define QEMU_PCI_SLOTS 30
+#define QEMU_PCI_SLOTS 29 /* one more is the VGA adapter */
 #define QEMU_MAX_DRIVES 16
 /* vm.json's limit (vm/validate.c). */
 #define QEMU_MAX_NICS 8
+/* DVD drives are IDE CD-ROMs on the PIIX3's two channels (no PCI slot):
+ * slot N is bus ide.N/2, unit N%2. */
+#define QEMU_MAX_DVDS 4
 
 struct qemu_args {
     char **argv; /* NULL-terminated once qemu_args_finish succeeded */
@@ -39,11 +42,17 @@ char *qemu_opt_escape(const char *value);
 /* Six hex pairs separated by ':' (52:54:00:12:34:56), nothing else. */
 bool qemu_mac_valid(const char *mac);
 
+/* The bootindex of the index-th device of a kind ("dvd", "disk", "net")
+ * under the plan's boot_order, or -1 when the order does not name the
+ * kind (or there is no order: QEMU's default). */
+int qemu_boot_index(const json_t *plan, const char *kind, int index);
+
 /* Checks every field of a worker's plan (see build_plan in runtime.c) that
  * reaches QEMU: the name (the store's rule), accelerator, CPUs, memory,
  * drives (slots, absolute paths), network adapters (MACs, how many fit),
  * kernel/initrd (absolute paths), the kernel command line, the disk I/O
- * mode and the incoming memory state. 0 or -EINVAL with one clear line
+ * mode, DVDs (slots, absolute paths), the boot order and the incoming
+ * memory state. 0 or -EINVAL with one clear line
  * naming the VM and the field. */
 int qemu_plan_check(const json_t *plan);
 

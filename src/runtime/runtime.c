@@ -47,6 +47,13 @@ static int connect_ctl(struct vm *vm)
 
 int runtime_request(struct vm *vm, json_t *request, json_t **reply)
 {
+    return runtime_request_fd(vm, request, reply, NULL);
+}
+
+int runtime_request_fd(struct vm *vm, json_t *request, json_t **reply, int *fd_out)
+{
+    if (fd_out)
+        *fd_out = -1;
     int fd = connect_ctl(vm);
     if (fd < 0) {
         json_decref(request);
@@ -61,20 +68,38 @@ int runtime_request(struct vm *vm, json_t *request, json_t **reply)
     char buf[8192];
     size_t len = 0;
     while (r == 0 && len < sizeof buf) {
-        ssize_t n = read(fd, buf + len, sizeof buf - len);
+        /* recvmsg: the worker may send a descriptor with the reply. */
+        char ctl[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = {buf + len, sizeof buf - len};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+                           .msg_controllen = sizeof ctl};
+        ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
         if (n <= 0)
             break;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
+            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+                int got;
+                memcpy(&got, CMSG_DATA(cm), sizeof got);
+                if (fd_out && *fd_out < 0)
+                    *fd_out = got;
+                else
+                    close(got);
+            }
         len += (size_t)n;
     }
     close(fd);
     if (r < 0)
         return r;
     json_t *rep = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, NULL);
+    if (!rep && fd_out && *fd_out >= 0)
+        close(*fd_out), *fd_out = -1;
     if (!rep)
         return hvm_error(EPROTO, "VM '%s': no answer from the worker", vm->name);
     if (!json_is_true(json_object_get(rep, "ok"))) {
         r = hvm_error(EIO, "VM '%s': %s", vm->name, json_string_value(json_object_get(rep, "error")));
         json_decref(rep);
+        if (fd_out && *fd_out >= 0)
+            close(*fd_out), *fd_out = -1;
         return r;
     }
     if (reply)
@@ -160,6 +185,19 @@ static int plan_switches_up(struct vm *vm, json_t *plan)
     return r;
 }
 
+static bool state_has_vga(const char *file)
+{
+    static const char needle[] = "vga.vram";
+    char buf[65536];
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf, 0) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n < 0)
+        return true; /* unreadable: the worker reports it */
+    return memmem(buf, (size_t)n, needle, sizeof needle - 1) != NULL;
+}
+
 static json_t *build_plan(struct vm *vm, const char *accel)
 {
     json_t *nics = plan_nics(vm);
@@ -194,10 +232,22 @@ static json_t *build_plan(struct vm *vm, const char *accel)
             free(abs);
         }
     }
+    json_t *dvds = json_array();
+    json_array_foreach(json_object_get(cfg, "dvds"), i, d)
+        json_array_append_new(dvds, json_pack("{s:O, s:O}", "slot", json_object_get(d, "slot"),
+                                              "path", json_object_get(d, "file")));
+    json_object_set_new(plan, "dvds", dvds);
+    if (json_object_get(cfg, "boot_order"))
+        json_object_set(plan, "boot_order", json_object_get(cfg, "boot_order"));
     const char *mem = json_string_value(json_object_get(vm->doc, "saved_memory"));
     if (strcmp(vm_state(vm), "Saved") == 0 && mem) {
         char *p = vm_path(vm, mem);
         json_object_set_new(plan, "incoming", json_string(p));
+        /* A memory state saved before VMs had a VGA adapter restores only
+         * into the same devices: no VGA (its video RAM, "vga.vram", is
+         * named in the RAM block list at the start of the stream). */
+        if (p && !state_has_vga(p))
+            json_object_set_new(plan, "vga", json_false());
         free(p);
     }
     return plan;
@@ -223,6 +273,17 @@ int runtime_start(struct vm *vm, const char *accel_wanted)
     free(run);
     if (r < 0)
         return r;
+    /* An ISO is referenced, not copied: it may be gone since vm set. */
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(vm_config(vm), "dvds"), i, d) {
+        const char *iso = json_string_value(json_object_get(d, "file"));
+        struct stat st;
+        if (!iso || stat(iso, &st) < 0 || !S_ISREG(st.st_mode))
+            return hvm_error(ENOENT, "VM '%s': the ISO of DVD %lld, %s: %s", vm->name,
+                             (long long)json_integer_value(json_object_get(d, "slot")), iso ? iso : "?",
+                             iso && stat(iso, &st) < 0 ? strerror(errno) : "not a regular file");
+    }
     json_t *plan = build_plan(vm, accel);
     if (!plan)
         return -EINVAL;

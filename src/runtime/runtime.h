@@ -21,6 +21,9 @@ int runtime_start(struct vm *vm, const char *accel);
 
 /* One request to the worker: {"op": "..."} -> reply object. */
 int runtime_request(struct vm *vm, json_t *request, json_t **reply);
+/* The same; a descriptor the worker sends with its reply (screendump: the
+ * image) is returned in *fd (-1 when none; the caller closes it). */
+int runtime_request_fd(struct vm *vm, json_t *request, json_t **reply, int *fd);
 /* Is the VM's worker alive? */
 bool runtime_alive(struct vm *vm);
 /* Waits for the worker to exit (after stop/turn-off/save) up to timeout_ms. */

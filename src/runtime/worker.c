@@ -68,6 +68,9 @@ struct worker {
     pid_t qemu;
     struct qmp qmp;
     int ctl_fd;
+    int vnc_fd; /* run/vnc.sock: each client is handed to QEMU's VNC server */
+    int vnc_clients; /* names the descriptors given to QEMU */
+    int reply_fd; /* a descriptor to send with the control reply (screendump) */
     int lock_fd;
     bool paused;
     time_t started;
@@ -252,7 +255,13 @@ static void close_drives(struct worker *w)
  * configured kernel may be a file only root can read. */
 struct qemu_fds {
     int qmp, console, log, kernel, initrd;
+    int dvd[QEMU_MAX_DVDS]; /* by slot; read-only, for -add-fd */
 };
+
+static void qemu_fds_init(struct qemu_fds *f)
+{
+    *f = (struct qemu_fds){-1, -1, -1, -1, -1, {-1, -1, -1, -1}};
+}
 
 static void qemu_fds_close(struct qemu_fds *f)
 {
@@ -262,6 +271,33 @@ static void qemu_fds_close(struct qemu_fds *f)
             close(*all[i]);
         *all[i] = -1;
     }
+    for (int i = 0; i < QEMU_MAX_DVDS; i++) {
+        if (f->dvd[i] >= 0)
+            close(f->dvd[i]);
+        f->dvd[i] = -1;
+    }
+}
+
+/* Each DVD's ISO, opened read-only by the worker (QEMU could not open it:
+ * it may lie anywhere on the host, readable by root only). */
+static int open_dvds(const json_t *plan, struct qemu_fds *f)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(plan, "dvds"), i, d) {
+        int slot = (int)json_integer_value(json_object_get(d, "slot"));
+        const char *path = json_string_value(json_object_get(d, "path"));
+        struct stat st;
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+            return hvm_error(errno, "DVD %d: %s: %s", slot, path, strerror(errno));
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+            close(fd);
+            return hvm_error(EINVAL, "DVD %d: %s: not a regular file", slot, path);
+        }
+        f->dvd[slot] = fd;
+    }
+    return 0;
 }
 
 static int listen_socket(struct worker *w, const char *name, int *fd)
@@ -288,7 +324,7 @@ static int open_qemu_fds(struct worker *w, struct qemu_fds *f)
 {
     const json_t *p = w->plan;
     int sv[2];
-    *f = (struct qemu_fds){-1, -1, -1, -1, -1};
+    qemu_fds_init(f);
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return hvm_error(errno, "socketpair: %s", strerror(errno));
     w->qmp.fd = sv[0];
@@ -304,6 +340,8 @@ static int open_qemu_fds(struct worker *w, struct qemu_fds *f)
         r = f->kernel = confine_file_copy(kernel, "hvm-kernel", w->dir);
     if (r >= 0 && kernel && initrd)
         r = f->initrd = confine_file_copy(initrd, "hvm-initrd", w->dir);
+    if (r >= 0)
+        r = open_dvds(p, f);
     return r < 0 ? r : 0;
 }
 
@@ -372,7 +410,16 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
     qemu_args_add(a, "%lldM", mib);
     qemu_args_add(a, "-smp");
     qemu_args_add(a, "%lld", (long long)json_integer_value(json_object_get(p, "cpus")));
+    /* A graphical console: VGA, and QEMU's VNC server without a listener
+     * of its own; the worker hands it each client of run/vnc.sock
+     * (add_client), so QEMU creates no socket file. */
+    if (!json_is_false(json_object_get(p, "vga"))) { /* (false: an old memory state) */
+        qemu_args_add(a, "-vga");
+        qemu_args_add(a, "std");
+    }
     qemu_args_add(a, "-display");
+    qemu_args_add(a, "none");
+    qemu_args_add(a, "-vnc");
     qemu_args_add(a, "none");
     qemu_args_add(a, "-add-fd");
     qemu_args_add(a, "fd=%d,set=1,opaque=console-log", f->log);
@@ -395,16 +442,49 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
     }
     for (int i = 0; i < w->n_drives; i++) {
         struct drive *d = &w->drives[i];
+        /* With a boot order, each device says where it stands in it. */
+        char boot[32] = "";
+        int index = qemu_boot_index(p, "disk", i);
+        if (index >= 0)
+            snprintf(boot, sizeof boot, ",bootindex=%d", index);
         if (w->vhost) {
             qemu_args_add(a, "-chardev");
             qemu_args_add(a, "socket,id=vu%d,fd=%d", d->slot, d->qemu_fd);
             qemu_args_add(a, "-device");
-            qemu_args_add(a, "vhost-user-blk-pci,chardev=vu%d,num-queues=1,queue-size=256", d->slot);
+            qemu_args_add(a, "vhost-user-blk-pci,chardev=vu%d,num-queues=1,queue-size=256%s",
+                          d->slot, boot);
+            continue;
+        }
+        if (index >= 0) {
+            /* (-drive if=virtio takes no bootindex) */
+            qemu_args_add(a, "-drive");
+            qemu_args_add(a, "driver=raw,file.driver=nbd,file.server.type=fd,file.server.str=%d,"
+                             "if=none,id=disk%d,cache=writeback,discard=unmap", d->qemu_fd, d->slot);
+            qemu_args_add(a, "-device");
+            qemu_args_add(a, "virtio-blk-pci,drive=disk%d%s", d->slot, boot);
             continue;
         }
         qemu_args_add(a, "-drive");
         qemu_args_add(a, "driver=raw,file.driver=nbd,file.server.type=fd,file.server.str=%d,"
                          "if=virtio,cache=writeback,discard=unmap", d->qemu_fd);
+    }
+    /* DVDs: the ISO reaches QEMU as a read-only descriptor in fd set
+     * 10+slot (QEMU opens /dev/fdset/N, which is a dup of it). */
+    int dvds = 0;
+    for (int slot = 0; slot < QEMU_MAX_DVDS; slot++) {
+        if (f->dvd[slot] < 0)
+            continue;
+        char boot[32] = "";
+        int index = qemu_boot_index(p, "dvd", dvds++);
+        if (index >= 0)
+            snprintf(boot, sizeof boot, ",bootindex=%d", index);
+        qemu_args_add(a, "-add-fd");
+        qemu_args_add(a, "fd=%d,set=%d,opaque=dvd%d", f->dvd[slot], 10 + slot, slot);
+        qemu_args_add(a, "-drive");
+        qemu_args_add(a, "if=none,id=dvd%d,media=cdrom,readonly=on,driver=raw,file.driver=file,"
+                         "file.filename=/dev/fdset/%d,file.locking=off", slot, 10 + slot);
+        qemu_args_add(a, "-device");
+        qemu_args_add(a, "ide-cd,bus=ide.%d,unit=%d,drive=dvd%d%s", slot / 2, slot % 2, slot, boot);
     }
     size_t i;
     json_t *nic;
@@ -444,7 +524,7 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
 static void exec_qemu(struct worker *w, const struct confine_user *user, const struct qemu_fds *f,
                       char **argv, pid_t parent)
 {
-    int keep[8 + MAX_DRIVES + QEMU_MAX_NICS], n = 0;
+    int keep[8 + MAX_DRIVES + QEMU_MAX_NICS + QEMU_MAX_DVDS], n = 0;
     keep[n++] = f->qmp;
     keep[n++] = f->console;
     keep[n++] = f->log;
@@ -457,6 +537,9 @@ static void exec_qemu(struct worker *w, const struct confine_user *user, const s
     for (int i = 0; i < QEMU_MAX_NICS; i++) /* and its taps */
         if (w->tap_fd[i] >= 0)
             keep[n++] = w->tap_fd[i];
+    for (int i = 0; i < QEMU_MAX_DVDS; i++)
+        if (f->dvd[i] >= 0)
+            keep[n++] = f->dvd[i];
     signal(SIGPIPE, SIG_DFL);
     int r = confine_child(user, keep, n);
     if (r < 0) {
@@ -485,7 +568,8 @@ static int spawn_qemu(struct worker *w)
     struct confine_user user;
     if (r == 0)
         r = confine_user_lookup(strcmp(accel, "kvm") == 0, &user);
-    struct qemu_fds f = {-1, -1, -1, -1, -1};
+    struct qemu_fds f;
+    qemu_fds_init(&f);
     if (r == 0)
         r = open_qemu_fds(w, &f);
     if (r == 0)
@@ -728,6 +812,66 @@ static json_t *do_checkpoint(struct worker *w, json_t *req)
     return json_pack("{s:b, s:f}", "ok", 1, "pause_ms", pause);
 }
 
+/* QMP screendump in PNG into a file QEMU never names: run/screendump.tmp,
+ * opened twice (QEMU's write-only descriptor through an fd set, ours to
+ * read) and unlinked at once. The CLI gets our descriptor with the reply
+ * and writes the image where the user asked. */
+static json_t *do_screendump(struct worker *w)
+{
+    char *tmp = run_path(w, "screendump.tmp");
+    int rfd = -1, wfd = -1, r = 0;
+    if (!tmp)
+        return json_pack("{s:b, s:s}", "ok", 0, "error", "out of memory");
+    unlink(tmp);
+    rfd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (rfd >= 0)
+        wfd = open(tmp, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (rfd < 0 || wfd < 0)
+        r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
+    unlink(tmp);
+    free(tmp);
+    json_t *added = NULL;
+    if (r == 0)
+        r = qmp_execute_fd(&w->qmp, "add-fd", json_pack("{s:i, s:s}", "fdset-id", 90, "opaque",
+                                                         "screendump"), wfd, &added);
+    if (wfd >= 0)
+        close(wfd);
+    if (r == 0) {
+        r = qmp_execute(&w->qmp, "screendump", json_pack("{s:s, s:s}", "filename", "/dev/fdset/90",
+                                                         "format", "png"), NULL);
+        qmp_execute(&w->qmp, "remove-fd", json_pack("{s:i}", "fdset-id", 90), NULL);
+    }
+    json_decref(added);
+    struct stat st;
+    if (r == 0 && (fstat(rfd, &st) < 0 || st.st_size < 8))
+        r = hvm_error(EIO, "QEMU wrote no screen image");
+    if (r < 0) {
+        if (rfd >= 0)
+            close(rfd);
+        return json_pack("{s:b, s:s}", "ok", 0, "error", hvm_error_message());
+    }
+    w->reply_fd = rfd;
+    return json_pack("{s:b, s:I}", "ok", 1, "size", (json_int_t)st.st_size);
+}
+
+/* A client of run/vnc.sock: QEMU gets the connection (getfd) and serves it
+ * (add_client); the worker keeps no copy. */
+static void serve_vnc(struct worker *w)
+{
+    int c = accept4(w->vnc_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0)
+        return;
+    char name[32];
+    snprintf(name, sizeof name, "vnc%d", w->vnc_clients++);
+    int r = qmp_execute_fd(&w->qmp, "getfd", json_pack("{s:s}", "fdname", name), c, NULL);
+    close(c);
+    if (r == 0 && (r = qmp_execute(&w->qmp, "add_client", json_pack("{s:s, s:s, s:b}", "protocol",
+                                   "vnc", "fdname", name, "skipauth", 1), NULL)) < 0)
+        qmp_execute(&w->qmp, "closefd", json_pack("{s:s}", "fdname", name), NULL);
+    if (r < 0)
+        wlog("VNC client: %s", hvm_error_message());
+}
+
 static json_t *handle(struct worker *w, json_t *req)
 {
     const char *op = json_string_value(json_object_get(req, "op"));
@@ -771,6 +915,8 @@ static json_t *handle(struct worker *w, json_t *req)
         }
     } else if (strcmp(op, "checkpoint") == 0) {
         return do_checkpoint(w, req);
+    } else if (strcmp(op, "screendump") == 0) {
+        return do_screendump(w);
     } else {
         return json_pack("{s:b, s:s}", "ok", 0, "error", "unknown op");
     }
@@ -799,11 +945,28 @@ static void serve_control(struct worker *w)
     json_t *req = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, NULL);
     json_t *reply = req ? handle(w, req) : json_pack("{s:b, s:s}", "ok", 0, "error", "bad request");
     char *text = json_dumps(reply, JSON_COMPACT);
-    if (text) {
+    if (text && w->reply_fd >= 0) {
+        /* The reply's first byte carries the descriptor. */
+        char ctl[CMSG_SPACE(sizeof(int))] = {0};
+        struct iovec iov = {text, strlen(text)};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+                           .msg_controllen = sizeof ctl};
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &w->reply_fd, sizeof(int));
+        ssize_t ignored = sendmsg(c, &m, MSG_NOSIGNAL);
+        ignored = write(c, "\n", 1);
+        (void)ignored;
+    } else if (text) {
         ssize_t ignored = write(c, text, strlen(text));
         ignored = write(c, "\n", 1);
         (void)ignored;
     }
+    if (w->reply_fd >= 0)
+        close(w->reply_fd);
+    w->reply_fd = -1;
     free(text);
     json_decref(req);
     json_decref(reply);
@@ -812,7 +975,15 @@ static void serve_control(struct worker *w)
 
 static int listen_control(struct worker *w)
 {
-    return listen_socket(w, "ctl.sock", &w->ctl_fd);
+    int r = listen_socket(w, "ctl.sock", &w->ctl_fd);
+    if (r == 0)
+        r = listen_socket(w, "vnc.sock", &w->vnc_fd);
+    /* The graphical console is root's (or the store owner's) alone. */
+    char *vnc = run_path(w, "vnc.sock");
+    if (r == 0 && (!vnc || chmod(vnc, 0600) < 0))
+        r = hvm_error(errno, "%s: %s", vnc ? vnc : "vnc.sock", strerror(errno));
+    free(vnc);
+    return r;
 }
 
 /* After QEMU is gone: disks flushed and closed, vm.json says Off or Saved. */
@@ -822,6 +993,13 @@ static void finish(struct worker *w, int status)
      * asking us something, and we are about to wait for that lock. Closed,
      * the socket answers it with an error instead of silence. */
     char *ctl = run_path(w, "ctl.sock"), *console = run_path(w, "console.sock");
+    char *vnc = run_path(w, "vnc.sock");
+    if (vnc)
+        unlink(vnc);
+    free(vnc);
+    if (w->vnc_fd >= 0)
+        close(w->vnc_fd);
+    w->vnc_fd = -1;
     if (ctl)
         unlink(ctl);
     if (console)
@@ -857,7 +1035,7 @@ static void finish(struct worker *w, int status)
 void runtime_worker_main(const char *vm_dir, json_t *plan, int ready_fd)
 {
     const char *io = json_string_value(json_object_get(plan, "disk_io"));
-    struct worker w = {.dir = strdup(vm_dir), .plan = plan, .ctl_fd = -1, .started = time(NULL),
+    struct worker w = {.dir = strdup(vm_dir), .plan = plan, .ctl_fd = -1, .vnc_fd = -1, .reply_fd = -1, .started = time(NULL),
                        .vhost = !io || strcmp(io, "nbd") != 0, .qmp = {.fd = -1}};
     int r;
     for (int i = 0; i < QEMU_MAX_NICS; i++)
@@ -888,10 +1066,12 @@ void runtime_worker_main(const char *vm_dir, json_t *plan, int ready_fd)
         pid_t done = waitpid(w.qemu, &status, WNOHANG);
         if (done == w.qemu)
             break;
-        struct pollfd p[2] = {{w.ctl_fd, POLLIN, 0}, {w.qmp.fd, POLLIN, 0}};
-        int n = poll(p, 2, 200);
+        struct pollfd p[3] = {{w.ctl_fd, POLLIN, 0}, {w.qmp.fd, POLLIN, 0}, {w.vnc_fd, POLLIN, 0}};
+        int n = poll(p, 3, 200);
         if (n > 0 && (p[0].revents & POLLIN))
             serve_control(&w);
+        if (n > 0 && (p[2].revents & POLLIN) && w.qmp.fd >= 0)
+            serve_vnc(&w);
         if (n > 0 && (p[1].revents & (POLLIN | POLLHUP))) {
             /* Drain events (SHUTDOWN, STOP, RESUME...); EOF means QEMU is going. */
             if (qmp_poll_events(&w.qmp) == -EPIPE) {

@@ -895,7 +895,19 @@ static void drop_host_boot_files(json_t *doc, json_t *listed, json_t *notes)
             json_object_del(boot, boot_files[b]);
         }
     }
+    /* DVDs are host paths too, and media never travel in a bundle. */
+    json_t *dvds = json_object_get(json_object_get(doc, "config"), "dvds");
+    if (json_array_size(dvds)) {
+        vm_problem(notes, "vm.json: config.dvds: %zu DVD%s not imported (host paths; hvm vm set "
+                   "--dvd attaches an ISO)", json_array_size(dvds), json_array_size(dvds) == 1 ? "" : "s");
+    }
+    if (dvds)
+        json_object_del(json_object_get(doc, "config"), "dvds");
     json_array_foreach(json_object_get(doc, "checkpoints"), i, c) {
+        if (json_object_get(json_object_get(c, "config"), "dvds")) {
+            vm_problem(notes, "vm.json: checkpoints[%zu].config.dvds: not imported (host paths)", i);
+            json_object_del(json_object_get(c, "config"), "dvds");
+        }
         boot = json_object_get(json_object_get(c, "config"), "boot");
         for (size_t b = 0; b < 2; b++) {
             const char *f = json_string_value(json_object_get(boot, boot_files[b]));

@@ -8,8 +8,11 @@
  *
  *   top        format, generation, id, name, created, state, saved_memory,
  *              config, checkpoints, now, base, runtime
- *   config     cpus, memory, drives, nics, disk_io, boot, autostart, autostop
+ *   config     cpus, memory, drives, nics, disk_io, boot, autostart, autostop,
+ *              dvds, boot_order
  *   drive      slot, file
+ *   dvd        slot (0-3), file (an absolute host path: an ISO is referenced)
+ *   boot_order "dvd", "disk", "net", each at most once
  *   nic        switch, mac
  *   boot       kernel, initrd, cmdline
  *   autostart  enabled, delay           (or a plain true/false)
@@ -411,6 +414,17 @@ static const struct field drive_fields[] = {
     {NULL, false, NULL},
 };
 
+static void check_dvd_slot(struct ctx *c, const char *path, json_t *v)
+{
+    check_int(c, path, v, 0, VM_MAX_DVDS - 1, "");
+}
+
+static const struct field dvd_fields[] = {
+    {"slot", true, check_dvd_slot},
+    {"file", true, check_host_path},
+    {NULL, false, NULL},
+};
+
 static const struct field nic_fields[] = {
     {"switch", true, check_switch},
     {"mac", true, check_mac},
@@ -476,6 +490,50 @@ static void check_drives(struct ctx *c, const char *path, json_t *v)
     }
 }
 
+static void check_dvds(struct ctx *c, const char *path, json_t *v)
+{
+    if (!check_array(c, path, v, VM_MAX_DVDS, "DVD drives"))
+        return;
+    size_t i, k;
+    json_t *d;
+    json_array_foreach(v, i, d) {
+        char sub[340];
+        snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+        size_t before = c->n;
+        check_object(c, sub, d, dvd_fields);
+        if (c->n != before)
+            continue;
+        for (k = 0; k < i; k++)
+            if (json_equal(json_object_get(json_array_get(v, k), "slot"), json_object_get(d, "slot"))) {
+                problem(c, sub, "slot %lld is taken by %s[%zu] already",
+                        (long long)json_integer_value(json_object_get(d, "slot")), path, k);
+                break;
+            }
+    }
+}
+
+static void check_boot_order(struct ctx *c, const char *path, json_t *v)
+{
+    static const char *const kinds[] = {"dvd", "disk", "net"};
+    if (!check_array(c, path, v, 3, "boot devices"))
+        return;
+    if (json_array_size(v) == 0)
+        problem(c, path, "empty (name at least one of dvd, disk, net)");
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        char sub[340], b[64];
+        snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+        const char *s = want_string(c, sub, json_array_get(v, i));
+        bool known = false;
+        for (size_t k = 0; s && k < 3; k++)
+            known |= strcmp(s, kinds[k]) == 0;
+        if (s && !known)
+            problem(c, sub, "'%s' is not dvd, disk or net", shown(s, b, sizeof b));
+        for (size_t k = 0; s && known && k < i; k++)
+            if (json_equal(json_array_get(v, k), json_array_get(v, i)))
+                problem(c, sub, "'%s' is named twice", s);
+    }
+}
+
 static void check_nics(struct ctx *c, const char *path, json_t *v)
 {
     if (!check_array(c, path, v, VM_MAX_NICS, "network adapters"))
@@ -509,6 +567,8 @@ static const struct field config_fields[] = {
     {"boot", false, check_boot},
     {"autostart", false, check_autostart},
     {"autostop", false, check_autostop},
+    {"dvds", false, check_dvds},
+    {"boot_order", false, check_boot_order},
     {NULL, false, NULL},
 };
 

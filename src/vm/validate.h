@@ -26,6 +26,7 @@
 #define VM_MAX_DRIVES 16
 #define VM_MAX_SLOT 63
 #define VM_MAX_NICS 8
+#define VM_MAX_DVDS 4 /* IDE CD-ROMs: two channels, two units */
 #define VM_MAX_CHECKPOINTS 1000
 /* Past this many problems a document is garbage; the rest are not listed. */
 #define VM_MAX_PROBLEMS 100

@@ -51,6 +51,7 @@ m = {
     "slot-range":   lambda: cfg["drives"][0].update(slot=99),
     "kernel":       lambda: cfg.update(boot={"kernel": "relative/vmlinuz", "initrd": 7}),
     "disk-io":      lambda: cfg.update(disk_io=3),
+    "boot-order":   lambda: cfg.update(boot_order=["disk", "net,bootindex=0"]),
     "autostart":    lambda: cfg.update(autostart={"enabled": "yes", "delay": -5}),
     "name-comma":   lambda: d.update(name="a,b"),
     "now-parent":   lambda: d["now"].update(parent="00000000-0000-4000-8000-000000000000"),
@@ -92,6 +93,7 @@ slot-type|config.drives\[0\].slot: expected an integer
 slot-range|config.drives\[0\].slot: 99 is out of range
 kernel|config.boot.kernel: .relative/vmlinuz. is neither an absolute path nor a file under boot/
 disk-io|config.disk_io: expected a string
+boot-order|config.boot_order\[1\]: .net,bootindex=0. is not dvd, disk or net
 autostart|config.autostart.enabled: expected true or false
 name-comma|name: .a,b. is not a valid VM name
 now-parent|now.parent: no checkpoint has the id

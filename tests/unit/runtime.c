@@ -134,6 +134,55 @@ static void test_plan(void **state)
     json_decref(p);
 }
 
+/* DVDs and the boot order: slots, absolute paths, known kinds once each;
+ * bootindex follows the order. */
+static void test_plan_dvd_boot(void **state)
+{
+    (void)state;
+    json_t *p = good_plan();
+    json_object_set_new(p, "dvds", json_pack("[{s:i, s:s}, {s:i, s:s}]", "slot", 0, "path", "/iso/a.iso",
+                                             "slot", 3, "path", "/iso/b,c.iso"));
+    json_object_set_new(p, "boot_order", json_pack("[s, s]", "dvd", "disk"));
+    assert_int_equal(qemu_plan_check(p), 0);
+    assert_int_equal(qemu_boot_index(p, "dvd", 0), 1);
+    assert_int_equal(qemu_boot_index(p, "dvd", 1), 2);
+    assert_int_equal(qemu_boot_index(p, "disk", 0), 101);
+    assert_int_equal(qemu_boot_index(p, "net", 0), -1);
+    json_decref(p);
+    p = good_plan();
+    assert_int_equal(qemu_boot_index(p, "disk", 0), -1); /* no order: QEMU's default */
+    json_decref(p);
+
+    p = good_plan();
+    json_object_set_new(p, "dvds", json_pack("[{s:i, s:s}]", "slot", 4, "path", "/a.iso"));
+    expect_refused(p, "config.dvds[0].slot");
+    p = good_plan();
+    json_object_set_new(p, "dvds", json_pack("[{s:i, s:s}]", "slot", 0, "path", "a.iso"));
+    expect_refused(p, "config.dvds[0].file");
+    p = good_plan();
+    json_object_set_new(p, "dvds", json_pack("[{s:i, s:s}]", "slot", 0, "path", "/x/../etc/shadow"));
+    expect_refused(p, "config.dvds[0].file");
+    p = good_plan();
+    json_object_set_new(p, "dvds", json_pack("[{s:i, s:s}, {s:i, s:s}]", "slot", 1, "path", "/a",
+                                             "slot", 1, "path", "/b"));
+    expect_refused(p, "config.dvds[1].slot");
+    p = good_plan();
+    json_object_set_new(p, "dvds", json_string("/a.iso"));
+    expect_refused(p, "config.dvds");
+    p = good_plan();
+    json_object_set_new(p, "boot_order", json_pack("[s]", "floppy"));
+    expect_refused(p, "config.boot_order");
+    p = good_plan();
+    json_object_set_new(p, "boot_order", json_pack("[s, s]", "disk", "disk"));
+    expect_refused(p, "config.boot_order");
+    p = good_plan();
+    json_object_set_new(p, "boot_order", json_array());
+    expect_refused(p, "config.boot_order");
+    p = good_plan();
+    json_object_set_new(p, "boot_order", json_pack("[s]", "disk,bootindex=0"));
+    expect_refused(p, "config.boot_order");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -141,6 +190,7 @@ int main(void)
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_mac),
         cmocka_unit_test(test_plan),
+        cmocka_unit_test(test_plan_dvd_boot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
