@@ -137,21 +137,29 @@ static void start_print(json_t *o, bool as_json)
     fflush(stdout);
 }
 
+/* The store and the names of its VMs (n of them); EXIT_ERROR printed. */
+static int open_store_vms(const char *dir, struct store *s, char ***names, size_t *n)
+{
+    if (vm_cli_open_store(dir, s))
+        return EXIT_ERROR;
+    if (store_list(s, names) < 0) {
+        store_close(s);
+        return cli_fail();
+    }
+    for (*n = 0; (*names)[*n]; (*n)++)
+        ;
+    return EXIT_OK;
+}
+
 int cmd_host_start(const struct cli_args *args)
 {
     struct host_args a = host_args_get(args, true);
     double t0 = now_s();
     struct store s;
     char **names;
-    if (vm_cli_open_store(a.store, &s))
+    size_t n, k = 0;
+    if (open_store_vms(a.store, &s, &names, &n))
         return EXIT_ERROR;
-    if (store_list(&s, &names) < 0) {
-        store_close(&s);
-        return cli_fail();
-    }
-    size_t n = 0, k = 0;
-    while (names[n])
-        n++;
     struct pending *todo = calloc(n + 1, sizeof *todo);
     json_t *report = json_array();
     int failed = 0, started = 0;
@@ -298,15 +306,9 @@ int cmd_host_stop(const struct cli_args *args)
                          cli_text(args, "timeout"));
     struct store s;
     char **names;
-    if (vm_cli_open_store(a.store, &s))
+    size_t n, k = 0;
+    if (open_store_vms(a.store, &s, &names, &n))
         return EXIT_ERROR;
-    if (store_list(&s, &names) < 0) {
-        store_close(&s);
-        return cli_fail();
-    }
-    size_t n = 0, k = 0;
-    while (names[n])
-        n++;
     struct job *jobs = calloc(n + 1, sizeof *jobs);
     json_t *report = json_array();
     int failed = 0;
