@@ -156,7 +156,7 @@ int vm_console_vnc(const struct cli_args *args)
         free(path);
         return EXIT_OK;
     }
-    int lfd, probe = connect_unix(path);
+    int lfd = -1, probe = connect_unix(path);
     if (probe < 0) {
         r = cli_failf("VM '%s': %s: %s", name, path, strerror(-probe));
         free(path);
