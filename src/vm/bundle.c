@@ -539,13 +539,13 @@ static int export_flat(struct vm *vm, const char *tmp, json_t *doc, json_t *file
  * fsync would cost a journal commit; elsewhere it is replaced durably. */
 static int write_json(const char *dir, const char *name, json_t *doc, bool synced_later)
 {
+    if (!synced_later)
+        return store_json_replace(dir, name, doc);
     char *path = path_join(dir, name);
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     int r = 0;
     if (!path || !text) {
         r = hvm_error(ENOMEM, "out of memory");
-    } else if (!synced_later) {
-        r = file_replace(path, text, strlen(text));
     } else {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         r = fd < 0 ? hvm_error(errno, "%s: %s", path, strerror(errno))

@@ -252,13 +252,7 @@ static enum vm_journal_action journal_judge(struct vm *vm, json_t *journal, cons
 
 static int save_doc(struct vm *vm, json_t *doc, const char *file)
 {
-    char *path = vm_path(vm, file);
-    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    int r = (path && text) ? file_replace(path, text, strlen(text))
-                           : hvm_error(ENOMEM, "out of memory");
-    free(path);
-    free(text);
-    return r;
+    return store_json_replace(vm->dir, file, doc);
 }
 
 /* A step killed half-way leaves its output under a temporary name beside it

@@ -152,11 +152,7 @@ static int copy_base_along(struct vm *vm, const char *tmp, const char *target, c
         *new_base = path_join(target, rel);
         json_t *doc = json_deep_copy(vm->doc);
         json_object_set_new(doc, "base", json_string(*new_base));
-        char *cfg = path_join(tmp, "vm.json");
-        char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        r = (cfg && text) ? file_replace(cfg, text, strlen(text)) : hvm_error(ENOMEM, "out of memory");
-        free(cfg);
-        free(text);
+        r = store_json_replace(tmp, "vm.json", doc);
         json_decref(doc);
     }
     free(dir);

@@ -199,11 +199,20 @@ static json_t *registry_load(struct store *s)
 
 static int registry_save(struct store *s, json_t *doc)
 {
-    char *path = path_join(s->root, "bases.json");
-    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    int r = (path && text) ? file_replace(path, text, strlen(text)) : hvm_error(ENOMEM, "out of memory");
-    if (r == 0)
+    int r = store_json_replace(s->root, "bases.json", doc);
+    char *path = r == 0 ? path_join(s->root, "bases.json") : NULL;
+    if (path)
         vm_mode_file(path);
+    free(path);
+    return r;
+}
+
+int store_json_replace(const char *dir, const char *name, json_t *doc)
+{
+    char *path = path_join(dir, name);
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int r = (path && text) ? file_replace(path, text, strlen(text))
+                           : hvm_error(ENOMEM, "out of memory");
     free(path);
     free(text);
     return r;

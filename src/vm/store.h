@@ -66,4 +66,9 @@ bool store_switch_known(struct store *s, const char *name);
 int store_lock(struct store *s);
 void store_unlock(int fd);
 
+/* Writes doc as dir/name (indented, keys in order) atomically and durably
+ * (util/fileio.h file_replace): every JSON document of a store and its VMs
+ * is written this way, so that a crash leaves the old one or the new one. */
+int store_json_replace(const char *dir, const char *name, json_t *doc);
+
 #endif

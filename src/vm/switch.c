@@ -110,13 +110,7 @@ static json_t *switches_load(struct store *s)
 
 static int switches_save(struct store *s, json_t *doc)
 {
-    char *path = path_join(s->root, SWITCHES_FILE);
-    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    int r = (path && text) ? file_replace(path, text, strlen(text))
-                           : hvm_error(ENOMEM, "out of memory");
-    free(path);
-    free(text);
-    return r;
+    return store_json_replace(s->root, SWITCHES_FILE, doc);
 }
 
 static json_t *find_switch(json_t *doc, const char *name, size_t *index)

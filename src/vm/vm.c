@@ -576,11 +576,7 @@ int vm_create(struct store *s, const struct vm_create_params *p)
         json_decref(doc);
         goto out;
     }
-    cfg = path_join(tmp, "vm.json");
-    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    r = file_replace(cfg, text, strlen(text));
-    free(cfg);
-    free(text);
+    r = store_json_replace(tmp, "vm.json", doc);
     json_decref(doc);
     /* (A crash from here to the rename leaves the registry naming a VM
      * that does not exist: store_recover removes it with the folder.) */
