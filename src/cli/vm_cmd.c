@@ -407,6 +407,7 @@ static int check_store(const char *store_dir, bool as_json)
     char **names;
     if (vm_cli_open_store(store_dir, &s))
         return EXIT_ERROR;
+    vm_journal_refusal_report(true); /* as for one VM: its problems are listed */
     if (store_list(&s, &names) < 0) {
         store_close(&s);
         return cli_fail();

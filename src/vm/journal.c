@@ -441,7 +441,7 @@ static int execute(struct vm *vm, json_t *journal)
 {
     json_t *next = json_object_get(journal, "next");
     /* next was checked like vm.json when the journal was written and again
-     * before recovery replays it (vm.c, validate_journal_next). */
+     * before recovery replays it (vm_journal_decide). */
     int r = run_steps(vm, json_object_get(journal, "steps"));
     if (r < 0)
         return r;

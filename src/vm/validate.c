@@ -1044,19 +1044,6 @@ size_t vm_bundle_problems(json_t *doc, json_t *manifest, json_t *problems)
     return n;
 }
 
-int vm_journal_next_validate(json_t *journal, const char *file)
-{
-    json_t *list = json_array();
-    if (!list)
-        return hvm_error(ENOMEM, "out of memory");
-    struct ctx c = {.problems = list, .file = file ? file : "journal"};
-    check_doc(&c, "next", json_object_get(journal, "next"));
-    size_t n = finish_list(&c);
-    int r = n ? list_error(list, n) : 0;
-    json_decref(list);
-    return r;
-}
-
 enum vm_journal_action vm_journal_decide(json_t *journal, json_int_t have, const char *file,
                                          json_t *problems)
 {

@@ -67,11 +67,6 @@ enum vm_journal_action vm_journal_decide(json_t *journal, json_int_t have, const
 int vm_journal_validate(json_t *journal, json_int_t have, const char *file,
                         enum vm_journal_action *action);
 
-/* The next document of an uncommitted journal, which recovery makes vm.json,
- * checked as vm.json is: 0 or -EINVAL naming the journal and the field
- * ("journal: next.config.cpus: ..."). */
-int vm_journal_next_validate(json_t *journal, const char *file);
-
 /* Shapes, for the parts of hvm that take these values from users. */
 bool vm_mac_valid(const char *mac);          /* six hex pairs with colons, unicast */
 bool vm_switch_name_valid(const char *name); /* [A-Za-z0-9_.-], 1-64, alnum first */

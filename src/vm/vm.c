@@ -185,20 +185,6 @@ static int validate_doc(struct vm *vm)
  * finishes it: it is checked first, so that a journal cannot bring in what
  * vm.json could not. (An unreadable journal is recovery's: it was never
  * complete.) */
-static int validate_journal_next(struct vm *vm)
-{
-    char *path = vm_path(vm, "journal");
-    json_t *journal = path ? json_load_file(path, 0, NULL) : NULL;
-    json_t *gen = json_object_get(journal, "generation");
-    int r = 0;
-    if (journal && (!json_is_integer(gen) ||
-                    json_integer_value(gen) > json_integer_value(json_object_get(vm->doc, "generation"))))
-        r = vm_journal_next_validate(journal, path);
-    json_decref(journal);
-    free(path);
-    return r;
-}
-
 static int load_doc(struct vm *vm)
 {
     char *path = vm_path(vm, "vm.json");
@@ -319,8 +305,7 @@ static int open_dir(struct store *s, const char *dir, const char *name, bool wai
     }
     /* (vm.json is checked again after recovery: a finished journal's
      * clean-up may have changed it, see detect_dead_worker.) */
-    if ((r = load_doc(vm)) < 0 || (r = validate_journal_next(vm)) < 0 ||
-        (r = vm_journal_recover(vm)) < 0 || (r = validate_doc(vm)) < 0 ||
+    if ((r = load_doc(vm)) < 0 || (r = vm_journal_recover(vm)) < 0 || (r = validate_doc(vm)) < 0 ||
         (r = detect_dead_worker(vm)) < 0)
         goto fail;
     /* A VM that is not running has nobody writing a memory state: whatever

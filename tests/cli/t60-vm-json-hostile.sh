@@ -224,10 +224,18 @@ json.dump({"op": "x", "generation": n["generation"], "next": n, "steps": [], "re
           open(sys.argv[2], "w"))
 PYEOF
 cp "$DIR/journal" journal.bad
-for cmd in "vm show h" "vm check h" "checkpoint list h" "vm start h"; do
+for cmd in "vm show h" "checkpoint list h" "vm start h"; do
     expect_fail 2 $HVM $cmd
     grep -q "^hvm: $DIR/journal: next.config.nics\[0\].mac: .* is not a MAC address" "$T/.err" ||
         fail "journal's next: $cmd: $(last_error)"
+done
+# vm check lists the refused journal as a problem of the VM (exit 1), alone
+# and for the whole store, as it does any refused journal.
+for cmd in "vm check h" "vm check"; do
+    rc=0; $HVM $cmd >"$T/.out" 2>"$T/.err" || rc=$?
+    [ $rc = 1 ] || fail "$cmd with a refused journal exited $rc, not 1: $(cat "$T/.err")"
+    grep -q "h: problem: $DIR/journal: next.config.nics\[0\].mac: .* is not a MAC address.*(the journal was not replayed" "$T/.out" ||
+        fail "journal's next: $cmd: $(cat "$T/.out")"
 done
 cmp -s good.json "$DIR/vm.json" || fail "the hostile journal was replayed into vm.json"
 cmp -s journal.bad "$DIR/journal" || fail "the hostile journal was changed"
