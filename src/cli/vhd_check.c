@@ -6,6 +6,7 @@
 #include "cli/table.h"
 #include "disk/disk.h"
 #include "disk/foreign.h"
+#include "disk/ops.h"
 #include "util/error.h"
 #include "vhd/check.h"
 #include "vhd/image.h"
@@ -21,6 +22,14 @@ static void check_chain(const char *path, struct vhd_check_report *rep)
                  hvm_error_message());
         return;
     }
+    /* A merge killed after the parent took its new identity and before the
+     * child was re-linked: the chain reads right (vhd.c accepts it for this
+     * child), but the user should know the merge is not done. */
+    struct vhd *cv = disk_vhd_image(d), *pv = d->parent ? disk_vhd_image(d->parent) : NULL;
+    if (cv && pv && disk_merge_interrupted(cv, pv) && rep->n_notes < VHD_CHECK_MAX_ITEMS)
+        snprintf(rep->notes[rep->n_notes++], sizeof rep->notes[0],
+                 "its merge into %s was interrupted; run 'hvm vhd merge %s' again to finish it",
+                 d->parent->path, path);
     disk_close(d);
 }
 

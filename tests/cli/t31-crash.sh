@@ -131,6 +131,12 @@ for pt in footer-copy merge-parent-id merge-parent-synced merge-child-linked \
     [ $rc = 137 ] || fail "merge with HVM_CRASH_AT=$pt exited $rc, not killed"
     check_ok $d/mid.vhd "merge killed at $pt"
     check_ok $d/top.vhd "merge killed at $pt"
+    # Between the parent's new identity and the child's re-link, check
+    # says the merge is unfinished (the chain reads right either way).
+    case $pt in merge-parent-id | merge-parent-synced)
+        "$HVM" vhd check $d/top.vhd | grep -q "note: its merge into .*mid.vhd was interrupted; run 'hvm vhd merge $d/top.vhd' again" ||
+            fail "merge killed at $pt: check does not say the merge is unfinished" ;;
+    esac
     reads_as $d/top.vhd tmpl/top.raw || fail "merge killed at $pt: the child reads differently"
     set +e; "$HVM" vhd info --chain $d/sib.vhd >/dev/null 2>$d/err; rc=$?; set -e
     [ $rc != 0 ] && grep -q "unique id" $d/err || fail "merge killed at $pt: the sibling still opens"
