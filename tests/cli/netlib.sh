@@ -4,6 +4,7 @@
 # interfaces afterwards. Inside, "$HVM" is a wrapper that refuses to run in
 # the host's namespace; source lib.sh, vmlib.sh, rtlib.sh and then call
 # net_setup.
+TESTS=${TESTS:-$(cd "$(dirname "$0")/.." && pwd)}
 if [ "${HVM_NETNS_INNER:-}" != 1 ]; then
     [ "$(id -u)" = 0 ] || { echo "skipped: needs root (network namespaces, taps)"; exit 77; }
     for c in unshare ip nsenter; do
@@ -36,10 +37,11 @@ WRAP
 }
 type_cmd() { $PY "$CTL" type "$HVM_STORE/vms/$1/run/console.sock" "$2" >/dev/null; }
 # guest_do VM TAG SECONDS COMMAND: types COMMAND followed by "&& echo TAG-OK ||
-# echo TAG-FAILED" and waits for either; returns 0 on OK.
+# echo TAG-FAILED" and waits for either; returns 0 on OK. (The echo of the
+# typed line, wrapped at 80 columns, must not match: the tag is typed split.)
 guest_do() {
     console_mark "$1"
-    type_cmd "$1" "$4 && echo $2-OK || echo $2-FAILED"
+    type_cmd "$1" "$4 && echo $2-\"\"OK || echo $2-\"\"FAILED"
     wait_console "$1" "^$2-(OK|FAILED)" "$3"
     console_since "$1" | grep -q "^$2-OK"
 }
