@@ -24,9 +24,10 @@ q=$("$HVM" vm show g --json | json_get /dev/stdin "d['qemu_pid']")
 tr '\0' ' ' </proc/"$q"/cmdline | grep -q "user,model=virtio-net-pci,mac=[0-9a-f:]*,hostfwd=tcp::8022-:7777" ||
     fail "QEMU has no hostfwd=tcp::8022-:7777: $(tr '\0' ' ' </proc/"$q"/cmdline)"
 cat >"$T/dhcp-cmd" <<'GUEST'
-printf '#!/bin/sh\ncase "$1" in bound|renew) ip addr add $ip/$mask dev $interface ;; esac\n' >/tmp/dhcp.sh; chmod +x /tmp/dhcp.sh; ip link set eth0 up; udhcpc -i eth0 -n -q -t 10 -T 3 -s /tmp/dhcp.sh >/dev/null 2>&1
+printf '#!/bin/sh\ncase "$1" in bound|renew) ip addr add $ip/$mask dev $interface ;; esac\n' >/tmp/dhcp.sh
 GUEST
-guest_do g DHCP 120 "$(cat "$T/dhcp-cmd")" || fail "the guest got no address from QEMU's user networking"
+guest_do g SCRIPT 60 "$(cat "$T/dhcp-cmd")" || fail "cannot write the udhcpc script"
+guest_do g DHCP 120 "chmod +x /tmp/dhcp.sh; ip link set eth0 up; udhcpc -i eth0 -n -q -t 10 -T 3 -s /tmp/dhcp.sh >/dev/null 2>&1" || fail "the guest got no address from QEMU's user networking"
 type_cmd g "echo GUEST-SERVICE | nc -l -p 7777 &"
 sleep 1
 out=$(busybox nc -w 10 127.0.0.1 8022 </dev/null || true)
