@@ -9,7 +9,9 @@
 #include "cli/table.h"
 #include "cli/vm_common.h"
 #include "util/error.h"
+#include "net/services.h"
 #include "vm/switch.h"
+#include "vm/switch_services.h"
 
 int cmd_switch_create(const struct cli_args *a)
 {
@@ -18,11 +20,15 @@ int cmd_switch_create(const struct cli_args *a)
     if (strcmp(type, "external") == 0 || cli_text(a, "uplink"))
         return cli_verb_error(a, "external switches (bridged to a host NIC) are not supported "
                               "yet: private and internal are");
-    if (cli_flag(a, "dhcp") || cli_flag(a, "nat") || cli_text(a, "vlan"))
-        return cli_verb_error(a, "%s is not supported yet: a switch is private or internal, "
-                              "without DHCP, NAT or VLANs for now",
-                              cli_flag(a, "dhcp") ? "--dhcp" : cli_flag(a, "nat") ? "--nat"
-                                                                                  : "--vlan");
+    if (cli_text(a, "vlan"))
+        return cli_verb_error(a, "--vlan is not supported yet");
+    if (cli_text(a, "dhcp-range") && !cli_flag(a, "dhcp"))
+        return cli_verb_error(a, "--dhcp-range: only with --dhcp");
+    if ((cli_flag(a, "dhcp") || cli_flag(a, "nat")) &&
+        (strcmp(type, "internal") != 0 || !cli_text(a, "address") ||
+         !strchr(cli_text(a, "address"), '.')))
+        return cli_verb_error(a, "%s: only an internal switch with an IPv4 --address",
+                              cli_flag(a, "dhcp") ? "--dhcp" : "--nat");
     if (cli_text(a, "address") && strcmp(type, "internal") != 0)
         return cli_verb_error(a, "--address: only an internal switch has a host address");
     if (cli_text(a, "address") && net_cidr_check(cli_text(a, "address")) < 0)
@@ -31,10 +37,23 @@ int cmd_switch_create(const struct cli_args *a)
     /* A switch may be the first thing a host's store holds. */
     if (vm_cli_open_store_how(cli_text(a, "store"), STORE_CREATE, &s))
         return EXIT_ERROR;
-    int r = store_switch_create(&s, cli_pos(a, 0), type, cli_text(a, "address"));
+    json_t *more = json_object();
+    if (cli_flag(a, "dhcp"))
+        json_object_set_new(more, "dhcp", json_true());
+    if (cli_text(a, "dhcp-range"))
+        json_object_set_new(more, "dhcp_range", json_string(cli_text(a, "dhcp-range")));
+    if (cli_flag(a, "nat"))
+        json_object_set_new(more, "nat", json_true());
+    int r = store_switch_create_with(&s, cli_pos(a, 0), type, cli_text(a, "address"), more);
+    json_decref(more);
     store_close(&s);
     if (r < 0)
         return cli_fail();
+    if (strcmp(type, "user") == 0) {
+        printf("created user switch '%s' (QEMU's user-mode networking: no bridge, no "
+               "privileges needed)\n", cli_pos(a, 0));
+        return EXIT_OK;
+    }
     char bridge[NET_IFNAME_MAX + 1];
     store_switch_bridge_name(cli_pos(a, 0), bridge);
     printf("created %s switch '%s' (bridge %s; 'hvm switch up %s' creates it)\n", type,
@@ -93,6 +112,41 @@ int cmd_switch_list(const struct cli_args *a)
     return EXIT_OK;
 }
 
+static void print_forwards(json_t *fw)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(fw, i, f)
+        printf("  %s/%lld -> VM %s port %lld%s%s\n", text_or(f, "protocol", "?"),
+               (long long)json_integer_value(json_object_get(f, "host_port")),
+               text_or(f, "vm", "?"), (long long)json_integer_value(json_object_get(f, "port")),
+               json_object_get(f, "address") ? " at " : "", text_or(f, "address", ""));
+}
+
+/* DHCP, NAT and forwards of switch show (vm/switch_services.h). */
+static void switch_show_services(json_t *out)
+{
+    json_t *d = json_object_get(out, "dhcp"), *n = json_object_get(out, "nat");
+    if (d) {
+        json_t *pid = json_object_get(d, "pid");
+        printf("DHCP:     %s%s%lld%s, range %s\n", text_or(d, "state", "?"),
+               pid ? " (dnsmasq, pid " : "", pid ? (long long)json_integer_value(pid) : 0LL,
+               pid ? ")" : "", text_or(d, "range", "?"));
+        size_t i;
+        json_t *l;
+        json_array_foreach(json_object_get(d, "leases"), i, l)
+            printf("  lease %s %s%s%s\n", text_or(l, "address", "?"), text_or(l, "mac", "?"),
+                   json_object_get(l, "vm") ? " VM " : "", text_or(l, "vm", ""));
+    }
+    if (n)
+        printf("NAT:      %s (nftables table inet %s)\n", text_or(n, "state", "?"),
+               text_or(n, "table", "?"));
+    if (json_array_size(json_object_get(out, "forwards"))) {
+        printf("Forwards:\n");
+        print_forwards(json_object_get(out, "forwards"));
+    }
+}
+
 int cmd_switch_show(const struct cli_args *a)
 {
     struct store s;
@@ -115,6 +169,7 @@ int cmd_switch_show(const struct cli_args *a)
            text_or(out, "bridge", "-"), text_or(out, "state", "?"),
            text_or(out, "address", "-"), list_text(json_object_get(out, "ports"), ports, sizeof ports),
            list_text(json_object_get(out, "vms"), vms, sizeof vms));
+    switch_show_services(out);
     json_decref(out);
     return EXIT_OK;
 }
@@ -179,4 +234,84 @@ int cmd_switch_up(const struct cli_args *a)
 int cmd_switch_down(const struct cli_args *a)
 {
     return switch_each(a, false);
+}
+
+/* "HOSTPORT:VM:PORT": VM is everything between the first and the last ':'. */
+static int parse_port_spec(const char *spec, int *host_port, char *vm, size_t size, int *port)
+{
+    const char *first = strchr(spec, ':'), *last = strrchr(spec, ':');
+    char *end;
+    if (!first || first == last || (size_t)(last - first - 1) >= size || last == first + 1)
+        return -1;
+    long hp = strtol(spec, &end, 10);
+    if (end != first || hp < 1 || hp > 65535)
+        return -1;
+    long p = strtol(last + 1, &end, 10);
+    if (*end || end == last + 1 || p < 1 || p > 65535)
+        return -1;
+    memcpy(vm, first + 1, (size_t)(last - first - 1));
+    vm[last - first - 1] = 0;
+    *host_port = (int)hp;
+    *port = (int)p;
+    return 0;
+}
+
+int cmd_switch_forward(const struct cli_args *a)
+{
+    const char *name = cli_pos(a, 0), *spec = cli_text(a, "port"), *remove = cli_text(a, "remove");
+    const char *proto = cli_text(a, "protocol") ? cli_text(a, "protocol") : "tcp";
+    if (spec && remove)
+        return cli_verb_error(a, "give --port or --remove, not both");
+    if (cli_text(a, "to") && !spec)
+        return cli_verb_error(a, "--to: only with --port");
+    int host_port = 0, port = 0;
+    char vm[256];
+    if (spec && parse_port_spec(spec, &host_port, vm, sizeof vm, &port) < 0)
+        return cli_verb_error(a, "--port '%s': expected HOSTPORT:VM:PORT (ports 1-65535)", spec);
+    if (remove) {
+        char *end;
+        long hp = strtol(remove, &end, 10);
+        if (*end || end == remove || hp < 1 || hp > 65535)
+            return cli_verb_error(a, "--remove '%s': expected a host port (1-65535)", remove);
+        host_port = (int)hp;
+    }
+    if (cli_text(a, "to")) {
+        uint32_t x;
+        if (net_ipv4_parse(cli_text(a, "to"), &x) < 0)
+            return cli_verb_error(a, "--to %s", hvm_error_message());
+    }
+    struct store s;
+    if (vm_cli_open_store(cli_text(a, "store"), &s))
+        return EXIT_ERROR;
+    int r = 0;
+    const char *address = NULL;
+    json_t *sw = NULL;
+    if (spec)
+        r = store_switch_forward_add(&s, name, proto, host_port, vm, port, cli_text(a, "to"),
+                                     &address);
+    else if (remove)
+        r = store_switch_forward_remove(&s, name, proto, host_port);
+    else
+        sw = store_switch_get(&s, name, &r);
+    store_close(&s);
+    if (r < 0)
+        return cli_fail();
+    if (spec) {
+        printf("switch '%s': %s port %d -> VM %s port %d%s%s\n", name, proto, host_port, vm,
+               port, address && *address ? " at " : "", address ? address : "");
+        return EXIT_OK;
+    }
+    if (remove) {
+        printf("switch '%s': %s port %d no longer forwarded\n", name, proto, host_port);
+        return EXIT_OK;
+    }
+    json_t *fw = json_incref(json_object_get(sw, "forwards"));
+    json_decref(sw);
+    if (!fw)
+        fw = json_array();
+    if (cli_flag(a, "json"))
+        return cli_print_json(fw);
+    print_forwards(fw);
+    json_decref(fw);
+    return EXIT_OK;
 }

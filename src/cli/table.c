@@ -429,21 +429,34 @@ static const struct cli_verb host_verbs[] = {
     "11 hex digits of a hash of NAME (interface names have at most 15 characters)."
 
 static const struct cli_verb switch_verbs[] = {
-    {"create", cmd_switch_create, "record a new private or internal switch",
+    {"create", cmd_switch_create, "record a new private, internal or user switch",
      ARGS({"NAME", CLI_NAME, false}),
-     OPTS({"type", 't', CLI_ENUM, "private|internal|external",
-           "private: VMs only; internal: VMs and the host (external: not supported yet)",
+     OPTS({"type", 't', CLI_ENUM, "private|internal|user|external",
+           "private: VMs only; internal: VMs and the host; user: QEMU's user-mode networking "
+           "(external: not supported yet)",
            CLI_REQUIRED},
           {"address", 0, CLI_TEXT, "CIDR",
            "internal: the host's address on the switch, e.g. 10.20.0.1/24 or fd00::1/64", 0},
           {"uplink", 0, CLI_TEXT, "IFACE", "external: the host NIC (not supported yet)", 0},
-          {"dhcp", 0, CLI_FLAG, NULL, "internal: serve DHCP with dnsmasq (not supported yet)", 0},
-          {"nat", 0, CLI_FLAG, NULL, "internal: masquerade VM traffic (not supported yet)", 0},
+          {"dhcp", 0, CLI_FLAG, NULL, "internal, IPv4: serve DHCP to the VMs with dnsmasq", 0},
+          {"dhcp-range", 0, CLI_TEXT, "START,END",
+           "the addresses DHCP hands out (default: the half of the subnet without the host's "
+           "address)", 0},
+          {"nat", 0, CLI_FLAG, NULL,
+           "internal, IPv4: masquerade the VMs' traffic to other networks (nftables)", 0},
           {"vlan", 0, CLI_INT, "N", "VLANs (not supported yet)", 0},
           OPT_STORE),
      "Records the switch NAME in the store's switches.json; 'hvm switch up' creates its "
      "bridge. A private switch connects VMs only; an internal one also the host, which has "
-     "the --address on it. External switches, DHCP, NAT and VLANs come later."
+     "the --address on it. A user switch is QEMU's user-mode networking (slirp): no bridge, "
+     "no privileges needed, each VM alone behind its own NAT; 'hvm switch forward' publishes "
+     "its services.\n\n"
+     "--dhcp runs one dnsmasq for the switch, DHCP only (no DNS), bound to its bridge alone, "
+     "started at 'switch up' (and 'vm start') and stopped at 'switch down' and 'delete'; its "
+     "pid file, leases and log are in <store>/switches/NAME/. --nat masquerades what the VMs "
+     "send to other networks behind the host's address there (the nftables table inet "
+     "BRIDGE, made at 'switch up', deleted at 'down'), turns IPv4 forwarding on and makes "
+     "DHCP offer the host as the gateway. External switches and VLANs come later."
      SWITCH_BRIDGE_NAMES},
     {"list", cmd_switch_list, "list the store's switches and their bridges", NULL,
      OPTS(OPT_JSON, OPT_STORE),
@@ -454,7 +467,8 @@ static const struct cli_verb switch_verbs[] = {
     {"show", cmd_switch_show, "show one switch", ARGS({"NAME", CLI_NAME, false}),
      OPTS(OPT_JSON, OPT_STORE),
      "Shows the switch's type, bridge, state, address, the bridge's ports and the VMs with "
-     "an adapter on it."},
+     "an adapter on it; with --dhcp, whether its dnsmasq runs and the leases (with the VM "
+     "each MAC belongs to); with --nat, whether its table is there; its forwards."},
     {"delete", cmd_switch_delete, "delete a switch no VM uses", ARGS({"NAME", CLI_NAME, false}),
      OPTS(OPT_STORE),
      "Removes the switch and its bridge. Refused while a VM's network adapter names it (the "
@@ -463,13 +477,30 @@ static const struct cli_verb switch_verbs[] = {
      ARGS({"NAME", CLI_NAME, true}),
      OPTS({"all", 'a', CLI_FLAG, NULL, "every switch of the store", 0}, OPT_STORE),
      "Creates the switch's bridge where it is missing, gives an internal switch its "
-     "address and sets the bridge up; running it again changes nothing. Give NAME or "
+     "address and sets the bridge up, starts its DHCP server (a dnsmasq that exited is "
+     "started again) and applies its NAT table; running it again changes nothing. Give NAME or "
      "--all. Needs CAP_NET_ADMIN." SWITCH_BRIDGE_NAMES},
+    {"forward", cmd_switch_forward, "publish a VM's port on the host, or list or remove forwards",
+     ARGS({"NAME", CLI_NAME, false}),
+     OPTS({"port", 'p', CLI_TEXT, "HOSTPORT:VM:PORT", "forward the host's HOSTPORT to VM's PORT", 0},
+          {"protocol", 0, CLI_ENUM, "tcp|udp", "the protocol (default tcp)", 0},
+          {"to", 0, CLI_TEXT, "ADDRESS", "the VM's IPv4 address (default: reserved by DHCP)", 0},
+          {"remove", 0, CLI_TEXT, "HOSTPORT", "stop forwarding HOSTPORT (of --protocol)", 0},
+          OPT_JSON, OPT_STORE),
+     "Without --port or --remove, lists the switch's forwards.\n\n"
+     "On an internal switch with --nat, a forward is a DNAT rule of the switch's nftables "
+     "table: connections to HOSTPORT of any of the host's addresses (from other networks or "
+     "from the host itself, not from 127.0.0.1) go to PORT of the VM. The VM's address is "
+     "--to, or one reserved for the MAC of its adapter on the switch: the address it has a "
+     "lease for, else a free one of the DHCP range, which dnsmasq then always gives that "
+     "adapter. Changes apply at once when the switch is up.\n\n"
+     "On a user switch, a forward is QEMU's hostfwd on the VM's adapter (HOSTPORT on all "
+     "the host's addresses); it takes effect when the VM starts."},
     {"down", cmd_switch_down, "remove the bridge of a switch, or of every switch",
      ARGS({"NAME", CLI_NAME, true}),
      OPTS({"all", 'a', CLI_FLAG, NULL, "every switch of the store", 0}, OPT_STORE),
-     "Deletes the switch's bridge (the switch stays in the store); refused while the "
-     "bridge has ports. Give NAME or --all. Needs CAP_NET_ADMIN."},
+     "Stops the switch's DHCP server, deletes its NAT table and its bridge (the switch stays "
+     "in the store); refused while the bridge has ports. Give NAME or --all. Needs CAP_NET_ADMIN."},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -498,7 +529,8 @@ const struct cli_noun cli_nouns[] = {
      host_verbs},
     {"switch", "virtual switches VMs' network adapters connect to",
      "The store's switches (switches.json) and their Linux bridges on this host: private "
-     "(VMs only) and internal (VMs and the host).",
+     "(VMs only) and internal (VMs and the host, with DHCP and NAT if asked), and user "
+     "switches (QEMU's user-mode networking).",
      switch_verbs},
     {NULL, NULL, NULL, NULL},
 };

@@ -159,6 +159,19 @@ static json_t *plan_nics(struct vm *vm)
             char bridge[NET_IFNAME_MAX + 1];
             store_switch_bridge_name(name, bridge);
             json_object_set_new(nic, "bridge", json_string(bridge));
+        } else if (type && strcmp(type, "user") == 0) {
+            /* The switch's forwards to this VM: QEMU's hostfwd on the adapter. */
+            json_t *fw = json_array();
+            size_t k;
+            json_t *f;
+            json_array_foreach(json_object_get(sw, "forwards"), k, f) {
+                const char *who = json_string_value(json_object_get(f, "vm"));
+                if (who && strcmp(who, vm->name) == 0)
+                    json_array_append(fw, f);
+            }
+            if (json_array_size(fw))
+                json_object_set(nic, "hostfwd", fw);
+            json_decref(fw);
         }
         json_decref(sw);
     }

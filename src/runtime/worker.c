@@ -499,8 +499,24 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
             qemu_args_add(a, "virtio-net-pci,netdev=net%zu,mac=%s", i, mac);
             continue;
         }
+        /* A user switch's forwards (vm/switch_services.h), checked there. */
+        char fwd[1024] = "";
+        size_t k, len = 0;
+        json_t *f;
+        json_array_foreach(json_object_get(nic, "hostfwd"), k, f) {
+            const char *proto = json_string_value(json_object_get(f, "protocol"));
+            int n = snprintf(fwd + len, sizeof fwd - len, ",hostfwd=%s::%lld-:%lld",
+                             proto && strcmp(proto, "udp") == 0 ? "udp" : "tcp",
+                             (long long)json_integer_value(json_object_get(f, "host_port")),
+                             (long long)json_integer_value(json_object_get(f, "port")));
+            if (n < 0 || (size_t)n >= sizeof fwd - len) {
+                fwd[len] = 0;
+                break;
+            }
+            len += (size_t)n;
+        }
         qemu_args_add(a, "-nic");
-        qemu_args_add(a, "user,model=virtio-net-pci,mac=%s", mac);
+        qemu_args_add(a, "user,model=virtio-net-pci,mac=%s%s", mac, fwd);
     }
     if (f->kernel >= 0) {
         /* QEMU reads them by name: its own descriptors', which it may open. */

@@ -1,15 +1,20 @@
 #include "util/error.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char message[1024];
 
 int hvm_error(int err, const char *fmt, ...)
 {
+    /* Formatted aside first: callers wrap the previous message
+     * (hvm_error(e, "%s: %s", name, hvm_error_message())). */
+    char text[sizeof message];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(message, sizeof message, fmt, ap);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    memcpy(message, text, sizeof message);
     return err > 0 ? -err : err;
 }
 

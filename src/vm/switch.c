@@ -11,6 +11,8 @@
 
 #include "util/error.h"
 #include "util/fileio.h"
+#include "vm/switch_internal.h"
+#include "vm/switch_services.h"
 
 #define SWITCHES_FILE "switches.json"
 
@@ -41,7 +43,7 @@ static bool is_bridge_type(const char *type)
 
 /* The document of root/switches.json: {"format", "switches": [objects]},
  * every entry checked; NULL with the error recorded. */
-static json_t *switches_load(struct store *s)
+json_t *switches_load(struct store *s)
 {
     char *path = path_join(s->root, SWITCHES_FILE);
     if (!path) {
@@ -96,6 +98,8 @@ static json_t *switches_load(struct store *s)
         else if (addr && net_cidr_check(json_string_value(addr)) < 0)
             r = hvm_error(EINVAL, "%s/%s: switches[%zu].address: %s", s->root, SWITCHES_FILE, i,
                           hvm_error_message());
+        if (r == 0)
+            r = switch_services_check(s->root, i, e);
         if (r < 0)
             break;
         json_object_set_new(seen, name, json_true());
@@ -108,12 +112,12 @@ static json_t *switches_load(struct store *s)
     return doc;
 }
 
-static int switches_save(struct store *s, json_t *doc)
+int switches_save(struct store *s, json_t *doc)
 {
     return store_json_replace(s->root, SWITCHES_FILE, doc);
 }
 
-static json_t *find_switch(json_t *doc, const char *name, size_t *index)
+json_t *find_switch(json_t *doc, const char *name, size_t *index)
 {
     size_t i;
     json_t *e;
@@ -153,11 +157,17 @@ json_t *store_switch_get(struct store *s, const char *name, int *err)
 int store_switch_create(struct store *s, const char *name, const char *type,
                         const char *address)
 {
+    return store_switch_create_with(s, name, type, address, NULL);
+}
+
+int store_switch_create_with(struct store *s, const char *name, const char *type,
+                             const char *address, json_t *more)
+{
     if (!store_name_valid(name))
         return hvm_error(EINVAL, "'%s': not a switch name (no '/', ',' or leading '-' or '.')",
                          name);
-    if (!is_bridge_type(type))
-        return hvm_error(EINVAL, "switch type '%s': expected private or internal", type);
+    if (!is_bridge_type(type) && strcmp(type, "user") != 0)
+        return hvm_error(EINVAL, "switch type '%s': expected private, internal or user", type);
     if (address && strcmp(type, "internal") != 0)
         return hvm_error(EINVAL, "--address: only an internal switch has a host address");
     if (address && net_cidr_check(address) < 0)
@@ -193,8 +203,12 @@ int store_switch_create(struct store *s, const char *name, const char *type,
     e = json_pack("{s:s, s:s}", "name", name, "type", type);
     if (address)
         json_object_set_new(e, "address", json_string(address));
+    if (more)
+        json_object_update(e, more);
     json_array_append_new(json_object_get(doc, "switches"), e);
-    r = switches_save(s, doc);
+    r = switch_services_check(s->root, json_array_size(json_object_get(doc, "switches")) - 1, e);
+    if (r == 0)
+        r = switches_save(s, doc);
 out:
     json_decref(doc);
     store_unlock(lock);
@@ -247,7 +261,7 @@ static char *join_names(json_t *list)
 }
 
 /* Bridge down, the store lock held, sw a checked entry. */
-static int switch_down_locked(json_t *sw)
+static int switch_down_locked(struct store *s, json_t *sw)
 {
     const char *name = json_string_value(json_object_get(sw, "name"));
     if (!is_bridge_type(json_string_value(json_object_get(sw, "type"))))
@@ -257,7 +271,7 @@ static int switch_down_locked(json_t *sw)
     struct net_link link;
     int r = net_link_get(bridge, &link);
     if (r == -ENODEV)
-        return 0;
+        return switch_services_down(s, sw, bridge);
     if (r < 0)
         return r;
     if (!link.is_bridge)
@@ -277,6 +291,8 @@ static int switch_down_locked(json_t *sw)
         json_decref(list);
     }
     net_names_free(ports);
+    if (r == 0)
+        r = switch_services_down(s, sw, bridge);
     return r < 0 ? r : net_bridge_delete(bridge);
 }
 
@@ -300,9 +316,10 @@ int store_switch_delete(struct store *s, const char *name)
                       "them first (hvm vm set VM --remove-nic MAC)", name,
                       n == 1 ? "VM" : "VMs", text ? text : "?");
         free(text);
-    } else if ((r = switch_down_locked(sw)) == 0) {
+    } else if ((r = switch_down_locked(s, sw)) == 0) {
         json_array_remove(json_object_get(doc, "switches"), index);
-        r = switches_save(s, doc);
+        if ((r = switches_save(s, doc)) == 0)
+            switch_services_forget(s, name);
     }
     json_decref(users);
     json_decref(doc);
@@ -331,6 +348,8 @@ int store_switch_up(struct store *s, const char *name)
             r = net_addr_add(bridge, address);
         if (r == 0)
             r = net_link_set_up(bridge);
+        if (r == 0)
+            r = switch_services_up(s, sw, bridge);
     }
     json_decref(sw);
     store_unlock(lock);
@@ -345,7 +364,7 @@ int store_switch_down(struct store *s, const char *name)
     int r;
     json_t *sw = store_switch_get(s, name, &r);
     if (sw)
-        r = switch_down_locked(sw);
+        r = switch_down_locked(s, sw);
     json_decref(sw);
     store_unlock(lock);
     return r;
@@ -371,6 +390,7 @@ json_t *store_switch_describe(struct store *s, json_t *sw)
                 json_array_append_new(ports, json_string(names[i]));
             net_names_free(names);
         }
+        switch_services_describe(s, sw, bridge, out);
         hvm_error_clear();
     }
     json_object_set_new(out, "state", json_string(state));

@@ -38,6 +38,11 @@ json_t *store_switch_get(struct store *s, const char *name, int *err);
  * for internal, may be NULL). Touches no network. */
 int store_switch_create(struct store *s, const char *name, const char *type,
                         const char *address);
+/* The same with more keys in the entry (an object: "dhcp", "dhcp_range",
+ * "nat", see vm/switch_services.h), checked before anything is written;
+ * type may also be "user". */
+int store_switch_create_with(struct store *s, const char *name, const char *type,
+                             const char *address, json_t *more);
 /* Names of the VMs whose current configuration has an adapter on the
  * switch (array of strings, new reference). */
 json_t *store_switch_users(struct store *s, const char *name);

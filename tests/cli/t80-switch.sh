@@ -93,8 +93,8 @@ refused() { # TEXT CMD...
 refused "exists already" hvm switch create lab --type internal
 refused "external switches.*not supported yet" hvm switch create ext --type external
 refused "external switches.*not supported yet" hvm switch create ext --type private --uplink eth0
-refused "\-\-dhcp is not supported yet" hvm switch create d --type internal --dhcp
-refused "\-\-nat is not supported yet" hvm switch create d --type internal --nat
+refused "\-\-dhcp: only an internal switch with an IPv4 \-\-address" hvm switch create d --type internal --dhcp
+refused "\-\-nat: only an internal switch with an IPv4 \-\-address" hvm switch create d --type private --nat
 refused "\-\-vlan is not supported yet" hvm switch create d --type private --vlan 10
 refused "only an internal switch" hvm switch create d --type private --address 10.1.0.1/24
 refused "prefix length" hvm switch create d --type internal --address 10.1.0.1

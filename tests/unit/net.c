@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "net/net.h"
+#include "net/services.h"
 #include "util/error.h"
 
 static char host_ns[64];
@@ -181,6 +182,35 @@ static void test_tap_dies_with_process(void **state)
     assert_int_equal(net_bridge_delete("ut-br1"), 0);
 }
 
+/* The IPv4 arithmetic of DHCP ranges (net/services.h). */
+static void test_ipv4_range(void **state)
+{
+    (void)state;
+    struct net_ipv4_net n;
+    uint32_t a, b;
+    char x[NET_IPV4_TEXT], y[NET_IPV4_TEXT];
+    assert_int_equal(net_ipv4_cidr_parse("10.60.0.1/24", &n), 0);
+    assert_int_equal(n.prefix, 24);
+    assert_int_equal(net_ipv4_default_range(&n, &a, &b), 0);
+    net_ipv4_format(a, x);
+    net_ipv4_format(b, y);
+    assert_string_equal(x, "10.60.0.128");
+    assert_string_equal(y, "10.60.0.254");
+    /* The host in the upper half: the lower half, without the network. */
+    assert_int_equal(net_ipv4_cidr_parse("192.168.5.200/24", &n), 0);
+    assert_int_equal(net_ipv4_default_range(&n, &a, &b), 0);
+    net_ipv4_format(a, x);
+    net_ipv4_format(b, y);
+    assert_string_equal(x, "192.168.5.1");
+    assert_string_equal(y, "192.168.5.127");
+    assert_true(net_ipv4_in(&n, a) && !net_ipv4_in(&n, n.network) && !net_ipv4_in(&n, n.broadcast));
+    assert_int_equal(net_ipv4_cidr_parse("10.0.0.1/31", &n) < 0 ||
+                     net_ipv4_default_range(&n, &a, &b) < 0, 1);
+    assert_true(net_ipv4_cidr_parse("10.0.0.300/24", &n) < 0);
+    assert_true(net_ipv4_parse("1.2.3", &a) < 0);
+    hvm_error_clear();
+}
+
 int main(void)
 {
     ssize_t n = readlink("/proc/self/ns/net", host_ns, sizeof host_ns - 1);
@@ -191,6 +221,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ifname),
         cmocka_unit_test(test_cidr),
+        cmocka_unit_test(test_ipv4_range),
         cmocka_unit_test(test_bridge),
         cmocka_unit_test(test_not_a_bridge),
         cmocka_unit_test(test_tap_dies_with_process),
