@@ -197,6 +197,13 @@ static const struct cli_verb vm_verbs[] = {
           {"remove-disk", 0, CLI_INT, "SLOT", "remove the drive in SLOT", 0},
           {"add-nic", 0, CLI_TEXT, "SWITCH", "a new network adapter on SWITCH", 0},
           {"remove-nic", 0, CLI_TEXT, "MAC", "remove the network adapter MAC", 0},
+          {"set-nic", 0, CLI_TEXT, "MAC", "change the network adapter MAC (--vlan, --switch, "
+           "--model)", 0},
+          {"vlan", 0, CLI_INT, "N", "the adapter's VLAN, 1-4094 (0: none; with --add-nic or "
+           "--set-nic)", 0},
+          {"mac", 0, CLI_TEXT, "MAC", "the new adapter's MAC (default: random 52:54:00:...)", 0},
+          {"model", 0, CLI_ENUM, "virtio|e1000e", "the adapter's model (default virtio)", 0},
+          {"switch", 0, CLI_TEXT, "SWITCH", "with --set-nic: move the adapter to SWITCH", 0},
           {"kernel", 0, CLI_FILE, "FILE", "direct kernel boot: the kernel (\"\" clears)", 0},
           {"initrd", 0, CLI_FILE, "FILE", "direct kernel boot: the initrd (\"\" clears)", 0},
           {"cmdline", 0, CLI_TEXT, "TEXT", "the kernel command line (\"\" clears)", 0},

@@ -64,4 +64,13 @@ int net_addr_has(const char *ifname, const char *cidr, bool *has);
  * copied to got (NET_IFNAME_MAX + 1 bytes). */
 int net_tap_create(const char *name, char *got);
 
+/* VLANs (vlan.c). Does the kernel have bridge VLAN filtering? Asked of an
+ * existing bridge, read-only: the bridge reports its VLAN attributes only
+ * where CONFIG_BRIDGE_VLAN_FILTERING is there. */
+int net_bridge_vlan_capable(const char *bridge, bool *capable);
+/* Turns VLAN filtering on for the bridge (idempotent). */
+int net_bridge_vlan_filtering_on(const char *bridge);
+/* Makes vid (1-4094) the port's PVID, untagged, and takes VLAN 1 off it. */
+int net_port_pvid(const char *port, int vid);
+
 #endif

@@ -362,6 +362,9 @@ static int open_taps(struct worker *w)
             return fd;
         w->tap_fd[i] = fd;
         int r = net_link_set_master(name, bridge);
+        json_t *pvid = json_object_get(nic, "pvid");
+        if (r == 0 && json_is_integer(pvid))
+            r = net_port_pvid(name, (int)json_integer_value(pvid));
         if (r == 0)
             r = net_link_set_up(name);
         if (r < 0)
@@ -490,17 +493,19 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
     json_t *nic;
     json_array_foreach(json_object_get(p, "nics"), i, nic) {
         const char *mac = json_string_value(json_object_get(nic, "mac"));
+        const char *model = json_string_value(json_object_get(nic, "model"));
+        const char *device = model && strcmp(model, "e1000e") == 0 ? "e1000e" : "virtio-net-pci";
         if (i < QEMU_MAX_NICS && w->tap_fd[i] >= 0) {
             /* vhost-net comes later, where /dev/vhost-net opens: QEMU 7.2
              * aborts on vhost=on without it. */
             qemu_args_add(a, "-netdev");
             qemu_args_add(a, "tap,id=net%zu,fd=%d", i, w->tap_fd[i]);
             qemu_args_add(a, "-device");
-            qemu_args_add(a, "virtio-net-pci,netdev=net%zu,mac=%s", i, mac);
+            qemu_args_add(a, "%s,netdev=net%zu,mac=%s", device, i, mac);
             continue;
         }
         qemu_args_add(a, "-nic");
-        qemu_args_add(a, "user,model=virtio-net-pci,mac=%s", mac);
+        qemu_args_add(a, "user,model=%s,mac=%s", device, mac);
     }
     if (f->kernel >= 0) {
         /* QEMU reads them by name: its own descriptors', which it may open. */

@@ -58,4 +58,21 @@ int store_switch_down(struct store *s, const char *name);
  * (store_switch_users). New reference. */
 json_t *store_switch_describe(struct store *s, json_t *sw);
 
+/* VLANs of a bridge switch. The bridge of VLAN vlan (1-4094) of switch
+ * name where each VLAN has a bridge of its own: "hvv-NAME.VLAN" when that
+ * fits in an interface name, else "hvv_" + 11 hex digits of a hash of
+ * both. out: NET_IFNAME_MAX + 1 bytes. */
+void store_switch_vlan_bridge_name(const char *name, int vlan, char *out);
+/* How the switch's VLANs work on this host, asked of its (up) bridge:
+ * "filtering" (bridge VLAN filtering, a PVID per port), "bridge-per-vlan"
+ * (the kernel lacks filtering), "unknown" (no bridge yet), "none" (user). */
+const char *store_switch_vlan_mode(json_t *sw);
+/* After store_switch_up(name): prepares VLAN vlan and tells the bridge an
+ * adapter on it joins (bridge: NET_IFNAME_MAX + 1 bytes) and the PVID its
+ * port needs (*pvid, 0 for none). Without VLAN filtering: creates the
+ * VLAN's own bridge (private or internal switches only; an external one
+ * is refused). */
+int store_switch_vlan_attach(struct store *s, const char *name, int vlan, char *bridge,
+                             int *pvid);
+
 #endif
