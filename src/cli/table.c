@@ -477,6 +477,20 @@ static const struct cli_verb switch_verbs[] = {
      OPTS({"all", 'a', CLI_FLAG, NULL, "every switch of the store", 0}, OPT_STORE),
      "Deletes the switch's bridge (the switch stays in the store); refused while the "
      "bridge has ports. Give NAME or --all. Needs CAP_NET_ADMIN."},
+    {"diagnose", cmd_switch_diagnose, "report offload, MTU and bond problems of a switch",
+     ARGS({"NAME", CLI_NAME, false}), OPTS(OPT_JSON, OPT_STORE),
+     "Reads the offload features (ethtool netlink), MTU and kind of every port of the "
+     "switch's bridges (its own and its VLANs') and reports the known bad combinations, "
+     "each with its fix: LRO on a bridge port, tx checksum offload on a tap, GRO or TSO on "
+     "for some ports and off for others, a port MTU other than its bridge's, a bond in "
+     "balance-alb or balance-tlb mode under the bridge, br_netfilter loaded. Exits 1 when it "
+     "found a problem, 0 when none."},
+    {"set", cmd_switch_set, "change a switch's offload settings", ARGS({"NAME", CLI_NAME, false}),
+     OPTS({"offload", 0, CLI_TEXT, "NAME=on|off,...",
+           "offloads of its ports: tso, gso, gro, lro, tx, rx, sg", 0}, OPT_STORE),
+     "Keeps the offload settings in switches.json (merged with those set before), applies "
+     "them to the ports of the switch's bridges now, again at 'hvm switch up', and to the "
+     "tap of every VM started on it. Needs CAP_NET_ADMIN."},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -159,6 +159,9 @@ static json_t *plan_nics(struct vm *vm)
             char bridge[NET_IFNAME_MAX + 1];
             store_switch_bridge_name(name, bridge);
             json_object_set_new(nic, "bridge", json_string(bridge));
+            /* The switch's offload settings, for the worker to give the tap. */
+            if (json_is_object(json_object_get(sw, "offload")))
+                json_object_set(nic, "offload", json_object_get(sw, "offload"));
         }
         json_decref(sw);
     }

@@ -365,6 +365,15 @@ static int open_taps(struct worker *w)
         json_t *pvid = json_object_get(nic, "pvid");
         if (r == 0 && json_is_integer(pvid))
             r = net_port_pvid(name, (int)json_integer_value(pvid));
+        json_t *offload = json_object_get(nic, "offload");
+        if (r == 0 && json_is_object(offload)) {
+            int want[NET_OFFLOADS];
+            for (int k = 0; k < NET_OFFLOADS; k++) {
+                json_t *v = json_object_get(offload, net_offload_name(k));
+                want[k] = json_is_boolean(v) ? json_is_true(v) : -1;
+            }
+            r = net_offloads_set(name, want);
+        }
         if (r == 0)
             r = net_link_set_up(name);
         if (r < 0)

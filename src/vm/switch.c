@@ -341,6 +341,8 @@ int store_switch_up(struct store *s, const char *name)
             r = net_addr_add(bridge, address);
         if (r == 0)
             r = net_link_set_up(bridge);
+        if (r == 0)
+            r = store_switch_offload_reapply(sw);
     }
     json_decref(sw);
     store_unlock(lock);
@@ -507,4 +509,27 @@ static int vlan_bridges_down(const char *name)
             return r;
     }
     return 0;
+}
+
+int store_switch_set_field(struct store *s, const char *name, const char *key, json_t *value)
+{
+    int lock = store_lock(s);
+    if (lock < 0) {
+        json_decref(value);
+        return lock;
+    }
+    int r;
+    json_t *doc = switches_load(s);
+    json_t *sw = doc ? find_switch(doc, name, NULL) : NULL;
+    if (!doc)
+        r = -EINVAL;
+    else if (!sw)
+        r = hvm_error(ENOENT, "no switch '%s' in %s/%s", name, s->root, SWITCHES_FILE);
+    else
+        r = json_object_set(sw, key, value) < 0 ? hvm_error(ENOMEM, "out of memory")
+                                                 : switches_save(s, doc);
+    json_decref(value);
+    json_decref(doc);
+    store_unlock(lock);
+    return r;
 }

@@ -75,4 +75,23 @@ const char *store_switch_vlan_mode(json_t *sw);
 int store_switch_vlan_attach(struct store *s, const char *name, int vlan, char *bridge,
                              int *pvid);
 
+/* Sets key of the switch's entry to value (reference taken) and saves. */
+int store_switch_set_field(struct store *s, const char *name, const char *key, json_t *value);
+
+/* Offloads (switch_diag.c). want (NET_OFFLOADS entries: 1 on, 0 off, -1
+ * unchanged) of the entry's "offload" object ({"tso": false, ...}). */
+int store_switch_offload_want(json_t *sw, int *want);
+/* want of "tso=off,gro=on,...". */
+int store_switch_offload_parse(const char *spec, int *want);
+/* Keeps spec in the switch's "offload" (merged with what is there) and
+ * applies it to the ports of its bridges. */
+int store_switch_set_offload(struct store *s, const char *name, const char *spec);
+/* Applies the kept "offload" to the ports of the switch's bridges. */
+int store_switch_offload_reapply(json_t *sw);
+/* The diagnosis: {"name", "type", "vlan_mode", "bridges": [{name, mtu}],
+ * "ports": [{name, bridge, kind, mtu, offload: {tso: bool...},
+ * changeable}], "br_netfilter", "problems": [{interface, problem, fix}]}
+ * (new reference), or NULL with the error recorded. */
+json_t *store_switch_diagnose(struct store *s, const char *name);
+
 #endif
