@@ -3,8 +3,9 @@
 # offloads can be toggled): features read over ethtool netlink, an MTU
 # mismatch and a GRO mismatch reported with their fixes (exit 1), set
 # --offload changes the ports' features, is kept in switches.json and is
-# applied again by 'switch up' to a port added since. No LRO or bond case:
-# veths have no LRO and this kernel has no bonding module.
+# applied again by 'switch up' to a port added since. A balance-alb bond
+# under the bridge is reported where the kernel has bonding (skipped with a
+# message otherwise). No LRO case: veths have no LRO.
 #
 # Runs in a network namespace it makes, like t80.
 set -eu
@@ -84,6 +85,17 @@ problems | grep -q "tso mismatch: on for v4, off for v0" || fail "no TSO mismatc
 diag
 [ "$(feat v4 gro)$(feat v4 tso)" = TrueFalse ] || fail "switch up did not apply the offloads to v4: $(cat "$T/diag.json")"
 [ -z "$(problems)" ] || fail "problems left: $(problems)"
+
+# A bond in balance-alb under the bridge, where the kernel has bonding.
+if ip link add hb0 type bond mode balance-alb 2>/dev/null; then
+    ip link set hb0 master hvm-lan
+    diag
+    problems | grep -q "hb0: bond in balance-alb mode under a bridge.*FIX use mode active-backup" ||
+        fail "no bond problem: $(problems)"
+    ip link del hb0
+else
+    echo "t85: bond part skipped: this kernel has no bonding (ip link add type bond failed)"
+fi
 
 # Bad input: one line, nothing changed.
 expect_fail 2 "$HVM" switch set lan --offload tso=maybe
