@@ -288,6 +288,8 @@ static const struct cli_verb vm_verbs[] = {
            "the VM's id; copy: a new id and new MAC addresses", 0},
           {"name", 0, CLI_NAME, "NEW", "the imported VM's name", 0},
           {"dry-run", 0, CLI_FLAG, NULL, "only validate and report", 0},
+          {"map-switch", 0, CLI_TEXT, "OLD=NEW[,...]",
+           "put the adapters on switch OLD (now and in every checkpoint) on this host's NEW", 0},
           OPT_STORE),
      "Validates the whole bundle first (manifest hashes and sizes, chains, configuration, "
      "name or id clash) and lists every problem at once; the store changes only if the "
