@@ -264,8 +264,8 @@ static int switch_down_locked(json_t *sw)
     store_switch_bridge_name(name, bridge);
     struct net_link link;
     int r = net_link_get(bridge, &link);
-    if (r == -ENODEV)
-        return 0;
+    if (r == -ENODEV) /* its VLANs' bridges may outlive it (deleted by hand) */
+        return vlan_bridges_down(name);
     if (r < 0)
         return r;
     if (!link.is_bridge)
