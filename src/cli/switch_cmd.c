@@ -169,6 +169,13 @@ int cmd_switch_show(const struct cli_args *a)
            text_or(out, "bridge", "-"), text_or(out, "state", "?"),
            text_or(out, "address", "-"), list_text(json_object_get(out, "ports"), ports, sizeof ports),
            list_text(json_object_get(out, "vms"), vms, sizeof vms));
+    const char *mode = text_or(out, "vlan_mode", "none");
+    if (strcmp(mode, "none") != 0)
+        printf("VLANs:    %s\n", strcmp(mode, "filtering") == 0 ?
+               "bridge VLAN filtering, a PVID per adapter" :
+               strcmp(mode, "bridge-per-vlan") == 0 ?
+               "a bridge per VLAN (this kernel has no bridge VLAN filtering)" :
+               "decided at 'hvm switch up' (no bridge yet)");
     switch_show_services(out);
     json_decref(out);
     return EXIT_OK;

@@ -197,6 +197,13 @@ static const struct cli_verb vm_verbs[] = {
           {"remove-disk", 0, CLI_INT, "SLOT", "remove the drive in SLOT", 0},
           {"add-nic", 0, CLI_TEXT, "SWITCH", "a new network adapter on SWITCH", 0},
           {"remove-nic", 0, CLI_TEXT, "MAC", "remove the network adapter MAC", 0},
+          {"set-nic", 0, CLI_TEXT, "MAC", "change the network adapter MAC (--vlan, --switch, "
+           "--model)", 0},
+          {"vlan", 0, CLI_INT, "N", "the adapter's VLAN, 1-4094 (0: none; with --add-nic or "
+           "--set-nic)", 0},
+          {"mac", 0, CLI_TEXT, "MAC", "the new adapter's MAC (default: random 52:54:00:...)", 0},
+          {"model", 0, CLI_ENUM, "virtio|e1000e", "the adapter's model (default virtio)", 0},
+          {"switch", 0, CLI_TEXT, "SWITCH", "with --set-nic: move the adapter to SWITCH", 0},
           {"kernel", 0, CLI_FILE, "FILE", "direct kernel boot: the kernel (\"\" clears)", 0},
           {"initrd", 0, CLI_FILE, "FILE", "direct kernel boot: the initrd (\"\" clears)", 0},
           {"cmdline", 0, CLI_TEXT, "TEXT", "the kernel command line (\"\" clears)", 0},
@@ -281,6 +288,8 @@ static const struct cli_verb vm_verbs[] = {
            "the VM's id; copy: a new id and new MAC addresses", 0},
           {"name", 0, CLI_NAME, "NEW", "the imported VM's name", 0},
           {"dry-run", 0, CLI_FLAG, NULL, "only validate and report", 0},
+          {"map-switch", 0, CLI_TEXT, "OLD=NEW[,...]",
+           "put the adapters on switch OLD (now and in every checkpoint) on this host's NEW", 0},
           OPT_STORE),
      "Validates the whole bundle first (manifest hashes and sizes, chains, configuration, "
      "name or id clash) and lists every problem at once; the store changes only if the "
@@ -501,6 +510,20 @@ static const struct cli_verb switch_verbs[] = {
      OPTS({"all", 'a', CLI_FLAG, NULL, "every switch of the store", 0}, OPT_STORE),
      "Stops the switch's DHCP server, deletes its NAT table and its bridge (the switch stays "
      "in the store); refused while the bridge has ports. Give NAME or --all. Needs CAP_NET_ADMIN."},
+    {"diagnose", cmd_switch_diagnose, "report offload, MTU and bond problems of a switch",
+     ARGS({"NAME", CLI_NAME, false}), OPTS(OPT_JSON, OPT_STORE),
+     "Reads the offload features (ethtool netlink), MTU and kind of every port of the "
+     "switch's bridges (its own and its VLANs') and reports the known bad combinations, "
+     "each with its fix: LRO on a bridge port, tx checksum offload on a tap, GRO or TSO on "
+     "for some ports and off for others, a port MTU other than its bridge's, a bond in "
+     "balance-alb or balance-tlb mode under the bridge, br_netfilter loaded. Exits 1 when it "
+     "found a problem, 0 when none."},
+    {"set", cmd_switch_set, "change a switch's offload settings", ARGS({"NAME", CLI_NAME, false}),
+     OPTS({"offload", 0, CLI_TEXT, "NAME=on|off,...",
+           "offloads of its ports: tso, gso, gro, lro, tx, rx, sg", 0}, OPT_STORE),
+     "Keeps the offload settings in switches.json (merged with those set before), applies "
+     "them to the ports of the switch's bridges now, again at 'hvm switch up', and to the "
+     "tap of every VM started on it. Needs CAP_NET_ADMIN."},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 

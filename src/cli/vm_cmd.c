@@ -360,9 +360,15 @@ int cmd_vm_show(const struct cli_args *a)
             printf(", BROKEN: %s", json_string_value(json_object_get(d, "error")));
         printf(")\n");
     }
-    json_array_foreach(json_object_get(o, "nics"), i, d)
-        printf("NIC %zu:       %s on switch %s\n", i, json_string_value(json_object_get(d, "mac")),
+    json_array_foreach(json_object_get(o, "nics"), i, d) {
+        printf("NIC %zu:       %s on switch %s", i, json_string_value(json_object_get(d, "mac")),
                json_string_value(json_object_get(d, "switch")));
+        if (json_object_get(d, "vlan"))
+            printf(", VLAN %lld", (long long)json_integer_value(json_object_get(d, "vlan")));
+        if (json_object_get(d, "model"))
+            printf(", %s", json_string_value(json_object_get(d, "model")));
+        printf("\n");
+    }
     json_decref(cfg_copy);
     json_decref(o);
     return EXIT_OK;

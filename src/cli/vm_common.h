@@ -47,6 +47,8 @@ int cmd_switch_delete(const struct cli_args *a);
 int cmd_switch_up(const struct cli_args *a);
 int cmd_switch_down(const struct cli_args *a);
 int cmd_switch_forward(const struct cli_args *a);
+int cmd_switch_diagnose(const struct cli_args *a);
+int cmd_switch_set(const struct cli_args *a);
 
 /* Opens the store or prints why; returns EXIT_OK or EXIT_ERROR. A folder
  * that is no store yet is refused. */

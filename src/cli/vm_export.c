@@ -82,7 +82,8 @@ int cmd_vm_import(const struct cli_args *args)
     progress_init(&p, "import");
     struct bundle_progress bp = {progress_update, &p};
     json_t *notes = json_array();
-    struct import_params ip = {dir, mode, a.name, a.dry_run, &bp, notes};
+    struct import_params ip = {dir, mode, a.name, a.dry_run, &bp, notes,
+                               cli_text(args, "map-switch")};
     json_t *problems = NULL;
     int r = vm_import(&s, &ip, &problems);
     progress_done(&p);

@@ -14,6 +14,7 @@
 #include "disk/foreign.h"
 #include "util/error.h"
 #include "vm/autostart.h"
+#include "vm/switch.h"
 #include "vm/validate.h"
 #include "vm/vm.h"
 
@@ -21,6 +22,8 @@ struct set_args {
     int cpus;
     uint64_t memory, new_disk;
     const char *add_disk, *add_nic, *remove_nic;
+    const char *set_nic, *nic_switch, *nic_mac, *nic_model; /* --set-nic, --switch, --mac, --model */
+    int vlan; /* -1: unchanged; 0: untagged */
     const char *kernel, *initrd, *cmdline; /* direct kernel boot; "" clears */
     const char *disk_io;
     int slot, remove_slot;
@@ -35,11 +38,88 @@ struct set_args {
 static bool only_automatic(const struct set_args *a)
 {
     return !a->cpus && !a->memory && !a->new_disk && !a->add_disk && !a->add_nic &&
-           !a->remove_nic && !a->kernel && !a->initrd && !a->cmdline && !a->disk_io &&
+           !a->remove_nic && !a->set_nic && !a->kernel && !a->initrd && !a->cmdline && !a->disk_io &&
            a->remove_slot < 0 && !a->n_dvds && !a->n_ejects && !a->boot;
 }
 
 static json_t *find_slot(json_t *drives, int slot, size_t *index);
+
+/* A VLAN needs a bridge switch; a user switch (or one this host does not
+ * know the type of) cannot carry it. */
+static int nic_vlan_check(struct vm *vm, const char *sw, int vlan)
+{
+    if (vlan <= 0)
+        return 0;
+    int r;
+    json_t *e = store_switch_get(vm->store, sw, &r);
+    const char *type = json_string_value(json_object_get(e, "type"));
+    if (e && type && strcmp(type, "private") != 0 && strcmp(type, "internal") != 0 &&
+        strcmp(type, "external") != 0)
+        r = hvm_error(EINVAL, "--vlan: switch '%s' is of type %s: VLANs need a bridge switch "
+                      "(private, internal)", sw, type);
+    json_decref(e);
+    return r;
+}
+
+/* --add-nic SWITCH [--vlan N] [--mac M] [--model X], and --set-nic MAC
+ * with --vlan N (0: untagged), --switch S, --model X. */
+static int apply_nics(struct vm *vm, json_t *cfg, const struct set_args *a)
+{
+    json_t *nics = json_object_get(cfg, "nics");
+    const char *sw = a->add_nic ? a->add_nic : a->nic_switch;
+    if (sw && !store_switch_known(vm->store, sw))
+        return hvm_error(ENOENT, "no switch '%s' on this host (switches.json of the store)", sw);
+    if (a->vlan > 4094)
+        return hvm_error(EINVAL, "--vlan: %d is not a VLAN ID (1-4094, 0: none)", a->vlan);
+    if (a->nic_model && strcmp(a->nic_model, "virtio") != 0 && strcmp(a->nic_model, "e1000e") != 0)
+        return hvm_error(EINVAL, "--model: '%s' is not virtio or e1000e", a->nic_model);
+    if (a->add_nic) {
+        char mac[18];
+        if (a->nic_mac && !vm_mac_valid(a->nic_mac))
+            return hvm_error(EINVAL, "--mac: '%s' is not a unicast MAC address (six hex pairs "
+                             "with colons)", a->nic_mac);
+        if (a->nic_mac)
+            snprintf(mac, sizeof mac, "%s", a->nic_mac);
+        else
+            vm_random_mac(mac);
+        size_t i;
+        json_t *n;
+        json_array_foreach(nics, i, n)
+            if (strcasecmp(json_string_value(json_object_get(n, "mac")), mac) == 0)
+                return hvm_error(EEXIST, "VM '%s' has a network adapter %s already", vm->name,
+                                 mac);
+        int r = nic_vlan_check(vm, sw, a->vlan);
+        if (r < 0)
+            return r;
+        json_t *nic = json_pack("{s:s, s:s}", "switch", a->add_nic, "mac", mac);
+        if (a->vlan > 0)
+            json_object_set_new(nic, "vlan", json_integer(a->vlan));
+        if (a->nic_model)
+            json_object_set_new(nic, "model", json_string(a->nic_model));
+        json_array_append_new(nics, nic);
+        return 0;
+    }
+    if (!a->set_nic)
+        return 0;
+    size_t i;
+    json_t *n, *nic = NULL;
+    json_array_foreach(nics, i, n)
+        if (strcasecmp(json_string_value(json_object_get(n, "mac")), a->set_nic) == 0)
+            nic = n;
+    if (!nic)
+        return hvm_error(ENOENT, "VM '%s' has no network adapter %s", vm->name, a->set_nic);
+    if (a->nic_switch)
+        json_object_set_new(nic, "switch", json_string(a->nic_switch));
+    if (a->nic_model)
+        json_object_set_new(nic, "model", json_string(a->nic_model));
+    if (a->vlan == 0)
+        json_object_del(nic, "vlan");
+    else if (a->vlan > 0)
+        json_object_set_new(nic, "vlan", json_integer(a->vlan));
+    json_t *v = json_object_get(nic, "vlan");
+    return nic_vlan_check(vm, json_string_value(json_object_get(nic, "switch")),
+                          v ? (int)json_integer_value(v) : 0);
+}
 
 /* --eject N|all, then --dvd FILE [--dvd-slot N] (the i-th --dvd-slot is
  * the i-th --dvd's; without one, the first free slot). An ISO is kept by
@@ -244,16 +324,8 @@ static int apply(struct vm *vm, const struct set_args *a)
             free(abs);
         }
     }
-    if (a->add_nic && !store_switch_known(vm->store, a->add_nic)) {
-        r = hvm_error(ENOENT, "no switch '%s' on this host (switches.json of the store)", a->add_nic);
+    if ((r = apply_nics(vm, cfg, a)) < 0)
         goto out;
-    }
-    if (a->add_nic) {
-        char mac[18];
-        vm_random_mac(mac);
-        json_array_append_new(json_object_get(cfg, "nics"),
-                              json_pack("{s:s, s:s}", "switch", a->add_nic, "mac", mac));
-    }
     if (a->remove_nic) {
         json_t *nics = json_object_get(cfg, "nics");
         size_t i;
@@ -280,7 +352,8 @@ out:
 
 int cmd_vm_set(const struct cli_args *args)
 {
-    struct set_args a = {.slot = -1, .remove_slot = -1, .autostart = -1, .autostart_delay = -1};
+    struct set_args a = {.slot = -1, .remove_slot = -1, .autostart = -1, .autostart_delay = -1,
+                         .vlan = -1};
     const char *store_dir = cli_text(args, "store");
     if (cli_flag(args, "cpus")) {
         long long cpus = cli_int_or(args, "cpus", 0);
@@ -299,6 +372,27 @@ int cmd_vm_set(const struct cli_args *args)
     a.remove_slot = (int)cli_int_or(args, "remove-disk", -1);
     a.add_nic = cli_text(args, "add-nic");
     a.remove_nic = cli_text(args, "remove-nic");
+    a.set_nic = cli_text(args, "set-nic");
+    a.nic_switch = cli_text(args, "switch");
+    a.nic_mac = cli_text(args, "mac");
+    a.nic_model = cli_text(args, "model");
+    if (cli_flag(args, "vlan")) {
+        long long vlan = cli_int_or(args, "vlan", -1);
+        if (vlan < 0 || vlan > 4094)
+            return cli_failf("--vlan: '%s' is not a VLAN ID (1-4094, 0: none)",
+                             cli_text(args, "vlan"));
+        a.vlan = (int)vlan;
+    }
+    if (a.add_nic && a.set_nic)
+        return cli_verb_error(args, "give one of --add-nic and --set-nic");
+    if ((cli_flag(args, "vlan") || a.nic_model) && !a.add_nic && !a.set_nic)
+        return cli_verb_error(args, "--vlan and --model go with --add-nic or --set-nic");
+    if (a.nic_mac && !a.add_nic)
+        return cli_verb_error(args, "--mac goes with --add-nic");
+    if (a.nic_switch && !a.set_nic)
+        return cli_verb_error(args, "--switch goes with --set-nic (--add-nic names the switch)");
+    if (a.set_nic && !a.nic_switch && !a.nic_model && !cli_flag(args, "vlan"))
+        return cli_verb_error(args, "--set-nic: give --vlan, --switch or --model");
     a.kernel = cli_text(args, "kernel");
     a.initrd = cli_text(args, "initrd");
     a.cmdline = cli_text(args, "cmdline");

@@ -64,4 +64,33 @@ int net_addr_has(const char *ifname, const char *cidr, bool *has);
  * copied to got (NET_IFNAME_MAX + 1 bytes). */
 int net_tap_create(const char *name, char *got);
 
+/* VLANs (vlan.c). Does the kernel have bridge VLAN filtering? Asked of an
+ * existing bridge, read-only: the bridge reports its VLAN attributes only
+ * where CONFIG_BRIDGE_VLAN_FILTERING is there. */
+int net_bridge_vlan_capable(const char *bridge, bool *capable);
+/* Turns VLAN filtering on for the bridge (idempotent). */
+int net_bridge_vlan_filtering_on(const char *bridge);
+/* Makes vid (1-4094) the port's PVID, untagged, and takes VLAN 1 off it. */
+int net_port_pvid(const char *port, int vid);
+
+/* Offload features (ethtool.c, over ethtool netlink), by the ethtool
+ * tool's short names: tso, gso, gro, lro, tx (checksumming), rx, sg. */
+#define NET_OFFLOADS 7
+/* The i-th short name (NULL past the last), and the index of a name (-1). */
+const char *net_offload_name(int i);
+int net_offload_index(const char *name);
+struct net_offloads {
+    bool on[NET_OFFLOADS];         /* active */
+    bool changeable[NET_OFFLOADS]; /* the driver lets it change */
+};
+int net_offloads_get(const char *ifname, struct net_offloads *out);
+/* want[i]: 1 on, 0 off, -1 unchanged (NET_OFFLOADS entries). Features the
+ * driver does not let change are left as they are; one that does not end
+ * as wanted is -EOPNOTSUPP with a message. */
+int net_offloads_set(const char *ifname, const int *want);
+int net_link_mtu(const char *ifname, int *mtu);
+/* The link's IFLA_INFO_KIND ("bridge", "veth", "tun", "bond"; "" for a
+ * plain device) and, for a bond, its mode (IFLA_BOND_MODE; else -1). */
+int net_link_kind(const char *ifname, char kind[16], int *bond_mode);
+
 #endif

@@ -159,6 +159,9 @@ static json_t *plan_nics(struct vm *vm)
             char bridge[NET_IFNAME_MAX + 1];
             store_switch_bridge_name(name, bridge);
             json_object_set_new(nic, "bridge", json_string(bridge));
+            /* The switch's offload settings, for the worker to give the tap. */
+            if (json_is_object(json_object_get(sw, "offload")))
+                json_object_set(nic, "offload", json_object_get(sw, "offload"));
         } else if (type && strcmp(type, "user") == 0) {
             /* The switch's forwards to this VM: QEMU's hostfwd on the adapter. */
             json_t *fw = json_array();
@@ -193,6 +196,21 @@ static int plan_switches_up(struct vm *vm, json_t *plan)
         if ((r = store_switch_up(vm->store, name)) < 0)
             break;
         json_object_set_new(done, name, json_true());
+    }
+    /* Adapters on a VLAN: the VLAN's bridge, or the switch's with a PVID. */
+    json_array_foreach(json_object_get(plan, "nics"), i, n) {
+        json_t *vlan = json_object_get(n, "vlan");
+        if (r < 0 || !json_object_get(n, "bridge") || !json_is_integer(vlan))
+            continue;
+        char bridge[NET_IFNAME_MAX + 1];
+        int pvid;
+        r = store_switch_vlan_attach(vm->store, json_string_value(json_object_get(n, "switch")),
+                                     (int)json_integer_value(vlan), bridge, &pvid);
+        if (r < 0)
+            break;
+        json_object_set_new(n, "bridge", json_string(bridge));
+        if (pvid)
+            json_object_set_new(n, "pvid", json_integer(pvid));
     }
     json_decref(done);
     return r;

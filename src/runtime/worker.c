@@ -362,6 +362,18 @@ static int open_taps(struct worker *w)
             return fd;
         w->tap_fd[i] = fd;
         int r = net_link_set_master(name, bridge);
+        json_t *pvid = json_object_get(nic, "pvid");
+        if (r == 0 && json_is_integer(pvid))
+            r = net_port_pvid(name, (int)json_integer_value(pvid));
+        json_t *offload = json_object_get(nic, "offload");
+        if (r == 0 && json_is_object(offload)) {
+            int want[NET_OFFLOADS];
+            for (int k = 0; k < NET_OFFLOADS; k++) {
+                json_t *v = json_object_get(offload, net_offload_name(k));
+                want[k] = json_is_boolean(v) ? json_is_true(v) : -1;
+            }
+            r = net_offloads_set(name, want);
+        }
         if (r == 0)
             r = net_link_set_up(name);
         if (r < 0)
@@ -490,13 +502,15 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
     json_t *nic;
     json_array_foreach(json_object_get(p, "nics"), i, nic) {
         const char *mac = json_string_value(json_object_get(nic, "mac"));
+        const char *model = json_string_value(json_object_get(nic, "model"));
+        const char *device = model && strcmp(model, "e1000e") == 0 ? "e1000e" : "virtio-net-pci";
         if (i < QEMU_MAX_NICS && w->tap_fd[i] >= 0) {
             /* vhost-net comes later, where /dev/vhost-net opens: QEMU 7.2
              * aborts on vhost=on without it. */
             qemu_args_add(a, "-netdev");
             qemu_args_add(a, "tap,id=net%zu,fd=%d", i, w->tap_fd[i]);
             qemu_args_add(a, "-device");
-            qemu_args_add(a, "virtio-net-pci,netdev=net%zu,mac=%s", i, mac);
+            qemu_args_add(a, "%s,netdev=net%zu,mac=%s", device, i, mac);
             continue;
         }
         /* A user switch's forwards (vm/switch_services.h), checked there. */
@@ -516,7 +530,7 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
             len += (size_t)n;
         }
         qemu_args_add(a, "-nic");
-        qemu_args_add(a, "user,model=virtio-net-pci,mac=%s%s", mac, fwd);
+        qemu_args_add(a, "user,model=%s,mac=%s%s", device, mac, fwd);
     }
     if (f->kernel >= 0) {
         /* QEMU reads them by name: its own descriptors', which it may open. */

@@ -952,6 +952,45 @@ static void check_switches(struct store *s, json_t *doc, json_t *out)
     }
 }
 
+/* --map-switch OLD=NEW,...: every adapter on OLD, in now's configuration
+ * and in every checkpoint's, moves to NEW; a malformed pair, an OLD no
+ * adapter names or a NEW this host lacks is a problem. */
+static void map_switches(struct store *s, json_t *doc, const char *spec, json_t *out)
+{
+    char *copy = spec ? strdup(spec) : NULL, *save = NULL;
+    json_t *configs = copy ? doc_configs(doc) : NULL;
+    for (char *pair = copy ? strtok_r(copy, ",", &save) : NULL; pair;
+         pair = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(pair, '=');
+        if (!eq || eq == pair || !eq[1]) {
+            vm_problem(out, "--map-switch: '%s': expected OLD=NEW", pair);
+            continue;
+        }
+        *eq = 0;
+        const char *to = eq + 1;
+        if (!store_switch_known(s, to)) {
+            vm_problem(out, "--map-switch %s=%s: this host has no switch '%s' (switches.json of "
+                       "the store)", pair, to, to);
+            continue;
+        }
+        size_t i, k, moved = 0;
+        json_t *c, *n;
+        json_array_foreach(configs, i, c)
+            json_array_foreach(json_object_get(c, "nics"), k, n) {
+                const char *sw = json_string_value(json_object_get(n, "switch"));
+                if (sw && strcmp(sw, pair) == 0) {
+                    json_object_set_new(n, "switch", json_string(to));
+                    moved++;
+                }
+            }
+        if (!moved)
+            vm_problem(out, "--map-switch %s=%s: no network adapter of the bundle is on switch "
+                       "'%s'", pair, to, pair);
+    }
+    json_decref(configs);
+    free(copy);
+}
+
 /* SHA-256 of every file against the manifest. An import that copies the
  * bundle checks its copies instead (what it installs is what it checked);
  * this pass is for --dry-run, register mode, and a bundle already refused,
@@ -1086,6 +1125,7 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
         const char *id = json_string_value(json_object_get(doc, "id"));
         if (p->mode != IMPORT_COPY && id && id_in_store(s, id))
             vm_problem(out, "a VM with id %s already exists in the store (import with --mode copy)", id);
+        map_switches(s, doc, p->map_switch, out);
         check_switches(s, doc, out);
     }
     if (manifest && doc && json_array_size(out) == 0)

@@ -43,6 +43,9 @@ struct import_params {
      * paths of the exporting host): strings appended to this array, which
      * the caller owns; NULL: not reported. */
     json_t *notes;
+    /* "OLD=NEW[,OLD2=NEW2]": adapters on switch OLD, now and in every
+     * checkpoint, move to NEW (a switch this host has); NULL: none. */
+    const char *map_switch;
 };
 /* Validates the whole bundle first; every problem goes into *problems (an
  * array of strings, caller frees) and nothing in the store changes unless

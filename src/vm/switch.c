@@ -260,6 +260,8 @@ static char *join_names(json_t *list)
     return out;
 }
 
+static int vlan_bridges_down(const char *name);
+
 /* Bridge down, the store lock held, sw a checked entry. */
 static int switch_down_locked(struct store *s, json_t *sw)
 {
@@ -270,8 +272,10 @@ static int switch_down_locked(struct store *s, json_t *sw)
     store_switch_bridge_name(name, bridge);
     struct net_link link;
     int r = net_link_get(bridge, &link);
-    if (r == -ENODEV)
-        return switch_services_down(s, sw, bridge);
+    if (r == -ENODEV) { /* its VLANs' bridges may outlive it (deleted by hand) */
+        r = vlan_bridges_down(name);
+        return r < 0 ? r : switch_services_down(s, sw, bridge);
+    }
     if (r < 0)
         return r;
     if (!link.is_bridge)
@@ -291,6 +295,8 @@ static int switch_down_locked(struct store *s, json_t *sw)
         json_decref(list);
     }
     net_names_free(ports);
+    if (r == 0)
+        r = vlan_bridges_down(name);
     if (r == 0)
         r = switch_services_down(s, sw, bridge);
     return r < 0 ? r : net_bridge_delete(bridge);
@@ -349,6 +355,8 @@ int store_switch_up(struct store *s, const char *name)
         if (r == 0)
             r = net_link_set_up(bridge);
         if (r == 0)
+            r = store_switch_offload_reapply(sw);
+        if (r == 0)
             r = switch_services_up(s, sw, bridge);
     }
     json_decref(sw);
@@ -394,7 +402,150 @@ json_t *store_switch_describe(struct store *s, json_t *sw)
         hvm_error_clear();
     }
     json_object_set_new(out, "state", json_string(state));
+    json_object_set_new(out, "vlan_mode", json_string(store_switch_vlan_mode(sw)));
     json_object_set_new(out, "ports", ports);
     json_object_set_new(out, "vms", store_switch_users(s, name));
     return out;
+}
+
+/* VLANs. Where the kernel has bridge VLAN filtering, the switch's bridge
+ * filters and each tap gets its VLAN as PVID. Where it does not (no
+ * CONFIG_BRIDGE_VLAN_FILTERING, and so no 802.1Q either on the kernels
+ * met so far), a VLAN of a private or internal switch is a bridge of its
+ * own, which isolates it just as well: VMs on one VLAN share a bridge and
+ * nothing else. An internal switch's host address stays on the untagged
+ * bridge. */
+
+void store_switch_vlan_bridge_name(const char *name, int vlan, char *out)
+{
+    char plain[NET_IFNAME_MAX + 2];
+    int n = snprintf(plain, sizeof plain, "hvv-%s.%d", name, vlan);
+    bool ok = n > 0 && n <= NET_IFNAME_MAX;
+    for (const char *p = name; *p && ok; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+             (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || *p == '-';
+    if (ok) {
+        memcpy(out, plain, (size_t)n + 1);
+        return;
+    }
+    /* FNV-1a of the name, a NUL and the VLAN: stable, and apart from the
+     * switches' own bridges by the "hvv" prefix. */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    h *= 0x100000001b3ull;
+    char v[8];
+    snprintf(v, sizeof v, "%d", vlan);
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    snprintf(out, NET_IFNAME_MAX + 1, "hvv_%011llx", (unsigned long long)(h >> 20));
+}
+
+const char *store_switch_vlan_mode(json_t *sw)
+{
+    const char *type = json_string_value(json_object_get(sw, "type"));
+    if (!type || !is_bridge_type(type))
+        return "none";
+    char bridge[NET_IFNAME_MAX + 1];
+    store_switch_bridge_name(json_string_value(json_object_get(sw, "name")), bridge);
+    bool capable;
+    int r = net_bridge_vlan_capable(bridge, &capable);
+    hvm_error_clear();
+    return r < 0 ? "unknown" : capable ? "filtering" : "bridge-per-vlan";
+}
+
+int store_switch_vlan_attach(struct store *s, const char *name, int vlan, char *bridge,
+                             int *pvid)
+{
+    *pvid = 0;
+    if (vlan < 1 || vlan > 4094)
+        return hvm_error(EINVAL, "switch '%s': VLAN %d: expected 1-4094", name, vlan);
+    int lock = store_lock(s);
+    if (lock < 0)
+        return lock;
+    int r;
+    json_t *sw = store_switch_get(s, name, &r);
+    const char *type = sw ? json_string_value(json_object_get(sw, "type")) : NULL;
+    if (sw && !is_bridge_type(type)) {
+        r = hvm_error(EINVAL, "switch '%s' (%s): VLANs need a bridge switch (private or "
+                      "internal)", name, type);
+    } else if (sw) {
+        char base[NET_IFNAME_MAX + 1];
+        bool capable = false;
+        store_switch_bridge_name(name, base);
+        r = net_bridge_vlan_capable(base, &capable);
+        if (r == 0 && capable) {
+            /* Untested here: this machine's kernel has no VLAN filtering. */
+            r = net_bridge_vlan_filtering_on(base);
+            memcpy(bridge, base, sizeof base);
+            *pvid = vlan;
+        } else if (r == 0 && strcmp(type, "external") == 0) {
+            r = hvm_error(EOPNOTSUPP, "switch '%s': VLAN %d: this kernel has no bridge VLAN "
+                          "filtering, and an external switch's VLANs need it (the uplink "
+                          "carries them tagged)", name, vlan);
+        } else if (r == 0) {
+            store_switch_vlan_bridge_name(name, vlan, bridge);
+            if ((r = net_bridge_create(bridge)) == 0)
+                r = net_link_no_link_local(bridge);
+            if (r == 0)
+                r = net_link_set_up(bridge);
+        }
+    }
+    json_decref(sw);
+    store_unlock(lock);
+    return r;
+}
+
+/* The per-VLAN bridges of switch name that exist: down (deleted) when
+ * none has ports, else -EBUSY naming the ports. */
+static int vlan_bridges_down(const char *name)
+{
+    for (int v = 1; v <= 4094; v++) {
+        char bridge[NET_IFNAME_MAX + 1];
+        store_switch_vlan_bridge_name(name, v, bridge);
+        struct net_link link;
+        int r = net_link_get(bridge, &link);
+        if (r == -ENODEV)
+            continue;
+        if (r < 0)
+            return r;
+        if (!link.is_bridge)
+            continue;
+        char **ports;
+        if ((r = net_bridge_ports(bridge, &ports)) < 0)
+            return r;
+        bool busy = ports[0] != NULL;
+        if (busy)
+            r = hvm_error(EBUSY, "switch '%s': the bridge %s of its VLAN %d has ports (%s...): "
+                          "stop the VMs connected to it first", name, bridge, v, ports[0]);
+        net_names_free(ports);
+        if (r < 0)
+            return r;
+        if ((r = net_bridge_delete(bridge)) < 0)
+            return r;
+    }
+    return 0;
+}
+
+int store_switch_set_field(struct store *s, const char *name, const char *key, json_t *value)
+{
+    int lock = store_lock(s);
+    if (lock < 0) {
+        json_decref(value);
+        return lock;
+    }
+    int r;
+    json_t *doc = switches_load(s);
+    json_t *sw = doc ? find_switch(doc, name, NULL) : NULL;
+    if (!doc)
+        r = -EINVAL;
+    else if (!sw)
+        r = hvm_error(ENOENT, "no switch '%s' in %s/%s", name, s->root, SWITCHES_FILE);
+    else
+        r = json_object_set(sw, key, value) < 0 ? hvm_error(ENOMEM, "out of memory")
+                                                 : switches_save(s, doc);
+    json_decref(value);
+    json_decref(doc);
+    store_unlock(lock);
+    return r;
 }

@@ -63,4 +63,40 @@ int store_switch_down(struct store *s, const char *name);
  * (store_switch_users). New reference. */
 json_t *store_switch_describe(struct store *s, json_t *sw);
 
+/* VLANs of a bridge switch. The bridge of VLAN vlan (1-4094) of switch
+ * name where each VLAN has a bridge of its own: "hvv-NAME.VLAN" when that
+ * fits in an interface name, else "hvv_" + 11 hex digits of a hash of
+ * both. out: NET_IFNAME_MAX + 1 bytes. */
+void store_switch_vlan_bridge_name(const char *name, int vlan, char *out);
+/* How the switch's VLANs work on this host, asked of its (up) bridge:
+ * "filtering" (bridge VLAN filtering, a PVID per port), "bridge-per-vlan"
+ * (the kernel lacks filtering), "unknown" (no bridge yet), "none" (user). */
+const char *store_switch_vlan_mode(json_t *sw);
+/* After store_switch_up(name): prepares VLAN vlan and tells the bridge an
+ * adapter on it joins (bridge: NET_IFNAME_MAX + 1 bytes) and the PVID its
+ * port needs (*pvid, 0 for none). Without VLAN filtering: creates the
+ * VLAN's own bridge (private or internal switches only; an external one
+ * is refused). */
+int store_switch_vlan_attach(struct store *s, const char *name, int vlan, char *bridge,
+                             int *pvid);
+
+/* Sets key of the switch's entry to value (reference taken) and saves. */
+int store_switch_set_field(struct store *s, const char *name, const char *key, json_t *value);
+
+/* Offloads (switch_diag.c). want (NET_OFFLOADS entries: 1 on, 0 off, -1
+ * unchanged) of the entry's "offload" object ({"tso": false, ...}). */
+int store_switch_offload_want(json_t *sw, int *want);
+/* want of "tso=off,gro=on,...". */
+int store_switch_offload_parse(const char *spec, int *want);
+/* Keeps spec in the switch's "offload" (merged with what is there) and
+ * applies it to the ports of its bridges. */
+int store_switch_set_offload(struct store *s, const char *name, const char *spec);
+/* Applies the kept "offload" to the ports of the switch's bridges. */
+int store_switch_offload_reapply(json_t *sw);
+/* The diagnosis: {"name", "type", "vlan_mode", "bridges": [{name, mtu}],
+ * "ports": [{name, bridge, kind, mtu, offload: {tso: bool...},
+ * changeable}], "br_netfilter", "problems": [{interface, problem, fix}]}
+ * (new reference), or NULL with the error recorded. */
+json_t *store_switch_diagnose(struct store *s, const char *name);
+
 #endif

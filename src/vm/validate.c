@@ -13,7 +13,7 @@
  *   drive      slot, file
  *   dvd        slot (0-3), file (an absolute host path: an ISO is referenced)
  *   boot_order "dvd", "disk", "net", each at most once
- *   nic        switch, mac
+ *   nic        switch, mac, vlan (1-4094), model (virtio, e1000e)
  *   boot       kernel, initrd, cmdline
  *   autostart  enabled, delay           (or a plain true/false)
  *   autostop   "save", "shutdown" or "turn-off"
@@ -362,6 +362,19 @@ static void check_switch(struct ctx *c, const char *path, json_t *v)
                 shown(s, b, sizeof b));
 }
 
+static void check_vlan(struct ctx *c, const char *path, json_t *v)
+{
+    check_int(c, path, v, 1, 4094, ", an 802.1Q VLAN ID");
+}
+
+static void check_nic_model(struct ctx *c, const char *path, json_t *v)
+{
+    char b[64];
+    const char *s = want_string(c, path, v);
+    if (s && strcmp(s, "virtio") != 0 && strcmp(s, "e1000e") != 0)
+        problem(c, path, "'%s' is not virtio or e1000e", shown(s, b, sizeof b));
+}
+
 static void check_disk_io(struct ctx *c, const char *path, json_t *v)
 {
     char b[64];
@@ -428,6 +441,8 @@ static const struct field dvd_fields[] = {
 static const struct field nic_fields[] = {
     {"switch", true, check_switch},
     {"mac", true, check_mac},
+    {"vlan", false, check_vlan},
+    {"model", false, check_nic_model},
     {NULL, false, NULL},
 };
 
