@@ -410,9 +410,13 @@ static int export_tree(struct vm *vm, const char *tmp, json_t *doc, json_t *file
         if (r < 0 || !plain_file(rel))
             continue;
         char *from = vm_path(vm, rel), *to = path_join(tmp, rel);
-        r = bundle_copy(from, to, &cp, hashing, rel);
+        char *dir = to ? path_dirname(to) : NULL; /* (nvram/) */
+        r = from && dir ? path_mkdirs(dir) : hvm_error(ENOMEM, "out of memory");
+        if (r == 0)
+            r = bundle_copy(from, to, &cp, hashing, rel);
         free(from);
         free(to);
+        free(dir);
         if (r == 0)
             json_array_append_new(files, json_string(rel));
     }
