@@ -360,6 +360,16 @@ static const struct cli_verb vm_verbs[] = {
      ARGS({"VM", CLI_VM, false}, {"OUT.png", CLI_FILE, false}), OPTS(OPT_STORE),
      "Writes the running VM's screen (its VGA display, QMP screendump) to OUT.png, "
      "atomically (a reader sees the old file or the whole new image)."},
+    {"send-keys", cmd_vm_send_keys, "press keys on the VM's keyboard",
+     ARGS({"VM", CLI_VM, false}, {"KEY...", CLI_TEXT, true}),
+     OPTS({"text", 0, CLI_TEXT, "STRING", "type STRING (US layout; \\n is Enter), after the KEYs",
+           0},
+          OPT_STORE),
+     "Presses each KEY on the running VM's PS/2 keyboard, one after the other, for unattended "
+     "installs (QMP send-key). A KEY is a QEMU key code or several joined by '-', pressed "
+     "together and released in reverse: ret, esc, tab, spc, f2, a, shift-a, ctrl-alt-delete, "
+     "alt-f4, kp_enter, up, down. --text types a string with the US layout (A-Z with shift; "
+     "at most 256 characters)."},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -937,6 +937,39 @@ static void serve_vnc(struct worker *w)
         wlog("VNC client: %s", hvm_error_message());
 }
 
+/* Key presses: each chord one QMP send-key (QEMU queues the events, with
+ * its hold time between press and release, in order). Only key codes of
+ * QEMU's shape reach it. */
+static int send_keys(struct worker *w, const json_t *chords)
+{
+    if (!json_is_array(chords) || json_array_size(chords) == 0 || json_array_size(chords) > 1024)
+        return hvm_error(EINVAL, "send-keys: expected 1-1024 chords");
+    size_t i, k;
+    json_t *chord, *key;
+    json_array_foreach(chords, i, chord) {
+        if (!json_is_array(chord) || json_array_size(chord) == 0 || json_array_size(chord) > 8)
+            return hvm_error(EINVAL, "send-keys: a chord is 1-8 keys");
+        json_array_foreach(chord, k, key) {
+            const char *s = json_string_value(key);
+            size_t n = s ? strlen(s) : 0;
+            bool ok = n > 0 && n <= 24;
+            for (size_t c = 0; ok && c < n; c++)
+                ok = (s[c] >= 'a' && s[c] <= 'z') || (s[c] >= '0' && s[c] <= '9') || s[c] == '_';
+            if (!ok)
+                return hvm_error(EINVAL, "send-keys: not a key code");
+        }
+    }
+    json_array_foreach(chords, i, chord) {
+        json_t *keys = json_array();
+        json_array_foreach(chord, k, key)
+            json_array_append_new(keys, json_pack("{s:s, s:O}", "type", "qcode", "data", key));
+        int r = qmp_execute(&w->qmp, "send-key", json_pack("{s:o}", "keys", keys), NULL);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 static json_t *handle(struct worker *w, json_t *req)
 {
     const char *op = json_string_value(json_object_get(req, "op"));
@@ -982,6 +1015,8 @@ static json_t *handle(struct worker *w, json_t *req)
         return do_checkpoint(w, req);
     } else if (strcmp(op, "screendump") == 0) {
         return do_screendump(w);
+    } else if (strcmp(op, "send-keys") == 0) {
+        r = send_keys(w, json_object_get(req, "chords"));
     } else {
         return json_pack("{s:b, s:s}", "ok", 0, "error", "unknown op");
     }
