@@ -1,8 +1,8 @@
 #!/bin/sh
 # vm send-keys: --text is typed on the VM's keyboard with the US layout (the
 # guest reads the line from its first virtual terminal: capitals, shifted
-# punctuation, Enter), and ctrl-alt-delete reaches the guest's init, whose
-# ctrlaltdel action powers it off. Bad keys are refused before anything is
+# punctuation, Enter), and KEYs (chords such as shift-h, then single keys)
+# arrive in order. Bad keys are refused before anything is
 # sent; an Off VM is refused.
 . "$TESTS/cli/lib.sh"
 . "$TESTS/cli/vmlib.sh"
@@ -30,7 +30,10 @@ expect_fail 2 "$HVM" vm send-keys k
 grep -q "^sent 28 keys to VM 'k'$" out.txt || { cat out.txt; fail "send-keys says: $(cat out.txt)"; }
 wait_console k 'TYPED=\[Hello, World! a_b\+c "q" ~/x\]' 20
 
-# Ctrl-Alt-Delete: busybox init's ctrlaltdel action (hvm-poweroff).
-"$HVM" vm send-keys k ctrl-alt-delete > /dev/null
-wait_console k "HVM-GUEST POWEROFF console" 20
+# KEYs: chords (shift held with h) and single keys, in order.
+(sleep 1; printf '(read l < /dev/tty1; echo "KEYS=[$l]" > /dev/console) &\r'; sleep 2; printf '\035') |
+    "$HVM" vm console k > /dev/null
+"$HVM" vm send-keys k shift-h i spc shift-1 ret > /dev/null
+wait_console k 'KEYS=\[Hi !\]' 20
+"$HVM" vm turn-off k
 wait_state k Off 20
