@@ -1056,7 +1056,8 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
                 problem_reserved(out, rel);
                 continue;
             }
-            if (!vm_list_has(allowed, rel)) {
+            /* (an unreadable vm.json names no variable store: refused anyway) */
+            if (!vm_list_has(allowed, rel) && !(!doc && strncmp(rel, "nvram/", 6) == 0)) {
                 /* In place (register), it cannot be left out. */
                 if (p->mode == IMPORT_REGISTER)
                     vm_problem(out, "%s is not a disk of the chain graph, a memory state or a boot "
