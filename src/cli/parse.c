@@ -233,7 +233,8 @@ static int parse_verb(struct cli_args *a, int argc, char **argv)
     }
     int want = 0, need = 0;
     for (const struct cli_positional *p = v->args; p && p->meta; p++) {
-        want++;
+        size_t len = strlen(p->meta);
+        want = len > 3 && strcmp(p->meta + len - 3, "...") == 0 ? CLI_MAX_POSITIONALS : want + 1;
         need += !p->optional;
     }
     if (a->npos < need)

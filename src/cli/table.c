@@ -176,9 +176,19 @@ static const struct cli_verb vm_verbs[] = {
           {"checkpoint", 0, CLI_NAME, "X",
            "with --clone: OTHER's checkpoint to clone (default: the one OTHER's current "
            "state is based on)", 0},
+          {"firmware", 0, CLI_ENUM, "bios|uefi", "the firmware (default uefi, as Hyper-V's "
+           "generation 2)", 0},
+          {"secure-boot", 0, CLI_FLAG, NULL, "with uefi: OVMF's Secure Boot build (q35, SMM; "
+           "Microsoft's keys enrolled)", 0},
           OPT_STORE),
      "Creates the VM NAME in the store: its folder vms/NAME/ with vm.json and its disks. "
-     "Give at most one of --from, --disk, --new-disk and --clone."},
+     "Give at most one of --from, --disk, --new-disk and --clone.\n\n"
+     "--firmware uefi (the default) boots the VM with OVMF (Debian's ovmf package): its "
+     "code is shared and read-only, and the VM gets its own copy of the UEFI variable "
+     "store (boot entries, Secure Boot keys) in nvram/ of its folder, which checkpoints "
+     "freeze, apply restores, and export, import and clones carry. --firmware bios is "
+     "SeaBIOS, with nothing in the folder (and a faster start under TCG). A clone takes "
+     "its checkpoint's firmware and a copy of its variable store."},
     {"list", cmd_vm_list, "list the VMs of the store", NULL, OPTS(OPT_JSON, OPT_STORE),
      "Lists the VMs of the store: name, state, CPUs, memory, drives, checkpoints, and for "
      "a running VM its accelerator and uptime."},
@@ -222,6 +232,9 @@ static const struct cli_verb vm_verbs[] = {
            CLI_REPEAT},
           {"boot", 0, CLI_TEXT, "LIST", "startup order, e.g. dvd,disk,net (\"\" clears: QEMU's "
            "default)", 0},
+          {"firmware", 0, CLI_ENUM, "bios|uefi", "the firmware; to uefi: a fresh variable store", 0},
+          {"secure-boot", 0, CLI_ENUM, "on|off", "UEFI Secure Boot (a fresh variable store with "
+           "its keys)", 0},
           OPT_STORE),
      "Changes the VM's current configuration (checkpoints keep theirs). The VM must be "
      "off. --add-disk copies FILE into the VM folder; a removed disk's current layer is "
@@ -234,6 +247,10 @@ static const struct cli_verb vm_verbs[] = {
      "disk and net in the order tried (each device of a kind in slot order; a network "
      "adapter boots only where QEMU's NIC supports a boot index). Direct kernel boot "
      "(--kernel) comes before any order.\n\n"
+     "--firmware bios|uefi switches the firmware (see 'hvm vm create'): to uefi the VM "
+     "gets a fresh copy of OVMF's variable store, to bios its store is dropped (the "
+     "checkpoints keep theirs). --secure-boot on|off changes the UEFI build, with a "
+     "fresh store of that build (boot entries the guest wrote are lost).\n\n"
      "--disk-io says how the running guest reaches its disks: vhost-user (new VMs' "
      "default: the VM's worker serves virtio-blk requests straight from guest memory) or "
      "nbd (QEMU's own virtio-blk, reading the worker's NBD server; VMs made before the "
@@ -352,6 +369,16 @@ static const struct cli_verb vm_verbs[] = {
      ARGS({"VM", CLI_VM, false}, {"OUT.png", CLI_FILE, false}), OPTS(OPT_STORE),
      "Writes the running VM's screen (its VGA display, QMP screendump) to OUT.png, "
      "atomically (a reader sees the old file or the whole new image)."},
+    {"send-keys", cmd_vm_send_keys, "press keys on the VM's keyboard",
+     ARGS({"VM", CLI_VM, false}, {"KEY...", CLI_TEXT, true}),
+     OPTS({"text", 0, CLI_TEXT, "STRING", "type STRING (US layout; \\n is Enter), after the KEYs",
+           0},
+          OPT_STORE),
+     "Presses each KEY on the running VM's PS/2 keyboard, one after the other, for unattended "
+     "installs (QMP send-key). A KEY is a QEMU key code or several joined by '-', pressed "
+     "together and released in reverse: ret, esc, tab, spc, f2, a, shift-a, ctrl-alt-delete, "
+     "alt-f4, kp_enter, up, down. --text types a string with the US layout (A-Z with shift; "
+     "at most 256 characters)."},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -41,7 +41,8 @@ struct cli_option {
 struct cli_positional {
     const char *meta; /* FILE, VM, CHECKPOINT */
     enum cli_kind kind;
-    bool optional;    /* only the last ones may be optional */
+    bool optional;    /* only the last ones may be optional; a last one whose
+                       * meta ends in "..." may be given any number of times */
 };
 
 struct cli_args;
@@ -66,7 +67,7 @@ extern const struct cli_noun cli_nouns[];
 /* The paragraph of 'hvm --help' and hvm(1) after the nouns. */
 extern const char cli_general_text[];
 
-#define CLI_MAX_POSITIONALS 8
+#define CLI_MAX_POSITIONALS 32
 #define CLI_MAX_OPTIONS 32
 #define CLI_MAX_REPEAT 32
 

@@ -14,6 +14,7 @@
 #include "util/size.h"
 #include "disk/foreign.h"
 #include "vhd/check.h"
+#include "vm/firmware.h"
 #include "vm/checkpoint.h"
 #include "runtime/runtime.h"
 #include "vm/autostart.h"
@@ -87,6 +88,13 @@ int cmd_vm_create(const struct cli_args *a)
         return cli_verb_error(a, "--checkpoint goes with --clone");
     p.name = cli_pos(a, 0);
     p.nics = (const char **)nics;
+    p.firmware = cli_text(a, "firmware");
+    p.secure_boot = cli_flag(a, "secure-boot");
+    if (p.clone && (p.firmware || p.secure_boot))
+        return cli_verb_error(a, "a clone takes its checkpoint's firmware: --firmware and "
+                              "--secure-boot do not go with --clone");
+    if (p.secure_boot && p.firmware && strcmp(p.firmware, "uefi") != 0)
+        return cli_verb_error(a, "--secure-boot needs --firmware uefi");
     /* The source is judged before the first VM makes the store: a refused
      * create leaves nothing behind. */
     const char *source = p.disk ? p.disk : p.from;
@@ -224,7 +232,7 @@ static bool is_shown_key(const char *key)
 {
     static const char *const shown[] = {"cpus",    "memory", "drives",   "nics",
                                         "disk_io", "boot",   "autostart", "autostop",
-                                        "dvds",    "boot_order", NULL};
+                                        "dvds",    "boot_order", "firmware", NULL};
     for (int i = 0; shown[i]; i++)
         if (strcmp(key, shown[i]) == 0)
             return true;
@@ -287,6 +295,10 @@ int cmd_vm_show(const struct cli_args *a)
     json_object_set_new(o, "dvds", dvds ? json_incref(dvds) : json_array());
     json_t *order = json_object_get(cfg, "boot_order");
     json_object_set_new(o, "boot_order", order ? json_incref(order) : json_null());
+    json_object_set_new(o, "firmware", json_pack("{s:s, s:b, s:s?}", "type",
+                                                 vm_firmware_uefi(cfg) ? "uefi" : "bios",
+                                                 "secure_boot", vm_firmware_secure_boot(cfg),
+                                                 "vars", vm_firmware_vars(cfg)));
     /* Every other setting of the configuration (autostart...), as it is. */
     const char *key;
     json_t *val;
@@ -327,11 +339,14 @@ int cmd_vm_show(const struct cli_args *a)
     printf("Kernel:      %s\n", json_string_value(json_object_get(o, "kernel")) ?: "(none)");
     printf("Initrd:      %s\n", json_string_value(json_object_get(o, "initrd")) ?: "(none)");
     printf("Cmdline:     %s\n", json_string_value(json_object_get(o, "cmdline")) ?: "(none)");
+    json_t *fw = json_object_get(o, "firmware");
+    printf("Firmware:    %s%s\n", json_string_value(json_object_get(fw, "type")),
+           json_is_true(json_object_get(fw, "secure_boot")) ? ", Secure Boot" : "");
     printf("Boot order:  ");
     json_t *bo = json_object_get(o, "boot_order");
     for (size_t k = 0; k < json_array_size(bo); k++)
         printf("%s%s", k ? "," : "", json_string_value(json_array_get(bo, k)));
-    printf("%s\n", bo ? "" : "(default)");
+    printf("%s\n", json_is_array(bo) ? "" : "(default)");
     for (size_t k = 0; k < json_array_size(json_object_get(o, "dvds")); k++) {
         json_t *d = json_array_get(json_object_get(o, "dvds"), k);
         printf("DVD %lld:       %s (read-only)\n", (long long)json_integer_value(json_object_get(d, "slot")),

@@ -27,6 +27,7 @@ int cmd_vm_resume(const struct cli_args *a);
 int cmd_vm_save(const struct cli_args *a);
 int cmd_vm_console(const struct cli_args *a);
 int cmd_vm_screenshot(const struct cli_args *a);
+int cmd_vm_send_keys(const struct cli_args *a);
 /* hvm vm console --vnc [--listen ADDR:PORT] (vm_screen.c). */
 int vm_console_vnc(const struct cli_args *a);
 int cmd_checkpoint_take(const struct cli_args *a);

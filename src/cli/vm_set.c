@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/table.h"
@@ -13,7 +14,10 @@
 #include "disk/disk.h"
 #include "disk/foreign.h"
 #include "util/error.h"
+#include "util/fileio.h"
 #include "vm/autostart.h"
+#include "vm/firmware.h"
+#include "vm/modes.h"
 #include "vm/switch.h"
 #include "vm/validate.h"
 #include "vm/vm.h"
@@ -32,6 +36,8 @@ struct set_args {
     const char *const *dvds, *const *dvd_slots, *const *ejects; /* --dvd, --dvd-slot, --eject */
     int n_dvds, n_dvd_slots, n_ejects;
     const char *boot; /* --boot dvd,disk,net; "" clears */
+    const char *firmware; /* bios|uefi */
+    int secure_boot;      /* -1: unchanged */
 };
 
 /* Only the automatic actions, which do not touch what runs: allowed in any state. */
@@ -39,7 +45,8 @@ static bool only_automatic(const struct set_args *a)
 {
     return !a->cpus && !a->memory && !a->new_disk && !a->add_disk && !a->add_nic &&
            !a->remove_nic && !a->set_nic && !a->kernel && !a->initrd && !a->cmdline && !a->disk_io &&
-           a->remove_slot < 0 && !a->n_dvds && !a->n_ejects && !a->boot;
+           a->remove_slot < 0 && !a->n_dvds && !a->n_ejects && !a->boot && !a->firmware &&
+           a->secure_boot < 0;
 }
 
 static json_t *find_slot(json_t *drives, int slot, size_t *index);
@@ -209,6 +216,48 @@ static int apply_boot(json_t *cfg, const char *list)
     return r;
 }
 
+/* --firmware and --secure-boot: a change of UEFI build, or to UEFI, gives
+ * the VM a fresh copy of that build's variable store (each build's store
+ * fits its code only); to BIOS, the store goes (checkpoints keep theirs).
+ * The copy comes in with the journal's steps. */
+static int apply_firmware(struct vm *vm, json_t *cfg, const struct set_args *a, json_t *steps,
+                          json_t *remove, char **made_dir)
+{
+    bool was_uefi = vm_firmware_uefi(cfg), was_secure = vm_firmware_secure_boot(cfg);
+    bool uefi = a->firmware ? strcmp(a->firmware, "uefi") == 0 : was_uefi;
+    bool secure = a->secure_boot >= 0 ? a->secure_boot == 1 : (uefi && was_secure);
+    if (secure && !uefi)
+        return hvm_error(EINVAL, "VM '%s': --secure-boot on needs UEFI firmware (--firmware uefi)",
+                         vm->name);
+    if (uefi == was_uefi && secure == was_secure)
+        return 0;
+    if (was_uefi)
+        json_array_append_new(remove, json_string(vm_firmware_vars(cfg)));
+    char *vars = NULL;
+    if (uefi) {
+        const char *tmpl = secure ? VM_OVMF_VARS_SECURE : VM_OVMF_VARS;
+        const char *code = vm_firmware_code_path(secure);
+        if (access(code, R_OK) != 0 || access(tmpl, R_OK) != 0)
+            return hvm_error(ENOENT, "%s: UEFI firmware missing (install Debian's ovmf package)",
+                             access(code, R_OK) != 0 ? code : tmpl);
+        vars = vm_firmware_new_vars_name();
+        *made_dir = vm_path(vm, "nvram");
+        if (!vars || !*made_dir) {
+            free(vars);
+            return hvm_error(ENOMEM, "out of memory");
+        }
+        int r = path_mkdirs(*made_dir);
+        if (r < 0) {
+            free(vars);
+            return r;
+        }
+        json_array_append_new(steps, vm_step_copy(tmpl, vars));
+    }
+    json_object_set_new(cfg, "firmware", vm_firmware_object(uefi, vars, secure));
+    free(vars);
+    return 0;
+}
+
 static json_t *find_slot(json_t *drives, int slot, size_t *index)
 {
     size_t i;
@@ -254,6 +303,25 @@ static int apply(struct vm *vm, const struct set_args *a)
         goto out;
     if (a->boot && (r = apply_boot(cfg, a->boot)) < 0)
         goto out;
+    char *nvram_dir = NULL;
+    if ((a->firmware || a->secure_boot >= 0) &&
+        (r = apply_firmware(vm, cfg, a, steps, remove, &nvram_dir)) < 0) {
+        free(nvram_dir);
+        goto out;
+    }
+    if (nvram_dir) {
+        /* (the template is the package's, 0644; the VM's copy is the VM's) */
+        const char *vars = vm_firmware_vars(cfg);
+        r = vm_commit(vm, "set", next, steps, remove);
+        char *abs = r == 0 && vars ? vm_path(vm, vars) : NULL;
+        if (r == 0)
+            vm_mode_dir(nvram_dir);
+        if (abs)
+            vm_mode_file(abs);
+        free(abs);
+        free(nvram_dir);
+        return r;
+    }
     if (a->remove_slot >= 0) {
         size_t idx;
         json_t *d = find_slot(drives, a->remove_slot, &idx);
@@ -353,7 +421,7 @@ out:
 int cmd_vm_set(const struct cli_args *args)
 {
     struct set_args a = {.slot = -1, .remove_slot = -1, .autostart = -1, .autostart_delay = -1,
-                         .vlan = -1};
+                         .vlan = -1, .secure_boot = -1};
     const char *store_dir = cli_text(args, "store");
     if (cli_flag(args, "cpus")) {
         long long cpus = cli_int_or(args, "cpus", 0);
@@ -409,6 +477,8 @@ int cmd_vm_set(const struct cli_args *args)
     a.n_dvd_slots = cli_all(args, "dvd-slot", &a.dvd_slots);
     a.n_ejects = cli_all(args, "eject", &a.ejects);
     a.boot = cli_text(args, "boot");
+    a.firmware = cli_text(args, "firmware");
+    a.secure_boot = cli_text(args, "secure-boot") ? strcmp(cli_text(args, "secure-boot"), "on") == 0 : -1;
     if (a.add_disk && a.new_disk)
         return cli_verb_error(args, "give one of --add-disk and --new-disk");
     struct store s;

@@ -252,6 +252,18 @@ int qemu_boot_index(const json_t *plan, const char *kind, int index)
     return -1;
 }
 
+static int check_firmware(const char *vm, const json_t *fw)
+{
+    if (!fw)
+        return 0;
+    if (!json_is_object(fw) || !json_is_boolean(json_object_get(fw, "secure_boot")))
+        return hvm_error(EINVAL, "VM '%s': config.firmware: expected code, vars and secure_boot", vm);
+    int r = check_path(vm, "config.firmware (OVMF's code)", json_object_get(fw, "code"), true);
+    if (r == 0)
+        r = check_path(vm, "config.firmware.vars", json_object_get(fw, "vars"), true);
+    return r;
+}
+
 int qemu_plan_check(const json_t *plan)
 {
     const char *name = json_string_value(json_object_get(plan, "name"));
@@ -278,6 +290,8 @@ int qemu_plan_check(const json_t *plan)
         r = check_dvds(name, json_object_get(plan, "dvds"));
     if (r == 0)
         r = check_boot_order(name, json_object_get(plan, "boot_order"));
+    if (r == 0)
+        r = check_firmware(name, json_object_get(plan, "firmware"));
     if (r == 0)
         r = check_path(name, "saved_memory", json_object_get(plan, "incoming"), false);
     return r;

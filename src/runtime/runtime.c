@@ -23,6 +23,7 @@
 #include "util/error.h"
 #include "util/fileio.h"
 #include "vm/checkpoint.h"
+#include "vm/firmware.h"
 #include "vm/switch.h"
 
 static int connect_ctl(struct vm *vm)
@@ -270,6 +271,18 @@ static json_t *build_plan(struct vm *vm, const char *accel)
     json_object_set_new(plan, "dvds", dvds);
     if (json_object_get(cfg, "boot_order"))
         json_object_set(plan, "boot_order", json_object_get(cfg, "boot_order"));
+    /* UEFI: OVMF's code (shared, read-only) and the VM's variable store. */
+    const char *vars = vm_firmware_vars(cfg);
+    if (vars) {
+        char *p = vm_path(vm, vars);
+        char *abs = p ? realpath(p, NULL) : NULL;
+        bool secure = vm_firmware_secure_boot(cfg);
+        json_object_set_new(plan, "firmware", json_pack("{s:s, s:s, s:b}", "code",
+                                                        vm_firmware_code_path(secure), "vars",
+                                                        abs ? abs : (p ? p : ""), "secure_boot", secure));
+        free(p);
+        free(abs);
+    }
     const char *mem = json_string_value(json_object_get(vm->doc, "saved_memory"));
     if (strcmp(vm_state(vm), "Saved") == 0 && mem) {
         char *p = vm_path(vm, mem);

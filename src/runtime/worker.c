@@ -255,17 +255,21 @@ static void close_drives(struct worker *w)
  * configured kernel may be a file only root can read. */
 struct qemu_fds {
     int qmp, console, log, kernel, initrd;
+    /* UEFI: OVMF's code read-only; the variable store both ways (QEMU's
+     * file driver picks the descriptor of the access mode it opens with) */
+    int fw_code, fw_vars, fw_vars_ro;
     int dvd[QEMU_MAX_DVDS]; /* by slot; read-only, for -add-fd */
 };
 
 static void qemu_fds_init(struct qemu_fds *f)
 {
-    *f = (struct qemu_fds){-1, -1, -1, -1, -1, {-1, -1, -1, -1}};
+    *f = (struct qemu_fds){-1, -1, -1, -1, -1, -1, -1, -1, {-1, -1, -1, -1}};
 }
 
 static void qemu_fds_close(struct qemu_fds *f)
 {
-    int *all[] = {&f->qmp, &f->console, &f->log, &f->kernel, &f->initrd};
+    int *all[] = {&f->qmp, &f->console, &f->log, &f->kernel, &f->initrd, &f->fw_code, &f->fw_vars,
+                  &f->fw_vars_ro};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         if (*all[i] >= 0)
             close(*all[i]);
@@ -298,6 +302,31 @@ static int open_dvds(const json_t *plan, struct qemu_fds *f)
         f->dvd[slot] = fd;
     }
     return 0;
+}
+
+static int open_regular(const char *what, const char *path, int flags, int *fd)
+{
+    struct stat st;
+    *fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+    if (*fd < 0)
+        return hvm_error(errno, "%s: %s: %s", what, path, strerror(errno));
+    if (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return hvm_error(EINVAL, "%s: %s: not a regular file", what, path);
+    return 0;
+}
+
+static int open_firmware(const json_t *fw, struct qemu_fds *f)
+{
+    if (!fw)
+        return 0;
+    const char *code = json_string_value(json_object_get(fw, "code"));
+    const char *vars = json_string_value(json_object_get(fw, "vars"));
+    int r = open_regular("UEFI firmware", code, O_RDONLY, &f->fw_code);
+    if (r == 0)
+        r = open_regular("UEFI variable store", vars, O_RDWR, &f->fw_vars);
+    if (r == 0)
+        r = open_regular("UEFI variable store", vars, O_RDONLY, &f->fw_vars_ro);
+    return r;
 }
 
 static int listen_socket(struct worker *w, const char *name, int *fd)
@@ -342,6 +371,8 @@ static int open_qemu_fds(struct worker *w, struct qemu_fds *f)
         r = f->initrd = confine_file_copy(initrd, "hvm-initrd", w->dir);
     if (r >= 0)
         r = open_dvds(p, f);
+    if (r >= 0)
+        r = open_firmware(json_object_get(p, "firmware"), f);
     return r < 0 ? r : 0;
 }
 
@@ -420,6 +451,32 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
     }
     qemu_args_add(a, "-m");
     qemu_args_add(a, "%lldM", mib);
+    /* UEFI (OVMF) in two flash devices: the shared code read-only, the
+     * VM's variable store written by the firmware (boot entries). Secure
+     * Boot's code only runs on q35 with SMM, its flash writable by SMM
+     * code alone. */
+    bool q35 = false;
+    if (f->fw_code >= 0) {
+        q35 = json_is_true(json_object_get(json_object_get(p, "firmware"), "secure_boot"));
+        if (q35) {
+            qemu_args_add(a, "-machine");
+            qemu_args_add(a, "q35,smm=on");
+            qemu_args_add(a, "-global");
+            qemu_args_add(a, "driver=cfi.pflash01,property=secure,value=on");
+        }
+        qemu_args_add(a, "-add-fd");
+        qemu_args_add(a, "fd=%d,set=20,opaque=uefi-code", f->fw_code);
+        qemu_args_add(a, "-add-fd");
+        qemu_args_add(a, "fd=%d,set=21,opaque=uefi-vars", f->fw_vars);
+        qemu_args_add(a, "-add-fd");
+        qemu_args_add(a, "fd=%d,set=21,opaque=uefi-vars-ro", f->fw_vars_ro);
+        qemu_args_add(a, "-drive");
+        qemu_args_add(a, "if=pflash,unit=0,readonly=on,driver=raw,file.driver=file,"
+                         "file.filename=/dev/fdset/20,file.locking=off");
+        qemu_args_add(a, "-drive");
+        qemu_args_add(a, "if=pflash,unit=1,driver=raw,file.driver=file,"
+                         "file.filename=/dev/fdset/21,file.locking=off");
+    }
     qemu_args_add(a, "-smp");
     qemu_args_add(a, "%lld", (long long)json_integer_value(json_object_get(p, "cpus")));
     /* A graphical console: VGA, and QEMU's VNC server without a listener
@@ -496,7 +553,10 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
         qemu_args_add(a, "if=none,id=dvd%d,media=cdrom,readonly=on,driver=raw,file.driver=file,"
                          "file.filename=/dev/fdset/%d,file.locking=off", slot, 10 + slot);
         qemu_args_add(a, "-device");
-        qemu_args_add(a, "ide-cd,bus=ide.%d,unit=%d,drive=dvd%d%s", slot / 2, slot % 2, slot, boot);
+        if (q35) /* (ICH9's AHCI: six ports ide.0-ide.5, one unit each) */
+            qemu_args_add(a, "ide-cd,bus=ide.%d,drive=dvd%d%s", slot, slot, boot);
+        else
+            qemu_args_add(a, "ide-cd,bus=ide.%d,unit=%d,drive=dvd%d%s", slot / 2, slot % 2, slot, boot);
     }
     size_t i;
     json_t *nic;
@@ -554,7 +614,7 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
 static void exec_qemu(struct worker *w, const struct confine_user *user, const struct qemu_fds *f,
                       char **argv, pid_t parent)
 {
-    int keep[8 + MAX_DRIVES + QEMU_MAX_NICS + QEMU_MAX_DVDS], n = 0;
+    int keep[11 + MAX_DRIVES + QEMU_MAX_NICS + QEMU_MAX_DVDS], n = 0;
     keep[n++] = f->qmp;
     keep[n++] = f->console;
     keep[n++] = f->log;
@@ -570,6 +630,11 @@ static void exec_qemu(struct worker *w, const struct confine_user *user, const s
     for (int i = 0; i < QEMU_MAX_DVDS; i++)
         if (f->dvd[i] >= 0)
             keep[n++] = f->dvd[i];
+    if (f->fw_code >= 0) {
+        keep[n++] = f->fw_code;
+        keep[n++] = f->fw_vars;
+        keep[n++] = f->fw_vars_ro;
+    }
     signal(SIGPIPE, SIG_DFL);
     int r = confine_child(user, keep, n);
     if (r < 0) {
@@ -902,6 +967,39 @@ static void serve_vnc(struct worker *w)
         wlog("VNC client: %s", hvm_error_message());
 }
 
+/* Key presses: each chord one QMP send-key (QEMU queues the events, with
+ * its hold time between press and release, in order). Only key codes of
+ * QEMU's shape reach it. */
+static int send_keys(struct worker *w, const json_t *chords)
+{
+    if (!json_is_array(chords) || json_array_size(chords) == 0 || json_array_size(chords) > 1024)
+        return hvm_error(EINVAL, "send-keys: expected 1-1024 chords");
+    size_t i, k;
+    json_t *chord, *key;
+    json_array_foreach(chords, i, chord) {
+        if (!json_is_array(chord) || json_array_size(chord) == 0 || json_array_size(chord) > 8)
+            return hvm_error(EINVAL, "send-keys: a chord is 1-8 keys");
+        json_array_foreach(chord, k, key) {
+            const char *s = json_string_value(key);
+            size_t n = s ? strlen(s) : 0;
+            bool ok = n > 0 && n <= 24;
+            for (size_t c = 0; ok && c < n; c++)
+                ok = (s[c] >= 'a' && s[c] <= 'z') || (s[c] >= '0' && s[c] <= '9') || s[c] == '_';
+            if (!ok)
+                return hvm_error(EINVAL, "send-keys: not a key code");
+        }
+    }
+    json_array_foreach(chords, i, chord) {
+        json_t *keys = json_array();
+        json_array_foreach(chord, k, key)
+            json_array_append_new(keys, json_pack("{s:s, s:O}", "type", "qcode", "data", key));
+        int r = qmp_execute(&w->qmp, "send-key", json_pack("{s:o}", "keys", keys), NULL);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 static json_t *handle(struct worker *w, json_t *req)
 {
     const char *op = json_string_value(json_object_get(req, "op"));
@@ -947,6 +1045,8 @@ static json_t *handle(struct worker *w, json_t *req)
         return do_checkpoint(w, req);
     } else if (strcmp(op, "screendump") == 0) {
         return do_screendump(w);
+    } else if (strcmp(op, "send-keys") == 0) {
+        r = send_keys(w, json_object_get(req, "chords"));
     } else {
         return json_pack("{s:b, s:s}", "ok", 0, "error", "unknown op");
     }

@@ -32,6 +32,7 @@
 #include "util/uuid.h"
 #include "vhd/image.h"
 #include "vm/checkpoint.h"
+#include "vm/firmware.h"
 #include "vm/modes.h"
 #include "vm/validate.h"
 
@@ -342,6 +343,13 @@ static void rewrite_config_files(json_t *config, struct layers *ls, struct vm *v
     }
 }
 
+/* Files copied as they are (memory states, UEFI variable stores), not
+ * followed as disk chains. */
+static bool plain_file(const char *rel)
+{
+    return strncmp(rel, "checkpoints/", 12) == 0 || strncmp(rel, "nvram/", 6) == 0;
+}
+
 static int export_tree(struct vm *vm, const char *tmp, json_t *doc, json_t *files,
                        json_t *hashes, const struct export_params *p)
 {
@@ -353,7 +361,7 @@ static int export_tree(struct vm *vm, const char *tmp, json_t *doc, json_t *file
     /* Every layer of every chain, then memory states. */
     json_array_foreach(refs, i, f) {
         const char *rel = json_string_value(f);
-        if (strncmp(rel, "checkpoints/", 12) == 0)
+        if (plain_file(rel))
             continue;
         char *abs = vm_path(vm, rel);
         r = collect_chain(vm, &ls, abs);
@@ -371,7 +379,7 @@ static int export_tree(struct vm *vm, const char *tmp, json_t *doc, json_t *file
     for (size_t k = 0; k < ls.n; k++)
         total += allocated_bytes(ls.v[k].abs);
     json_array_foreach(refs, i, f)
-        if (strncmp(json_string_value(f), "checkpoints/", 12) == 0) {
+        if (plain_file(json_string_value(f))) {
             char *abs = vm_path(vm, json_string_value(f));
             total += allocated_bytes(abs);
             free(abs);
@@ -399,12 +407,16 @@ static int export_tree(struct vm *vm, const char *tmp, json_t *doc, json_t *file
     }
     json_array_foreach(refs, i, f) {
         const char *rel = json_string_value(f);
-        if (r < 0 || strncmp(rel, "checkpoints/", 12) != 0)
+        if (r < 0 || !plain_file(rel))
             continue;
         char *from = vm_path(vm, rel), *to = path_join(tmp, rel);
-        r = bundle_copy(from, to, &cp, hashing, rel);
+        char *dir = to ? path_dirname(to) : NULL; /* (nvram/) */
+        r = from && dir ? path_mkdirs(dir) : hvm_error(ENOMEM, "out of memory");
+        if (r == 0)
+            r = bundle_copy(from, to, &cp, hashing, rel);
         free(from);
         free(to);
+        free(dir);
         if (r == 0)
             json_array_append_new(files, json_string(rel));
     }
@@ -509,6 +521,24 @@ static int export_flat(struct vm *vm, const char *tmp, json_t *doc, json_t *file
         free(from);
         free(rel);
         free(to);
+        if (r < 0) {
+            json_decref(graph);
+            return r;
+        }
+    }
+    /* The moment's UEFI variable store, under its own name. */
+    const char *vars = vm_firmware_vars(config);
+    if (vars) {
+        char *from = vm_path(vm, vars), *to = path_join(tmp, vars);
+        char *dir = to ? path_dirname(to) : NULL;
+        r = from && to && dir ? path_mkdirs(dir) : hvm_error(ENOMEM, "out of memory");
+        if (r == 0)
+            r = file_copy(from, to);
+        if (r == 0)
+            json_array_append_new(files, json_string(vars));
+        free(from);
+        free(to);
+        free(dir);
         if (r < 0) {
             json_decref(graph);
             return r;
@@ -732,6 +762,9 @@ static void check_config_paths(json_t *config, const char *what, json_t *listed,
         else if (!vm_list_has(listed, f))
             vm_problem(out, "%s: drive %s is not a disk of the bundle (manifest and chain graph)", what, f);
     }
+    const char *vars = vm_firmware_vars(config);
+    if (vars && (!path_is_safe_relative(vars) || !vm_list_has(listed, vars)))
+        vm_problem(out, "%s: UEFI variable store '%s' is not a file of the bundle", what, vars);
 }
 
 /* The chain graph: each differencing layer's parent is the bundle file the
@@ -868,6 +901,11 @@ static json_t *bundle_allowed(json_t *doc, json_t *manifest)
     if (json_is_string(json_object_get(doc, "saved_memory")))
         json_array_append(ok, json_object_get(doc, "saved_memory"));
     json_t *configs = doc_configs(doc);
+    json_array_foreach(configs, i, c) {
+        const char *vars = vm_firmware_vars(c);
+        if (vars && path_is_safe_relative(vars))
+            json_array_append_new(ok, json_string(vars));
+    }
     json_array_foreach(configs, i, c)
         for (size_t b = 0; b < 2; b++) {
             json_t *v = json_object_get(json_object_get(c, "boot"), boot_files[b]);
@@ -1057,7 +1095,8 @@ static json_t *validate(struct store *s, const struct import_params *p, json_t *
                 problem_reserved(out, rel);
                 continue;
             }
-            if (!vm_list_has(allowed, rel)) {
+            /* (an unreadable vm.json names no variable store: refused anyway) */
+            if (!vm_list_has(allowed, rel) && !(!doc && strncmp(rel, "nvram/", 6) == 0)) {
                 /* In place (register), it cannot be left out. */
                 if (p->mode == IMPORT_REGISTER)
                     vm_problem(out, "%s is not a disk of the chain graph, a memory state or a boot "

@@ -9,6 +9,7 @@
 #include "disk/disk.h"
 #include "util/error.h"
 #include "util/uuid.h"
+#include "vm/firmware.h"
 
 static json_t *doc_now(json_t *doc)
 {
@@ -91,6 +92,22 @@ static void add_drive_files(json_t *list, json_t *config)
         json_array_append(list, json_object_get(d, "file"));
 }
 
+/* The UEFI variable store of config (firmware.vars) becomes a fresh copy of
+ * from: a checkpoint freezes the boot entries as they are, and applying it
+ * gives now its own copy of the checkpoint's, which stays as it was. */
+static int fresh_vars(json_t *config, const char *from, json_t *steps)
+{
+    if (!from)
+        return 0;
+    char *vars = vm_firmware_new_vars_name();
+    if (!vars)
+        return hvm_error(ENOMEM, "out of memory");
+    json_array_append_new(steps, vm_step_copy(from, vars));
+    json_object_set_new(json_object_get(config, "firmware"), "vars", json_string(vars));
+    free(vars);
+    return 0;
+}
+
 json_t *vm_checkpoint_next(struct vm *vm, const char *name, json_t *steps, char id[37])
 {
     uint8_t raw[16];
@@ -108,7 +125,9 @@ json_t *vm_checkpoint_next(struct vm *vm, const char *name, json_t *steps, char 
                            "created", when, "parent", json_object_get(doc_now(next), "parent"),
                            "hidden", 0, "config", json_deep_copy(config), "memory");
     json_array_append_new(json_object_get(next, "checkpoints"), cp);
-    if (fresh_leaves(config, steps) < 0) {
+    /* (now keeps its store: a running QEMU writes it) */
+    if (fresh_leaves(config, steps) < 0 ||
+        fresh_vars(json_object_get(cp, "config"), vm_firmware_vars(config), steps) < 0) {
         json_decref(next);
         return NULL;
     }
@@ -252,6 +271,8 @@ static int fold_one(struct vm *vm, bool *changed)
         json_t *nh = vm_checkpoint_by_id(next, hid);
         json_t *hparent = json_object_get(nh, "parent");
         add_drive_files(remove, json_object_get(nh, "config"));
+        if (vm_firmware_vars(json_object_get(nh, "config")))
+            json_array_append_new(remove, json_string(vm_firmware_vars(json_object_get(nh, "config"))));
         if (json_string_value(json_object_get(nh, "memory")))
             json_array_append(remove, json_object_get(nh, "memory"));
         if (n_children == 1) {
@@ -319,10 +340,14 @@ static int apply_to(struct vm *vm, const char *target_id)
     json_t *steps = json_array(), *remove = json_array();
     json_t *target = vm_checkpoint_by_id(next, target_id);
     add_drive_files(remove, json_object_get(next, "config"));
+    if (vm_firmware_vars(json_object_get(next, "config")))
+        json_array_append_new(remove, json_string(vm_firmware_vars(json_object_get(next, "config"))));
     if (json_string_value(json_object_get(next, "saved_memory")))
         json_array_append(remove, json_object_get(next, "saved_memory"));
     json_t *config = json_deep_copy(json_object_get(target, "config"));
     int r = fresh_leaves(config, steps);
+    if (r == 0)
+        r = fresh_vars(config, vm_firmware_vars(json_object_get(target, "config")), steps);
     if (r < 0) {
         json_decref(config);
         json_decref(next);

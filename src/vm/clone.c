@@ -8,6 +8,7 @@
 
 #include "util/error.h"
 #include "vm/checkpoint.h"
+#include "vm/firmware.h"
 #include "vm/vm.h"
 
 int vm_clone(struct store *s, const struct vm_create_params *p)
@@ -66,10 +67,17 @@ int vm_clone(struct store *s, const struct vm_create_params *p)
         free(layer);
         free(abs);
     }
+    /* The checkpoint's firmware, with a copy of its variable store (its
+     * boot entries). */
+    char *vars = vm_firmware_vars(cfg) ? vm_path(src, vm_firmware_vars(cfg)) : NULL;
+    full.firmware = vm_firmware_uefi(cfg) ? "uefi" : "bios";
+    full.secure_boot = vm_firmware_secure_boot(cfg);
+    full.clone_vars = vars;
     full.clone_drives = drives;
     full.clone_nics = nics;
     if (r == 0)
         r = vm_create(s, &full);
+    free(vars);
     json_decref(drives);
     json_decref(nics);
     vm_close(src);

@@ -64,7 +64,7 @@ void vm_mode_file(const char *path)
 static bool hvm_entry(const char *name, bool is_dir)
 {
     static const char *const files[] = {"vm.json", "journal", "manifest.json"};
-    static const char *const dirs[] = {"disks", "checkpoints", "bases", "boot"};
+    static const char *const dirs[] = {"disks", "checkpoints", "bases", "boot", "nvram"};
     const char *const *list = is_dir ? dirs : files;
     size_t n = is_dir ? sizeof dirs / sizeof *dirs : sizeof files / sizeof *files;
     for (size_t i = 0; i < n; i++)

@@ -9,10 +9,12 @@
  *   top        format, generation, id, name, created, state, saved_memory,
  *              config, checkpoints, now, base, runtime
  *   config     cpus, memory, drives, nics, disk_io, boot, autostart, autostop,
- *              dvds, boot_order
+ *              dvds, boot_order, firmware
  *   drive      slot, file
  *   dvd        slot (0-3), file (an absolute host path: an ISO is referenced)
  *   boot_order "dvd", "disk", "net", each at most once
+ *   firmware   type ("bios" or "uefi"), vars (uefi: the VM's copy of OVMF's
+ *              variable store, a file of the folder), secure_boot (uefi)
  *   nic        switch, mac, vlan (1-4094), model (virtio, e1000e)
  *   boot       kernel, initrd, cmdline
  *   autostart  enabled, delay           (or a plain true/false)
@@ -459,6 +461,40 @@ static const struct field autostart_fields[] = {
     {NULL, false, NULL},
 };
 
+static void check_firmware_type(struct ctx *c, const char *path, json_t *v)
+{
+    char b[64];
+    const char *s = want_string(c, path, v);
+    if (s && strcmp(s, "bios") != 0 && strcmp(s, "uefi") != 0)
+        problem(c, path, "'%s' is not bios or uefi", shown(s, b, sizeof b));
+}
+
+static const struct field firmware_fields[] = {
+    {"type", true, check_firmware_type},
+    {"vars", false, check_file},
+    {"secure_boot", false, check_bool},
+    {NULL, false, NULL},
+};
+
+/* UEFI needs its variable store (boot entries live there); BIOS has none. */
+static void check_firmware(struct ctx *c, const char *path, json_t *v)
+{
+    size_t before = c->n;
+    check_object(c, path, v, firmware_fields);
+    if (c->n != before)
+        return;
+    bool uefi = strcmp(json_string_value(json_object_get(v, "type")), "uefi") == 0;
+    char sub[320];
+    if (uefi && !json_object_get(v, "vars")) {
+        sub_path(sub, sizeof sub, path, "vars");
+        problem(c, sub, "missing: UEFI needs the VM's variable store");
+    }
+    if (!uefi && (json_object_get(v, "vars") || json_is_true(json_object_get(v, "secure_boot")))) {
+        sub_path(sub, sizeof sub, path, json_object_get(v, "vars") ? "vars" : "secure_boot");
+        problem(c, sub, "only UEFI firmware has it");
+    }
+}
+
 static void check_boot(struct ctx *c, const char *path, json_t *v)
 {
     check_object(c, path, v, boot_fields);
@@ -584,6 +620,7 @@ static const struct field config_fields[] = {
     {"autostop", false, check_autostop},
     {"dvds", false, check_dvds},
     {"boot_order", false, check_boot_order},
+    {"firmware", false, check_firmware},
     {NULL, false, NULL},
 };
 

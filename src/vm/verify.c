@@ -13,6 +13,7 @@
 #include "util/fileio.h"
 #include "vhd/check.h"
 #include "vm/checkpoint.h"
+#include "vm/firmware.h"
 #include "vm/vm.h"
 
 static bool same_file(const char *a, const char *b)
@@ -45,6 +46,14 @@ static bool links_into_vm(struct vm *vm, struct disk *disk, const char *ppath)
 static void check_config(struct vm *vm, json_t *config, json_t *parent_config, const char *what,
                          json_t *out)
 {
+    const char *vars = vm_firmware_vars(config);
+    char *vpath = vars ? vm_path(vm, vars) : NULL;
+    struct stat vst;
+    if (vars && (!vpath || stat(vpath, &vst) != 0))
+        vm_problem(out, "%s: the UEFI variable store %s is missing", what, vars);
+    else if (vars && !S_ISREG(vst.st_mode))
+        vm_problem(out, "%s: the UEFI variable store %s is not a regular file", what, vars);
+    free(vpath);
     size_t i;
     json_t *d;
     json_array_foreach(json_object_get(config, "drives"), i, d) {
@@ -166,6 +175,7 @@ json_t *vm_verify(struct vm *vm)
     check_tree(vm, out);
     check_orphans(vm, "disks", out);
     check_orphans(vm, "checkpoints", out);
+    check_orphans(vm, "nvram", out);
     /* A VM made from a base must be registered as its child, or the base
      * could be released under it; a crash during create can miss this. */
     const char *base = json_string_value(json_object_get(vm->doc, "base"));

@@ -19,6 +19,7 @@
 #include "util/fileio.h"
 #include "util/uuid.h"
 #include "vhd/image.h"
+#include "vm/firmware.h"
 #include "vm/lock.h"
 #include "vm/modes.h"
 #include "vm/validate.h"
@@ -155,6 +156,7 @@ static void add_config_files(json_t *list, json_t *config)
     json_t *d;
     json_array_foreach(json_object_get(config, "drives"), i, d)
         add_file(list, json_string_value(json_object_get(d, "file")));
+    add_file(list, vm_firmware_vars(config));
 }
 
 json_t *vm_referenced_files(json_t *doc)
@@ -531,6 +533,28 @@ int vm_create(struct store *s, const struct vm_create_params *p)
         json_decref(doc);
         goto out;
     }
+    const char *firmware = p->firmware ? p->firmware : VM_FIRMWARE_DEFAULT;
+    bool uefi = strcmp(firmware, "uefi") == 0;
+    if (!uefi && strcmp(firmware, "bios") != 0) {
+        json_decref(doc);
+        r = hvm_error(EINVAL, "--firmware must be bios or uefi, not '%s'", firmware);
+        goto out;
+    }
+    if (!uefi && p->secure_boot) {
+        json_decref(doc);
+        r = hvm_error(EINVAL, "--secure-boot needs --firmware uefi");
+        goto out;
+    }
+    char *vars = uefi ? vm_firmware_new_vars_name() : NULL;
+    if (uefi && (!vars || (r = vm_firmware_vars_create(tmp, vars, p->clone_vars, p->secure_boot)) < 0)) {
+        if (!vars)
+            r = hvm_error(ENOMEM, "out of memory");
+        free(vars);
+        json_decref(doc);
+        goto out;
+    }
+    json_object_set_new(config, "firmware", vm_firmware_object(uefi, vars, p->secure_boot));
+    free(vars);
     size_t k;
     json_t *nic;
     json_array_foreach(p->clone_nics, k, nic)

@@ -94,7 +94,14 @@ struct vm_create_params {
      * base), and the adapters to give the VM ([{"switch", "mac"}]). */
     json_t *clone_drives;
     json_t *clone_nics;
+    /* "bios" or "uefi"; NULL: VM_FIRMWARE_DEFAULT. */
+    const char *firmware;
+    bool secure_boot;
+    /* Set by vm_clone: the variable store (absolute) the clone's copy is made from. */
+    const char *clone_vars;
 };
+/* New VMs are UEFI machines, as Hyper-V's generation 2. */
+#define VM_FIRMWARE_DEFAULT "uefi"
 int vm_create(struct store *s, const struct vm_create_params *p);
 /* A linked clone: differencing children of another VM's checkpoint layers,
  * which are registered like bases so that they are kept while used. */

@@ -19,7 +19,8 @@ EXTRA_CLEANUP=kill_running_vms
 # guest_vm NAME MODE [vm create options...]: a VM booting the test guest.
 guest_vm() {
     name=$1 mode=$2; shift 2
-    "$HVM" vm create "$name" --memory 256M "$@" >/dev/null
+    # (BIOS: SeaBIOS starts the test guest in half the time OVMF takes under TCG)
+    "$HVM" vm create "$name" --memory 256M --firmware bios "$@" >/dev/null
     "$HVM" vm set "$name" --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
         --cmdline "console=ttyS0 hvm.mode=$mode ${GUEST_ARGS:-}"
 }

@@ -52,7 +52,7 @@ expect_fail 2 "$HVM" vm stop sh
 "$HVM" vm check sh
 
 # BIOS boot from a VHD: a boot sector that prints on the serial port.
-"$HVM" vm create bios --new-disk 16M --memory 64M >/dev/null
+"$HVM" vm create bios --new-disk 16M --memory 64M --firmware bios >/dev/null
 printf '\272\370\003\260B\356\260I\356\260O\356\260S\356\260\n\356\364\353\375' > boot.bin
 dd if=/dev/zero bs=1 count=$((510 - $(stat -c %s boot.bin))) 2>/dev/null >> boot.bin
 printf '\125\252' >> boot.bin

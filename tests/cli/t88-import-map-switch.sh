@@ -36,4 +36,4 @@ cfg="$S2/vms/nv/vm.json"
 "$HVM" checkpoint apply nv X --store "$S2" >/dev/null
 [ "$(json_get "$cfg" "[(n['switch'], n.get('vlan')) for n in d['config']['nics']]")" = "[('lan2', 10)]" ] ||
     fail "applied checkpoint: $(cat "$cfg")"
-echo "t86-import-map-switch: ok"
+echo "t88-import-map-switch: ok"
