@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "disk/ops.h"
+#include "util/crashpoint.h"
 #include "util/error.h"
 #include "util/fileio.h"
 
@@ -241,6 +242,9 @@ static int fill_slot(struct slot *s)
         const struct piece *pc = &s->pieces[i];
         if (pc->fd < 0) {
             memset(at, 0, pc->len);
+        } else if (hvm_fault_point("copy-read")) {
+            return hvm_error(EIO, "%s: read at byte %llu: %s", pc->path,
+                             (unsigned long long)pc->foff, strerror(EIO));
         } else {
             int r = file_pread(pc->fd, pc->path, at, pc->len, pc->foff);
             if (r < 0)
