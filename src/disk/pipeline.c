@@ -36,6 +36,8 @@
 #define PIPE_READERS 4
 #define PIPE_PIECES 64 /* layer pieces in one slot; a slot ends early past that */
 #define PIPE_LAYERS DISK_MAX_DEPTH
+/* How far past the planned slots the layers' metadata is asked for. */
+#define PIPE_AHEAD (32u << 20)
 #define ZERO_PIECE 4096u
 
 struct piece {
@@ -65,6 +67,7 @@ struct pipe {
     uint64_t planned;          /* slots planned so far (slot = seq % PIPE_SLOTS) */
     uint64_t written;          /* slots written so far */
     uint64_t cursor;           /* the offset planning goes on from */
+    uint64_t advised;          /* disk_advise was called below this offset */
     bool end;                  /* planning reached the end (or failed: err) */
     bool stop;                 /* the writer failed: readers stop */
     int err;
@@ -135,7 +138,7 @@ static int next_run(const struct disk_copy_plan *p, uint64_t *off, uint8_t *buf,
 static int copy_inline(const struct disk_copy_plan *p)
 {
     uint8_t *buf = malloc(PIPE_CHUNK);
-    uint64_t off = 0, len;
+    uint64_t off = 0, len = 0;
     int r = 0;
     if (!buf)
         return hvm_error(ENOMEM, "out of memory");
@@ -189,6 +192,11 @@ static int plan_slot(struct pipe *pp, struct slot *s)
             break;
         off += run;
     }
+    if (pp->advised < off + PIPE_AHEAD / 2 && pp->advised < p->size) {
+        uint64_t from = pp->advised > off ? pp->advised : off;
+        disk_advise(p->src, from, off + PIPE_AHEAD - from);
+        pp->advised = off + PIPE_AHEAD;
+    }
     s->off = off;
     s->len = 0;
     s->npieces = 0;
@@ -225,6 +233,11 @@ static int plan_slot(struct pipe *pp, struct slot *s)
         s->len += n;
     }
     pp->cursor = off + s->len;
+    /* Queued now, several slots ahead of the preads that wait for them. */
+    for (int i = 0; i < s->npieces; i++)
+        if (s->pieces[i].fd >= 0)
+            (void)posix_fadvise(s->pieces[i].fd, (off_t)s->pieces[i].foff,
+                                (off_t)s->pieces[i].len, POSIX_FADV_WILLNEED);
     return 0;
 }
 
@@ -233,10 +246,6 @@ static int fill_slot(struct slot *s)
 {
     if (s->npieces < 0)
         return 0;
-    for (int i = 0; i < s->npieces; i++)
-        if (s->pieces[i].fd >= 0)
-            (void)posix_fadvise(s->pieces[i].fd, (off_t)s->pieces[i].foff,
-                                (off_t)s->pieces[i].len, POSIX_FADV_WILLNEED);
     uint8_t *at = s->buf;
     for (int i = 0; i < s->npieces; i++) {
         const struct piece *pc = &s->pieces[i];
