@@ -6,13 +6,19 @@
 #   HVM=build-release/hvm sh bench/run.sh        (make bench does this)
 #
 # Environment:
-#   BENCH_CACHE=warm|cold  warm (default): every input is read into the page
-#                          cache before each timed run; cold: caches dropped
-#                          before each run (needs root). Dirty pages are always
+#   BENCH_CACHE=both|warm|cold  both (default): the flatten, NBD sequential
+#                          read, merge and export rows run cold (sync and
+#                          drop_caches before each run: needs root; without
+#                          it the bench says so and runs them warm only) and
+#                          warm (inputs read into the page cache first);
+#                          other rows run warm. Dirty pages are always
 #                          written back before a timed run, and every tool
 #                          makes its output durable (hvm always fsyncs;
-#                          qemu-img gets -t writeback; cat is followed by sync).
-#   BENCH_RUNS=3           runs per figure (the median is reported)
+#                          qemu-img gets -t writeback; cat and cp are
+#                          followed by sync).
+#   BENCH_RUNS=5           rounds per figure: hvm and its peers alternate
+#                          in each round, and the ratio reported is the
+#                          median of the per-round ratios
 #   BENCH_DIR=/var/tmp     where the scratch folder goes (not tmpfs)
 #   BENCH_KEEP=1           keep the scratch folder
 set -eu
@@ -21,22 +27,26 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${HVM:?set HVM to the hvm binary (make bench does)}"
 HVM=$(cd "$(dirname "$HVM")" && pwd)/$(basename "$HVM")
 PY=/usr/bin/python3
-RUNS=${BENCH_RUNS:-3}
-CACHE=${BENCH_CACHE:-warm}
-export BENCH_CACHE="$CACHE"
+RUNS=${BENCH_RUNS:-5}
+CACHE=${BENCH_CACHE:-both}
 W="$PY $here/vhdwrite.py"
 
 for tool in qemu-img qemu-io qemu-nbd "$PY"; do
     command -v "$tool" >/dev/null 2>&1 || { echo "bench: $tool is missing (make deps)" >&2; exit 2; }
 done
 case "$CACHE" in
-warm | cold) ;;
-*) echo "bench: BENCH_CACHE must be warm or cold" >&2; exit 2 ;;
+both) CACHES="cold warm" ;;
+warm | cold) CACHES=$CACHE ;;
+*) echo "bench: BENCH_CACHE must be both, warm or cold" >&2; exit 2 ;;
 esac
-if [ "$CACHE" = cold ] && ! [ -w /proc/sys/vm/drop_caches ]; then
-    echo "bench: BENCH_CACHE=cold needs root (to drop caches)" >&2
-    exit 2
+cache_note=""
+if [ "$CACHES" != warm ] && ! [ -w /proc/sys/vm/drop_caches ]; then
+    [ "$CACHE" = cold ] && { echo "bench: BENCH_CACHE=cold needs root (to drop caches)" >&2; exit 2; }
+    CACHES=warm
+    cache_note="cold rows skipped: cannot drop caches (not root); warm only"
 fi
+# Rows without a cache loop run warm.
+export BENCH_CACHE=warm
 
 base=${BENCH_DIR:-/var/tmp}
 if [ "$(stat -f -c %T "$base")" = tmpfs ]; then
@@ -86,7 +96,8 @@ STEP=$((104729 * 4096))
 
 say "hvm benchmarks: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, $(uname -r)"
 say "hvm: $HVM ($("$HVM" --version)); $(qemu-img --version | head -1)"
-say "scratch: $S ($(stat -f -c %T "$S")); cache: $CACHE; runs per figure: $RUNS (median)"
+say "scratch: $S ($(stat -f -c %T "$S")); storage rows: $CACHES cache; rounds per figure: $RUNS (median of per-round ratios)"
+[ -z "$cache_note" ] || say "NOTE: $cache_note"
 load=$(cut -d' ' -f1 /proc/loadavg)
 say "load average: $load"
 if [ "$(echo "$load $(nproc)" | awk '{ print ($1 > $2 / 2) }')" = 1 ]; then
@@ -127,21 +138,23 @@ say ""
 say "== 1. flatten the 4-deep chain to raw (output made durable by every tool)"
 # Interleaved rounds (hvm, qemu-img, cat, hvm, ...): load that drifts during
 # the run hits every tool alike. The median of the rounds is reported.
+for c in $CACHES; do
 round=0
 while [ $round -lt "$RUNS" ]; do
     round=$((round + 1))
-    measure 1 "hvm vhd convert --type raw" --runs 1 --prepare "rm -f $S/out.raw" \
+    measure 1@$c "hvm vhd convert --type raw" --runs 1 --cache $c --prepare "rm -f $S/out.raw" \
         --warm l0.vhd --warm l1.vhd --warm l2.vhd --warm l3.vhd -- \
         "$HVM" vhd convert --type raw l3.vhd out.raw
     cmp -s out.raw ref4.raw || { echo "bench: hvm convert output differs from the reference" >&2; exit 1; }
     note 1 hvm_out_kib "$(kib_allocated out.raw)"
-    measure 1 "qemu-img convert -O raw -t writeback" --runs 1 --prepare "rm -f $S/out.raw" \
+    measure 1@$c "qemu-img convert -O raw -t writeback" --runs 1 --cache $c --prepare "rm -f $S/out.raw" \
         --warm l0.qcow2 --warm l1.qcow2 --warm l2.qcow2 --warm l3.qcow2 -- \
         qemu-img convert -t writeback -f qcow2 -O raw l3.qcow2 out.raw
     cmp -s out.raw ref4.raw || { echo "bench: qemu-img output differs from the reference" >&2; exit 1; }
     note 1 qemu_out_kib "$(kib_allocated out.raw)"
-    measure 1 "cat raw > out; sync out" --runs 1 --prepare "rm -f $S/out.raw" \
+    measure 1@$c "cat raw > out; sync out" --runs 1 --cache $c --prepare "rm -f $S/out.raw" \
         --warm ref4.raw -- sh -c "cat ref4.raw > out.raw && sync out.raw"
+done
 done
 rm -f out.raw
 say ""
@@ -212,12 +225,18 @@ else
         note 3 skipped "qemu-nbd did not start"
     else
         uh="nbd+unix:///?socket=$sock_h" uq="nbd+unix:///?socket=$sock_q"
-        measure 3s "hvm serve: nbdcopy whole disk to null:" --runs "$RUNS" \
-            --warm l0.vhd --warm l1.vhd --warm l2.vhd -- \
-            nbdcopy --no-extents -C 1 "$uh" null:
-        measure 3s "qemu-nbd: nbdcopy whole disk to null:" --runs "$RUNS" \
-            --warm l0.qcow2 --warm l1.qcow2 --warm l2.qcow2 -- \
-            nbdcopy --no-extents -C 1 "$uq" null:
+        for c in $CACHES; do
+            round=0
+            while [ $round -lt "$RUNS" ]; do
+                round=$((round + 1))
+                measure 3s@$c "hvm serve: nbdcopy whole disk to null:" --runs 1 --cache $c \
+                    --warm l0.vhd --warm l1.vhd --warm l2.vhd -- \
+                    nbdcopy --no-extents -C 1 "$uh" null:
+                measure 3s@$c "qemu-nbd: nbdcopy whole disk to null:" --runs 1 --cache $c \
+                    --warm l0.qcow2 --warm l1.qcow2 --warm l2.qcow2 -- \
+                    nbdcopy --no-extents -C 1 "$uq" null:
+            done
+        done
         C=30000
         measure 3r "hvm serve: qemu-img bench 4K x $C" --runs "$RUNS" \
             --warm l0.vhd --warm l1.vhd --warm l2.vhd -- \
@@ -238,18 +257,20 @@ $W plan 2 9 $G $((2 << 20)) 1.0 >planfull
 mkdir -p m
 prep_vhd="rm -rf $S/m/* && cp --sparse=always $S/l0.vhd $S/m/base.vhd && chmod u+w $S/m/base.vhd && $HVM vhd diff $S/m/base.vhd $S/m/child.vhd --no-protect && $W vhd $S/m/child.vhd $S/planfull"
 prep_qcow="rm -rf $S/m/* && cp --sparse=always $S/l0.qcow2 $S/m/base.qcow2 && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 $S/m/child.qcow2 && $W qemu-io $S/m/child.qcow2 qcow2 $S/planfull"
+for c in $CACHES; do
 round=0
 while [ $round -lt "$RUNS" ]; do
     round=$((round + 1))
-    measure 4 "hvm vhd merge" --runs 1 --prepare "$prep_vhd" \
+    measure 4@$c "hvm vhd merge" --runs 1 --cache $c --prepare "$prep_vhd" \
         --warm m/base.vhd --warm m/child.vhd -- "$HVM" vhd merge m/child.vhd
-    if [ $round = 1 ]; then
+    if [ $round = 1 ] && [ $c = "${CACHES%% *}" ]; then
         "$HVM" vhd convert --type raw m/base.vhd m/check.raw
         $W raw m/expect.raw planfull
         cmp -s m/check.raw m/expect.raw || { echo "bench: merged disk reads wrong data" >&2; exit 1; }
     fi
-    measure 4 "qemu-img commit -t writeback" --runs 1 --prepare "$prep_qcow" \
+    measure 4@$c "qemu-img commit -t writeback" --runs 1 --cache $c --prepare "$prep_qcow" \
         --warm m/base.qcow2 --warm m/child.qcow2 -- qemu-img commit -q -t writeback m/child.qcow2
+done
 done
 rm -rf m
 say ""
@@ -281,6 +302,24 @@ measure 5f "qemu-img convert 2 TiB chain to raw" --runs "$RUNS" --prepare "rm -f
     --warm big.qcow2 --warm bigc.qcow2 -- qemu-img convert -t writeback -f qcow2 -O raw bigc.qcow2 big.raw
 note 5f qemu_out_kib "$(kib_allocated big.raw)"
 rm -f big.raw big*.vhd big*.qcow2
+say ""
+
+# ---------------------------------------------------------------------------
+say "== 6. export a VM whose 1 GiB disk has 25% random data, vs cp -r + sync"
+"$HVM" vm create ex --store "$S/st" --new-disk 1G >/dev/null 2>&1
+exdisk=$(ls "$S"/st/vms/ex/disks/*.vhd)
+$W vhd "$exdisk" plan0
+for c in $CACHES; do
+round=0
+while [ $round -lt "$RUNS" ]; do
+    round=$((round + 1))
+    measure 6@$c "hvm vm export" --runs 1 --cache $c --prepare "rm -rf $S/exp" \
+        --warm "$exdisk" -- "$HVM" vm export ex "$S/exp" --store "$S/st"
+    measure 6@$c "cp -r; sync" --runs 1 --cache $c --prepare "rm -rf $S/exp" \
+        --warm "$exdisk" -- sh -c "cp -r $S/st/vms/ex $S/exp && sync -f $S/exp/vm.json"
+done
+done
+rm -rf "$S/exp" "$S/st"
 say ""
 
 note 0 seconds "$(($(date +%s) - started))"

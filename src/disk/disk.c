@@ -164,6 +164,17 @@ int disk_locate(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run, 
     return r;
 }
 
+void disk_advise(struct disk *d, uint64_t offset, uint64_t count)
+{
+    if (offset >= d->size)
+        return;
+    if (count > d->size - offset)
+        count = d->size - offset;
+    for (struct disk *l = d; l; l = l->parent)
+        if (l->ops->advise)
+            l->ops->advise(l, offset, count);
+}
+
 int disk_write_zeroes(struct disk *d, uint64_t offset, uint64_t count)
 {
     while (count > 0) {

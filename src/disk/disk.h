@@ -37,6 +37,9 @@ struct disk_ops {
      * where the bytes stop being contiguous in that file). */
     int (*locate)(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run,
                   enum disk_extent *state, int *fd, uint64_t *file_offset);
+    /* Optional: the range will be read soon; start reading what this layer
+     * needs to answer for it (a VHD's sector bitmaps) without waiting. */
+    void (*advise)(struct disk *d, uint64_t offset, uint64_t count);
     void (*close)(struct disk *d);
 };
 
@@ -93,6 +96,12 @@ int disk_chain_status(struct disk *d, uint64_t offset, uint64_t count, uint64_t 
  * the layer and is valid while the chain is open. */
 int disk_locate(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run, int *fd,
                 uint64_t *file_offset);
+
+/* Hints that [offset, offset+count) of the whole chain will be read soon:
+ * each layer that can starts reading what it needs to find the bytes
+ * (posix_fadvise WILLNEED), so that a copy on a cold cache does not wait
+ * for one small metadata read after another. Never fails. */
+void disk_advise(struct disk *d, uint64_t offset, uint64_t count);
 
 /* Writes zeros over [offset, offset+count). A run that already reads as
  * zeros through the whole chain is left alone: that keeps dynamic and

@@ -121,6 +121,11 @@ static int vd_block_status(struct disk *d, uint64_t offset, uint64_t count, uint
     return 0;
 }
 
+static void vd_advise(struct disk *d, uint64_t offset, uint64_t count)
+{
+    vhd_advise(d->priv, offset, count);
+}
+
 static int vd_locate(struct disk *d, uint64_t offset, uint64_t count, uint64_t *run,
                      enum disk_extent *state, int *fd, uint64_t *file_offset)
 {
@@ -153,7 +158,7 @@ static void vd_close(struct disk *d)
 #define VHD_OPS(name, kind_name)                                                       \
     static const struct disk_ops name = {                                              \
         .kind = kind_name, .pread = vd_pread, .pwritev = vd_pwritev, .flush = vd_flush,  \
-        .discard = vd_discard, .block_status = vd_block_status, .locate = vd_locate,   \
+        .discard = vd_discard, .block_status = vd_block_status, .locate = vd_locate, .advise = vd_advise,   \
         .close = vd_close,                                                             \
     }
 VHD_OPS(fixed_ops, "fixed");

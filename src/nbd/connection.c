@@ -569,6 +569,8 @@ static bool in_range(const struct conn *c, const struct request *q)
     return q->offset <= c->size && q->length <= c->size - q->offset;
 }
 
+#define READ_AHEAD_MIN (128u << 10)
+
 struct read_run {
     int src;         /* the layer's descriptor (to merge contiguous runs) */
     int fd;          /* a duplicate of it; -1: zeros */
@@ -616,12 +618,23 @@ static int read_plan(struct conn *c, const struct request *q, struct read_run *r
         off += run;
         left -= run;
     }
+    /* A large read is likely one of a sequential stream (a copy, a backup):
+     * the layers start fetching the metadata of the next stretch now. */
+    if (ok && q->length >= READ_AHEAD_MIN)
+        disk_advise(s->disk, q->offset + q->length, q->length);
     pthread_mutex_unlock(&s->disk_lock);
     hvm_error_clear();
     if (!ok) {
         close_runs(runs, n);
         return 0;
     }
+    /* Every piece queued at once, across the layer files, rather than one
+     * splice waiting for its read after another. */
+    if (q->length >= READ_AHEAD_MIN)
+        for (int i = 0; i < n; i++)
+            if (runs[i].fd >= 0)
+                (void)posix_fadvise(runs[i].fd, (off_t)runs[i].offset, (off_t)runs[i].len,
+                                    POSIX_FADV_WILLNEED);
     return n;
 }
 

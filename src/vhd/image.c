@@ -332,6 +332,17 @@ int vhd_close(struct vhd *v)
     return r;
 }
 
+void vhd_advise(const struct vhd *v, uint64_t offset, uint64_t count)
+{
+    if (!vhd_is_sparse(v) || count == 0)
+        return;
+    uint64_t first = offset / v->block_size, last = (offset + count - 1) / v->block_size;
+    for (uint64_t b = first; b <= last && b < v->bat_entries; b++)
+        if (v->bat[b] != VHD_BAT_UNUSED)
+            (void)posix_fadvise(v->fd, (off_t)vhd_block_offset(v, (uint32_t)b),
+                                (off_t)v->bitmap_bytes, POSIX_FADV_WILLNEED);
+}
+
 uint64_t vhd_block_offset(const struct vhd *v, uint32_t block)
 {
     return (uint64_t)v->bat[block] * VHD_SECTOR;

@@ -86,6 +86,10 @@ int vhd_flush(struct vhd *v);
 int vhd_discard(struct vhd *v, uint64_t count, uint64_t offset);
 
 /* Block-level access used by check, compact and resize. */
+/* Starts reading (posix_fadvise WILLNEED) the sector bitmaps of the
+ * allocated blocks in the range of a dynamic or differencing disk: a cold copy then
+ * finds them in the page cache. */
+void vhd_advise(const struct vhd *v, uint64_t offset, uint64_t count);
 uint64_t vhd_block_offset(const struct vhd *v, uint32_t block); /* bitmap's byte offset */
 int vhd_bitmap_get(struct vhd *v, uint32_t block, const uint8_t **bits);
 int vhd_bat_set(struct vhd *v, uint32_t block, uint32_t sector);
