@@ -44,7 +44,8 @@ w=$(pid_of worker_pid)
 kill -9 "$w"
 wait $take || true
 cat take.txt
-i=0; while ! "$HVM" vm list | grep -qE "^c +Off"; do i=$((i+1)); [ $i -lt 100 ] || fail "not reported Off"; sleep 0.1; done
+# (Off, or Saved when the worker's recovery finds the state it resumed from.)
+i=0; while ! "$HVM" vm list | grep -qE "^c +(Off|Saved)"; do i=$((i+1)); [ $i -lt 100 ] || fail "not reported Off"; sleep 0.1; done
 "$HVM" vm check c
 if "$HVM" checkpoint list c | grep -q " killed "; then
     "$HVM" checkpoint list c | grep " killed " | grep -q "\[memory\]" || fail "the killed checkpoint has no memory"
@@ -55,6 +56,7 @@ fi
 left=$(find "$HVM_STORE/vms/c" -name "*.saving" -o -name "*.tmp")
 [ -z "$left" ] || fail "left behind: $left"
 "$HVM" vm start c --accel "$ACCEL"
+wait_state c Running 30
 "$HVM" vm turn-off c
 "$HVM" vm check c
 echo ok
