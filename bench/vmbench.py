@@ -753,6 +753,53 @@ def rt_throughput(table):
         os.unlink(x)
 
 
+def rt_checkpoint_modes(table, n=3):
+    """2b. The pause of an online checkpoint against the guest's memory size,
+    the old way (HVM_MEMORY_MODE=stop) and pre-copy, in one run. Idle guests
+    (counter mode); BENCH_CK_SIZES in MiB (default 256,1024,2048)."""
+    sizes = [int(x) for x in os.environ.get("BENCH_CK_SIZES", "256,1024,2048").split(",")]
+    say("== 2b. online checkpoint pause vs memory size (stop vs precopy), %d each ==" % n)
+    res = {}
+    for mib in sizes:
+        for mode in ("stop", "precopy"):
+            st = Store("r2b")
+            st.hvm("vm", "create", "c", "--new-disk", "64M", "--memory", "%dM" % mib)
+            st.hvm("vm", "set", "c", "--kernel", os.path.join(GUEST, "vmlinuz"), "--initrd",
+                   os.path.join(GUEST, "initrd.img"), "--cmdline", "console=ttyS0 panic=-1 hvm.mode=counter")
+            st.hvm("vm", "start", "c", "--accel", "tcg")
+            log = os.path.join(st.vm_dir("c"), "run", "console.log")
+            if not wait_line(log, r"HVM-GUEST COUNT 5\b", 180):
+                raise SystemExit("bench: counter guest did not count")
+            env = dict(st.env, HVM_MEMORY_MODE=mode)
+            pauses, walls = [], []
+            for i in range(n):
+                time.sleep(1)
+                t, p = timed([HVM, "checkpoint", "take", "c", "k%d" % i], env=env)
+                m = re.search(r"paused for (\d+) ms", p.stdout)
+                if not m:
+                    raise SystemExit("bench: no pause figure in %r" % p.stdout)
+                pauses.append(float(m.group(1)))
+                walls.append(t * 1e3)
+            d = os.path.join(st.vm_dir("c"), "checkpoints")
+            states = [os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)]
+            st.hvm("vm", "turn-off", "c")
+            res[(mib, mode)] = pauses
+            say("%5d MiB %-7s pauses %s ms (median %.0f, max %.0f); take wall median %.0f ms; state median %.0f MiB"
+                % (mib, mode, [int(x) for x in pauses], med(pauses), max(pauses), med(walls),
+                   med(states) / MiB if states else 0))
+            table.append(("2b", "%d MiB %s: pause median/max (ms)" % (mib, mode),
+                          "%.0f/%.0f" % (med(pauses), max(pauses)), "-", "-",
+                          "< 50/100" if mode == "precopy" else "-",
+                          ("ok" if med(pauses) < 50 and max(pauses) < 100 else "MISSED") if mode == "precopy" else "-"))
+            run(["chmod", "-R", "u+w", st.root], check=False)
+            shutil.rmtree(st.root, ignore_errors=True)
+        say("%5d MiB: stop/precopy median pause ratio %.1f" % (
+            mib, med(res[(mib, "stop")]) / max(1.0, med(res[(mib, "precopy")]))))
+    if len(sizes) > 1:
+        say("precopy: largest/smallest median pause ratio %.2f (target <= 1.5)" % (
+            med(res[(sizes[-1], "precopy")]) / max(1.0, med(res[(sizes[0], "precopy")]))))
+
+
 def rt_online_checkpoint(table, n=5):
     say("== 2. online checkpoint pause, 256 MiB guest in counter mode ==")
     st = Store("r2")
@@ -848,6 +895,7 @@ def main_runtime():
         rt_throughput(table)
     if "2" in which:
         rt_online_checkpoint(table)
+        rt_checkpoint_modes(table)
     if "3" in which:
         rt_start(table)
     print_table("Results (ratio = hvm / peer)", ("#", "figure", "hvm", "peer", "ratio", "target", ""), table)

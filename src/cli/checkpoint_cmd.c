@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -55,12 +56,23 @@ int cmd_checkpoint_take(const struct cli_args *args)
     return ck_done(&s, vm, r);
 }
 
+/* The bytes the memory state file takes on disk (0: none). */
+static json_int_t memory_size(struct vm *vm, json_t *cp)
+{
+    const char *mem = json_string_value(json_object_get(cp, "memory"));
+    char *p = mem ? vm_path(vm, mem) : NULL;
+    struct stat st;
+    json_int_t n = p && stat(p, &st) == 0 ? (json_int_t)st.st_blocks * 512 : 0;
+    free(p);
+    return n;
+}
+
 static json_t *node_json(struct vm *vm, json_t *cp)
 {
-    return json_pack("{s:O, s:O, s:O, s:b, s:I, s:[]}", "id", json_object_get(cp, "id"), "name",
+    return json_pack("{s:O, s:O, s:O, s:b, s:I, s:I, s:[]}", "id", json_object_get(cp, "id"), "name",
                      json_object_get(cp, "name"), "created", json_object_get(cp, "created"),
-                     "memory", json_is_string(json_object_get(cp, "memory")), "space",
-                     (json_int_t)vm_checkpoint_space(vm, cp), "children");
+                     "memory", json_is_string(json_object_get(cp, "memory")), "memory_size",
+                     memory_size(vm, cp), "space", (json_int_t)vm_checkpoint_space(vm, cp), "children");
 }
 
 /* Builds the visible tree: children of hidden nodes hang under the nearest
@@ -103,11 +115,13 @@ static void print_tree(json_t *children, const char *prefix)
             printf("Now\n");
             continue;
         }
-        char sz[32];
+        char sz[32], msz[32], mem[48] = "";
+        if (json_is_true(json_object_get(c, "memory")))
+            snprintf(mem, sizeof mem, " [memory] (state %s)",
+                     size_format((uint64_t)json_integer_value(json_object_get(c, "memory_size")), msz, sizeof msz));
         printf("%s  (%s, %.8s)%s  %s\n", json_string_value(json_object_get(c, "name")),
                json_string_value(json_object_get(c, "created")),
-               json_string_value(json_object_get(c, "id")),
-               json_is_true(json_object_get(c, "memory")) ? " [memory]" : "",
+               json_string_value(json_object_get(c, "id")), mem,
                size_format((uint64_t)json_integer_value(json_object_get(c, "space")), sz, sizeof sz));
         char sub[1024];
         snprintf(sub, sizeof sub, "%s%s", prefix, last ? "    " : "│   ");

@@ -391,7 +391,8 @@ static const struct cli_verb checkpoint_verbs[] = {
      "leaves, resume. Default name: \"VM - (YYYY-MM-DD HH:MM:SS)\"."},
     {"list", cmd_checkpoint_list, "the checkpoint tree, with Now under its parent",
      ARGS({"VM", CLI_VM, false}), OPTS(OPT_JSON, OPT_STORE),
-     "The checkpoint tree: name, time, [memory] when it holds a running state, its own "
+     "The checkpoint tree: name, time, [memory] and the size of the memory state file when it "
+     "holds a running state (memory_size in --json), its own "
      "space on disk, and \"Now\" under the checkpoint the VM is based on."},
     {"revert", cmd_checkpoint_revert, "go back to the checkpoint now is based on",
      ARGS({"VM", CLI_VM, false}), OPTS(OPT_STORE),

@@ -441,8 +441,12 @@ int runtime_checkpoint_take(struct vm *vm, const char *name, double *pause_ms, c
         return r;
     }
     json_t *reply = NULL;
-    r = runtime_request(vm, json_pack("{s:s, s:s, s:o}", "op", "checkpoint", "memory", mem_abs,
-                                      "leaves", leaves), &reply);
+    /* HVM_MEMORY_MODE=stop: the old way (the guest stopped while its whole
+     * memory is written), kept for comparison; the default is pre-copy. */
+    const char *mode = getenv("HVM_MEMORY_MODE");
+    r = runtime_request(vm, json_pack("{s:s, s:s, s:o, s:s}", "op", "checkpoint", "memory", mem_abs,
+                                      "leaves", leaves, "memory_mode",
+                                      mode && strcmp(mode, "stop") == 0 ? "stop" : "precopy"), &reply);
     free(mem_abs);
     if (r < 0) {
         vm_journal_abandon(vm, journal);

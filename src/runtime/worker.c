@@ -36,6 +36,7 @@
 #include "runtime/qmp.h"
 #include "runtime/runtime.h"
 #include "util/error.h"
+#include "vm/validate.h"
 #include "util/fileio.h"
 #include "vhost/blk.h"
 
@@ -763,6 +764,10 @@ static int save_memory(struct worker *w, const char *file)
         r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
         goto out;
     }
+    /* (A pre-copy checkpoint may have left its capability on.) */
+    qmp_execute(&w->qmp, "migrate-set-capabilities",
+                json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability",
+                          "pause-before-switchover", "state", 0), NULL);
     /* The default bandwidth limit throttles even a save to a file. */
     qmp_execute(&w->qmp, "migrate-set-parameters",
                 json_pack("{s:I}", "max-bandwidth", (json_int_t)100 << 30), NULL);
@@ -852,6 +857,183 @@ static bool request_files_inside(const struct worker *w, json_t *req)
     return true;
 }
 
+/* Opens each leaf the request names and puts it under its drive's server,
+ * flushing the one it replaces; the guest is stopped. OLD (n_drives
+ * entries, may be NULL) gets the paths replaced, for a switch back. */
+static int switch_leaves(struct worker *w, json_t *leaves, char **old_paths)
+{
+    size_t i;
+    json_t *leaf;
+    json_array_foreach(leaves, i, leaf) {
+        struct drive *d = drive_in_slot(w, (int)json_integer_value(json_object_get(leaf, "slot")));
+        const char *file = json_string_value(json_object_get(leaf, "file"));
+        struct disk *fresh, *old;
+        int r;
+        /* Opened after the flush: the child's view of the old leaf is
+         * read from the file. */
+        if ((r = disk_open(file, 0, &fresh)) < 0)
+            return r;
+        if ((r = nbd_server_replace_disk(d->server, fresh, &old)) < 0) {
+            disk_close(fresh);
+            return r;
+        }
+        disk_flush(old);
+        disk_close(old);
+        d->disk = fresh;
+        if (old_paths && i < (size_t)w->n_drives)
+            old_paths[i] = d->path;
+        else
+            free(d->path);
+        d->path = strdup(file);
+    }
+    return 0;
+}
+
+/* The old way: the guest is stopped while QEMU writes all its memory. */
+static json_t *checkpoint_stopped(struct worker *w, json_t *req)
+{
+    int r;
+    double t0 = now_ms();
+    r = qmp_execute(&w->qmp, "stop", NULL, NULL);
+    for (int i = 0; r == 0 && i < w->n_drives; i++)
+        r = disk_flush(w->drives[i].disk);
+    if (r == 0)
+        r = save_memory(w, json_string_value(json_object_get(req, "memory")));
+    if (r == 0)
+        r = switch_leaves(w, json_object_get(req, "leaves"), NULL);
+    record_drives(w);
+    int c = w->paused ? 0 : qmp_execute(&w->qmp, "cont", NULL, NULL);
+    double pause = now_ms() - t0;
+    if (r == 0)
+        r = save_memory_commit(json_string_value(json_object_get(req, "memory")));
+    if (r < 0 || c < 0)
+        return json_pack("{s:b, s:s}", "ok", 0, "error", hvm_error_message());
+    return json_pack("{s:b, s:f, s:s}", "ok", 1, "pause_ms", pause, "memory_mode", "stop");
+}
+
+static int query_migration(struct worker *w, const char **status, json_t **st)
+{
+    int r = qmp_execute(&w->qmp, "query-migrate", NULL, st);
+    *status = r == 0 ? json_string_value(json_object_get(*st, "status")) : NULL;
+    return r;
+}
+
+/* Pre-copy: QEMU writes the memory while the guest runs, then stops it for
+ * the last dirty pages and waits (pause-before-switchover). At that point
+ * every drive's leaf is switched, so the disks and the memory state are of
+ * the same moment; then QEMU writes the rest and the guest goes on. The
+ * guest's pause is QEMU's downtime plus the switch, not the whole memory. */
+static json_t *checkpoint_precopy(struct worker *w, json_t *req)
+{
+    const char *mem = json_string_value(json_object_get(req, "memory"));
+    json_t *leaves = json_object_get(req, "leaves");
+    char *tmp = NULL, *old_paths[VM_MAX_DRIVES] = {0};
+    int r, fd = -1, c = 0;
+    bool switched = false, started = false;
+    double downtime = 0, t_done = 0, pause = 0;
+    if (asprintf(&tmp, "%s.saving", mem) < 0)
+        return json_pack("{s:b, s:s}", "ok", 0, "error", "out of memory");
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        r = hvm_error(errno, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    r = qmp_execute(&w->qmp, "migrate-set-capabilities",
+                    json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability",
+                              "pause-before-switchover", "state", 1), NULL);
+    /* No bandwidth limit (a file); a short downtime target: QEMU goes on
+     * copying until what is left fits in it. */
+    if (r == 0)
+        r = qmp_execute(&w->qmp, "migrate-set-parameters",
+                        json_pack("{s:I, s:I}", "max-bandwidth", (json_int_t)100 << 30,
+                                  "downtime-limit", (json_int_t)20), NULL);
+    if (r == 0)
+        r = qmp_execute_fd(&w->qmp, "getfd", json_pack("{s:s}", "fdname", "hvm-save"), fd, NULL);
+    if (r == 0 && (r = qmp_execute(&w->qmp, "migrate", json_pack("{s:s}", "uri", "fd:hvm-save"),
+                                   NULL)) < 0)
+        qmp_execute(&w->qmp, "closefd", json_pack("{s:s}", "fdname", "hvm-save"), NULL);
+    started = r == 0;
+    /* Up to the switchover: the guest runs. */
+    for (int i = 0; r == 0; i++) {
+        const char *status;
+        json_t *st;
+        if ((r = query_migration(w, &status, &st)) < 0)
+            break;
+        bool at = status && strcmp(status, "pre-switchover") == 0;
+        bool failed = !status || strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0 ||
+                      strcmp(status, "completed") == 0;
+        json_decref(st);
+        if (at)
+            break;
+        if (failed || i > 120000)
+            r = hvm_error(EIO, "saving the memory state failed before its switchover");
+        else
+            usleep(1000);
+    }
+    /* The guest is stopped: the disks' moment is now. */
+    for (int i = 0; r == 0 && i < w->n_drives; i++)
+        r = disk_flush(w->drives[i].disk);
+    if (r == 0) {
+        r = switch_leaves(w, leaves, old_paths);
+        switched = true;
+    }
+    if (r == 0)
+        r = qmp_execute(&w->qmp, "migrate-continue", json_pack("{s:s}", "state", "pre-switchover"), NULL);
+    for (int i = 0; r == 0; i++) {
+        const char *status;
+        json_t *st;
+        if ((r = query_migration(w, &status, &st)) < 0)
+            break;
+        bool done = status && strcmp(status, "completed") == 0;
+        bool failed = !status || strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0;
+        downtime = json_number_value(json_object_get(st, "downtime"));
+        json_decref(st);
+        if (done) {
+            t_done = now_ms();
+            break;
+        }
+        if (failed || i > 120000)
+            r = hvm_error(EIO, "saving the memory state failed at its switchover");
+        else
+            usleep(1000);
+    }
+    if (r < 0 && started) {
+        qmp_execute(&w->qmp, "migrate_cancel", NULL, NULL);
+        /* (QEMU may have resumed a failed migration's guest: stop it
+         * again before the old leaves come back.) */
+        if (switched)
+            qmp_execute(&w->qmp, "stop", NULL, NULL);
+    }
+    if (r < 0 && switched) {
+        /* Back to the leaves of before: the checkpoint does not exist. */
+        json_t *back = json_array();
+        for (int i = 0; i < w->n_drives && i < VM_MAX_DRIVES; i++)
+            if (old_paths[i])
+                json_array_append_new(back, json_pack("{s:O, s:s}", "slot",
+                                      json_object_get(json_array_get(leaves, i), "slot"),
+                                      "file", old_paths[i]));
+        switch_leaves(w, back, NULL);
+        json_decref(back);
+    }
+    record_drives(w);
+    double t_cont = now_ms();
+    c = w->paused ? 0 : qmp_execute(&w->qmp, "cont", NULL, NULL);
+    pause = downtime + (r == 0 ? now_ms() - t_done : now_ms() - t_cont);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (r < 0)
+        unlink(tmp);
+    free(tmp);
+    for (int i = 0; i < VM_MAX_DRIVES; i++)
+        free(old_paths[i]);
+    if (r == 0)
+        r = save_memory_commit(mem);
+    if (r < 0 || c < 0)
+        return json_pack("{s:b, s:s}", "ok", 0, "error", hvm_error_message());
+    return json_pack("{s:b, s:f, s:s}", "ok", 1, "pause_ms", pause, "memory_mode", "precopy");
+}
+
 static json_t *do_checkpoint(struct worker *w, json_t *req)
 {
     size_t i;
@@ -871,40 +1053,10 @@ static json_t *do_checkpoint(struct worker *w, json_t *req)
         if (r < 0)
             return json_pack("{s:b, s:s}", "ok", 0, "error", hvm_error_message());
     }
-    double t0 = now_ms();
-    r = qmp_execute(&w->qmp, "stop", NULL, NULL);
-    for (int i = 0; r == 0 && i < w->n_drives; i++)
-        r = disk_flush(w->drives[i].disk);
-    if (r == 0)
-        r = save_memory(w, json_string_value(json_object_get(req, "memory")));
-    json_array_foreach(json_object_get(req, "leaves"), i, leaf) {
-        if (r < 0)
-            break;
-        struct drive *d = drive_in_slot(w, (int)json_integer_value(json_object_get(leaf, "slot")));
-        const char *file = json_string_value(json_object_get(leaf, "file"));
-        struct disk *fresh, *old;
-        /* Opened after the flush: the child's view of the old leaf is
-         * read from the file. */
-        if ((r = disk_open(file, 0, &fresh)) < 0)
-            break;
-        if ((r = nbd_server_replace_disk(d->server, fresh, &old)) < 0) {
-            disk_close(fresh);
-            break;
-        }
-        disk_flush(old);
-        disk_close(old);
-        d->disk = fresh;
-        free(d->path);
-        d->path = strdup(file);
-    }
-    record_drives(w);
-    int c = w->paused ? 0 : qmp_execute(&w->qmp, "cont", NULL, NULL);
-    double pause = now_ms() - t0;
-    if (r == 0)
-        r = save_memory_commit(json_string_value(json_object_get(req, "memory")));
-    if (r < 0 || c < 0)
-        return json_pack("{s:b, s:s}", "ok", 0, "error", hvm_error_message());
-    return json_pack("{s:b, s:f}", "ok", 1, "pause_ms", pause);
+    const char *mode = json_string_value(json_object_get(req, "memory_mode"));
+    if (mode && strcmp(mode, "stop") == 0)
+        return checkpoint_stopped(w, req);
+    return checkpoint_precopy(w, req);
 }
 
 /* QMP screendump in PNG into a file QEMU never names: run/screendump.tmp,
