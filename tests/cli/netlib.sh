@@ -1,4 +1,4 @@
-# Helpers for the tests of VM networking (t86-t88). Source it first, before
+# Helpers for the tests of VM networking (t81, t84-t89). Source it first, before
 # lib.sh: the script then runs again inside a network namespace of its own
 # (unshare -n), and the host's namespace is checked to have the same hvm
 # interfaces afterwards. Inside, "$HVM" is a wrapper that refuses to run in
@@ -10,7 +10,9 @@ if [ "${HVM_NETNS_INNER:-}" != 1 ]; then
     for c in unshare ip nsenter; do
         command -v $c >/dev/null || { echo "skipped: no $c"; exit 77; }
     done
-    _host_ifs() { ip -br link | awk '{print $1}' | grep '^hvm' | sort || true; }
+    # hvm's bridges and taps (hvm-, hvm_, hvmt, hvv- of VLANs) and the
+    # tests' own veths (v0, veth...) must never appear there.
+    _host_ifs() { ip -br link | awk '{print $1}' | grep -E '^(hv|veth|v[0-9])' | sort || true; }
     _before=$(_host_ifs)
     _rc=0
     HVM_NETNS_INNER=1 HVM_HOST_NS=$(readlink /proc/self/ns/net) unshare -n sh "$0" || _rc=$?

@@ -6,43 +6,15 @@
 # turn-off and kill -9 of the worker leave no tap. An adapter on a switch
 # that is not a bridge switch keeps user-mode networking.
 #
-# Runs in a network namespace it makes, like t80: every hvm command is
+# Runs in a network namespace of its own (netlib.sh): every hvm command is
 # checked to run outside the host's, whose hvm interfaces are compared
 # before and after.
 set -eu
-if [ "${T81_INNER:-}" != 1 ]; then
-    [ "$(id -u)" = 0 ] || { echo "skipped: needs root (network namespaces, taps)"; exit 77; }
-    for c in unshare ip; do
-        command -v $c >/dev/null || { echo "skipped: no $c"; exit 77; }
-    done
-    host_bridges() { ip -br link | awk '{print $1}' | grep '^hvm' | sort || true; }
-    before=$(host_bridges)
-    rc=0
-    T81_INNER=1 T81_HOST_NS=$(readlink /proc/self/ns/net) unshare -n sh "$0" || rc=$?
-    after=$(host_bridges)
-    if [ "$before" != "$after" ]; then
-        echo "FAIL: the host's network namespace changed: hvm interfaces '$before' -> '$after'" >&2
-        exit 1
-    fi
-    exit $rc
-fi
-
+. "$(dirname "$0")/netlib.sh"
 . "$TESTS/cli/lib.sh"
 . "$TESTS/cli/vmlib.sh"
-export HVM_STORE="$T/store"
-ns_here() { readlink /proc/$$/ns/net; }
-[ "$(ns_here)" != "$T81_HOST_NS" ] || fail "the test is in the host's network namespace"
-# rtlib.sh and vmlib.sh call "$HVM": it is this wrapper, which refuses the host's namespace.
-cat >"$T/hvm" <<WRAP
-#!/bin/sh
-[ "\$(readlink /proc/\$\$/ns/net)" != "$T81_HOST_NS" ] || { echo "FAIL: hvm in the host's network namespace" >&2; exit 99; }
-exec "$HVM" "\$@"
-WRAP
-chmod +x "$T/hvm"
-HVM="$T/hvm"
 . "$TESTS/cli/rtlib.sh"
-CTL="$TESTS/../scripts/guest/guestctl.py"
-type_cmd() { $PY "$CTL" type "$HVM_STORE/vms/$1/run/console.sock" "$2" >/dev/null; }
+net_setup
 ports() { ip -j link show master "$1" | json_get /dev/stdin "[l['ifname'] for l in d]"; }
 nports() { ip -j link show master "$1" | json_get /dev/stdin "len(d)"; }
 pid_of() { "$HVM" vm show "$1" --json | json_get /dev/stdin "d['$2']"; }

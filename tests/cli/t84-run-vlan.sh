@@ -7,39 +7,13 @@
 # adapter's VLAN. On a kernel with VLAN filtering the test skips the
 # per-bridge checks (that path is not testable here).
 #
-# Runs in a network namespace it makes, like t81.
+# Runs in a network namespace of its own (netlib.sh).
 set -eu
-if [ "${T84_INNER:-}" != 1 ]; then
-    [ "$(id -u)" = 0 ] || { echo "skipped: needs root (network namespaces, taps)"; exit 77; }
-    for c in unshare ip; do
-        command -v $c >/dev/null || { echo "skipped: no $c"; exit 77; }
-    done
-    host_links() { ip -br link | awk '{print $1}' | grep '^hv' | sort || true; }
-    before=$(host_links)
-    rc=0
-    T84_INNER=1 T84_HOST_NS=$(readlink /proc/self/ns/net) unshare -n sh "$0" || rc=$?
-    after=$(host_links)
-    if [ "$before" != "$after" ]; then
-        echo "FAIL: the host's network namespace changed: hvm interfaces '$before' -> '$after'" >&2
-        exit 1
-    fi
-    exit $rc
-fi
-
+. "$(dirname "$0")/netlib.sh"
 . "$TESTS/cli/lib.sh"
 . "$TESTS/cli/vmlib.sh"
-export HVM_STORE="$T/store"
-[ "$(readlink /proc/$$/ns/net)" != "$T84_HOST_NS" ] || fail "the test is in the host's network namespace"
-cat >"$T/hvm" <<WRAP
-#!/bin/sh
-[ "\$(readlink /proc/\$\$/ns/net)" != "$T84_HOST_NS" ] || { echo "FAIL: hvm in the host's network namespace" >&2; exit 99; }
-exec "$HVM" "\$@"
-WRAP
-chmod +x "$T/hvm"
-HVM="$T/hvm"
 . "$TESTS/cli/rtlib.sh"
-CTL="$TESTS/../scripts/guest/guestctl.py"
-type_cmd() { $PY "$CTL" type "$HVM_STORE/vms/$1/run/console.sock" "$2" >/dev/null; }
+net_setup
 nports() { ip -j link show master "$1" | json_get /dev/stdin "len(d)"; }
 nic() { "$HVM" vm show "$1" --json | json_get /dev/stdin "d['nics'][0]$2"; }
 

@@ -7,36 +7,12 @@
 # under the bridge is reported where the kernel has bonding (skipped with a
 # message otherwise). No LRO case: veths have no LRO.
 #
-# Runs in a network namespace it makes, like t80.
+# Runs in a network namespace of its own (netlib.sh).
 set -eu
-if [ "${T85_INNER:-}" != 1 ]; then
-    [ "$(id -u)" = 0 ] || { echo "skipped: needs root (network namespaces)"; exit 77; }
-    for c in unshare ip; do
-        command -v $c >/dev/null || { echo "skipped: no $c"; exit 77; }
-    done
-    host_links() { ip -br link | awk '{print $1}' | grep -E '^(hv|v[0-9])' | sort || true; }
-    before=$(host_links)
-    rc=0
-    T85_INNER=1 T85_HOST_NS=$(readlink /proc/self/ns/net) unshare -n sh "$0" || rc=$?
-    after=$(host_links)
-    if [ "$before" != "$after" ]; then
-        echo "FAIL: the host's network namespace changed: '$before' -> '$after'" >&2
-        exit 1
-    fi
-    exit $rc
-fi
-
+. "$(dirname "$0")/netlib.sh"
 . "$TESTS/cli/lib.sh"
 . "$TESTS/cli/vmlib.sh"
-export HVM_STORE="$T/store"
-[ "$(readlink /proc/$$/ns/net)" != "$T85_HOST_NS" ] || fail "the test is in the host's network namespace"
-cat >"$T/hvm" <<WRAP
-#!/bin/sh
-[ "\$(readlink /proc/\$\$/ns/net)" != "$T85_HOST_NS" ] || { echo "FAIL: hvm in the host's network namespace" >&2; exit 99; }
-exec "$HVM" "\$@"
-WRAP
-chmod +x "$T/hvm"
-HVM="$T/hvm"
+net_setup
 diag() { "$HVM" switch diagnose lan --json >"$T/diag.json" || [ $? = 1 ]; }
 feat() { json_get "$T/diag.json" "[p['offload']['$2'] for p in d['ports'] if p['name'] == '$1'][0]"; }
 problems() { json_get "$T/diag.json" "' | '.join(p['interface'] + ': ' + p['problem'] + ' FIX ' + p['fix'] for p in d['problems'])"; }
