@@ -441,12 +441,15 @@ int runtime_checkpoint_take(struct vm *vm, const char *name, double *pause_ms, c
         return r;
     }
     json_t *reply = NULL;
-    /* HVM_MEMORY_MODE=stop: the old way (the guest stopped while its whole
-     * memory is written), kept for comparison; the default is pre-copy. */
+    /* HVM_MEMORY_MODE=precopy: memory copied while the guest runs, a short
+     * pause (issue 14). Not the default: a guest resumed from such a state
+     * panicked once in three runs of t75 (list corruption), so some guest
+     * memory write escapes the dirty tracking; until that is found, the
+     * default stops the guest while its whole memory is written. */
     const char *mode = getenv("HVM_MEMORY_MODE");
     r = runtime_request(vm, json_pack("{s:s, s:s, s:o, s:s}", "op", "checkpoint", "memory", mem_abs,
                                       "leaves", leaves, "memory_mode",
-                                      mode && strcmp(mode, "stop") == 0 ? "stop" : "precopy"), &reply);
+                                      mode && strcmp(mode, "precopy") == 0 ? "precopy" : "stop"), &reply);
     free(mem_abs);
     if (r < 0) {
         vm_journal_abandon(vm, journal);
