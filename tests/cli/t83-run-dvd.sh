@@ -29,7 +29,7 @@ done
 (cd ov && find . | cpio -o -H newc 2>/dev/null | gzip) > extra.img
 cat "$GUEST/initrd.img" extra.img > initrd-cd.img
 
-"$HVM" vm create cd --memory 256M --new-disk 16M >/dev/null
+"$HVM" vm create cd --memory 256M --firmware bios --new-disk 16M >/dev/null
 "$HVM" vm set cd --kernel "$GUEST/vmlinuz" --initrd "$T/initrd-cd.img" --cmdline "console=ttyS0 hvm.mode=shell"
 "$HVM" vm set cd --dvd media.iso --boot dvd,disk,net
 "$HVM" vm set cd --dvd other.iso --dvd-slot 3
