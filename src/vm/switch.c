@@ -215,30 +215,42 @@ out:
     return r;
 }
 
-json_t *store_switch_users(struct store *s, const char *name)
+json_t *store_vm_nics(struct store *s)
 {
-    json_t *users = json_array();
+    json_t *all = json_object();
     char **names;
     if (store_list(s, &names) < 0)
-        return users;
+        return all;
     for (size_t i = 0; names[i]; i++) {
         char *dir = store_vm_dir(s, names[i]);
         char *cfg = dir ? path_join(dir, "vm.json") : NULL;
         json_t *doc = cfg ? json_load_file(cfg, 0, NULL) : NULL;
-        size_t k;
-        json_t *nic;
-        bool uses = false;
-        json_array_foreach(json_object_get(json_object_get(doc, "config"), "nics"), k, nic) {
-            const char *sw = json_string_value(json_object_get(nic, "switch"));
-            uses |= sw && strcmp(sw, name) == 0;
-        }
-        if (uses)
-            json_array_append_new(users, json_string(names[i]));
+        json_t *nics = json_object_get(json_object_get(doc, "config"), "nics");
+        if (json_is_array(nics))
+            json_object_set(all, names[i], nics);
         json_decref(doc);
         free(cfg);
         free(dir);
     }
     store_names_free(names);
+    return all;
+}
+
+json_t *store_switch_users(struct store *s, const char *name)
+{
+    json_t *users = json_array(), *all = store_vm_nics(s), *nics, *nic;
+    const char *vm;
+    size_t k;
+    json_object_foreach(all, vm, nics) {
+        bool uses = false;
+        json_array_foreach(nics, k, nic) {
+            const char *sw = json_string_value(json_object_get(nic, "switch"));
+            uses |= sw && strcmp(sw, name) == 0;
+        }
+        if (uses)
+            json_array_append_new(users, json_string(vm));
+    }
+    json_decref(all);
     return users;
 }
 

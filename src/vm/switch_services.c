@@ -252,24 +252,14 @@ int switch_services_down(struct store *s, json_t *sw, const char *bridge)
 /* The VM (name) whose current configuration has the adapter mac. */
 static json_t *mac_owners(struct store *s)
 {
-    json_t *owners = json_object();
-    char **names;
-    if (store_list(s, &names) < 0)
-        return owners;
-    for (size_t i = 0; names[i]; i++) {
-        char *dir = store_vm_dir(s, names[i]);
-        char *cfg = dir ? path_join(dir, "vm.json") : NULL;
-        json_t *doc = cfg ? json_load_file(cfg, 0, NULL) : NULL;
-        size_t k;
-        json_t *nic;
-        json_array_foreach(json_object_get(json_object_get(doc, "config"), "nics"), k, nic)
+    json_t *owners = json_object(), *all = store_vm_nics(s), *nics, *nic;
+    const char *vm;
+    size_t k;
+    json_object_foreach(all, vm, nics)
+        json_array_foreach(nics, k, nic)
             if (str(nic, "mac"))
-                json_object_set_new(owners, str(nic, "mac"), json_string(names[i]));
-        json_decref(doc);
-        free(cfg);
-        free(dir);
-    }
-    store_names_free(names);
+                json_object_set_new(owners, str(nic, "mac"), json_string(vm));
+    json_decref(all);
     return owners;
 }
 
