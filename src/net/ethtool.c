@@ -258,25 +258,10 @@ int net_link_kind(const char *ifname, char kind[16], int *bond_mode)
 {
     kind[0] = 0;
     *bond_mode = -1;
-    struct nl_sock *sk = net_socket_open();
-    if (!sk)
-        return -EIO;
     struct kind_reply k = {kind, -1};
-    struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
-    struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETLINK, 0);
-    int r = msg ? 0 : -NLE_NOMEM;
-    if (r == 0)
-        r = nlmsg_append(msg, &ifi, sizeof ifi, NLMSG_ALIGNTO);
-    if (r == 0)
-        r = nla_put_string(msg, IFLA_IFNAME, ifname);
-    if (r == 0)
-        r = nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, kind_cb, &k);
-    if (r == 0 && (r = nl_send_auto(sk, msg)) >= 0)
-        r = nl_recvmsgs_default(sk);
-    nlmsg_free(msg);
-    net_socket_close(sk);
+    int r = net_link_query(ifname, "reading link", kind_cb, &k);
     if (r < 0)
-        return net_fail(r, "reading link", ifname);
+        return r;
     *bond_mode = k.mode;
     return 0;
 }

@@ -76,6 +76,27 @@ void net_socket_close(struct nl_sock *sk)
         nl_socket_free(sk);
 }
 
+int net_link_query(const char *ifname, const char *what, nl_recvmsg_msg_cb_t cb, void *arg)
+{
+    struct nl_sock *sk = net_socket_open();
+    if (!sk)
+        return -EIO;
+    struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
+    struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETLINK, 0);
+    int r = msg ? 0 : -NLE_NOMEM;
+    if (r == 0)
+        r = nlmsg_append(msg, &ifi, sizeof ifi, NLMSG_ALIGNTO);
+    if (r == 0)
+        r = nla_put_string(msg, IFLA_IFNAME, ifname);
+    if (r == 0)
+        r = nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, cb, arg);
+    if (r == 0 && (r = nl_send_auto(sk, msg)) >= 0)
+        r = nl_recvmsgs_default(sk);
+    nlmsg_free(msg);
+    net_socket_close(sk);
+    return r < 0 ? net_fail(r, what, ifname) : 0;
+}
+
 /* The kernel's view of name: a new link object, NULL when there is none. */
 static int link_fetch(struct nl_sock *sk, const char *name, struct rtnl_link **out)
 {

@@ -41,25 +41,10 @@ static int probe_cb(struct nl_msg *msg, void *arg)
 int net_bridge_vlan_capable(const char *bridge, bool *capable)
 {
     *capable = false;
-    struct nl_sock *sk = net_socket_open();
-    if (!sk)
-        return -EIO;
     struct vlan_probe p = {false, false};
-    struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
-    struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETLINK, 0);
-    int r = msg ? 0 : -NLE_NOMEM;
-    if (r == 0)
-        r = nlmsg_append(msg, &ifi, sizeof ifi, NLMSG_ALIGNTO);
-    if (r == 0)
-        r = nla_put_string(msg, IFLA_IFNAME, bridge);
-    if (r == 0)
-        r = nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, probe_cb, &p);
-    if (r == 0 && (r = nl_send_auto(sk, msg)) >= 0)
-        r = nl_recvmsgs_default(sk);
-    nlmsg_free(msg);
-    net_socket_close(sk);
+    int r = net_link_query(bridge, "reading bridge", probe_cb, &p);
     if (r < 0)
-        return net_fail(r, "reading bridge", bridge);
+        return r;
     if (!p.seen)
         return hvm_error(ENODEV, "%s: not a bridge", bridge);
     *capable = p.capable;
