@@ -705,28 +705,44 @@ static int spawn_qemu(struct worker *w)
     return r;
 }
 
-/* Waits for a migration (to or from a file) to finish. */
-static int wait_migration(struct worker *w, const char *what)
+/* Polls a migration every period_us, at most polls times, until its status
+ * is want ("completed", or "pre-switchover" with that capability on); any
+ * other end (failed, cancelled, or completed when waiting for something
+ * else) is an error naming what. *last (if given) gets the last
+ * query-migrate reply, for its downtime. */
+static int wait_migration_until(struct worker *w, const char *want, const char *what,
+                                useconds_t period_us, int polls, json_t **last)
 {
-    for (int i = 0; i < 6000; i++) {
+    for (int i = 0; i < polls; i++) {
         json_t *st;
         int r = qmp_execute(&w->qmp, "query-migrate", NULL, &st);
         if (r < 0)
             return r;
         const char *status = json_string_value(json_object_get(st, "status"));
-        bool done = status && strcmp(status, "completed") == 0;
-        bool failed = status && (strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0);
+        bool done = status && strcmp(status, want) == 0;
+        bool failed = !status || strcmp(status, "failed") == 0 ||
+                      strcmp(status, "cancelled") == 0 ||
+                      (!done && strcmp(status, "completed") == 0);
         char err[256] = "";
         if (failed && json_string_value(json_object_get(st, "error-desc")))
             snprintf(err, sizeof err, ": %s", json_string_value(json_object_get(st, "error-desc")));
-        json_decref(st);
+        if (done && last)
+            *last = st;
+        else
+            json_decref(st);
         if (done)
             return 0;
         if (failed)
             return hvm_error(EIO, "%s failed%s", what, err);
-        usleep(5000);
+        usleep(period_us);
     }
     return hvm_error(ETIMEDOUT, "%s did not finish", what);
+}
+
+/* Waits for a migration (to or from a file) to finish. */
+static int wait_migration(struct worker *w, const char *what)
+{
+    return wait_migration_until(w, "completed", what, 5000, 6000, NULL);
 }
 
 /* Makes a memory state written to FILE.saving durable under its name. Not
@@ -911,13 +927,6 @@ static json_t *checkpoint_stopped(struct worker *w, json_t *req)
     return json_pack("{s:b, s:f, s:s}", "ok", 1, "pause_ms", pause, "memory_mode", "stop");
 }
 
-static int query_migration(struct worker *w, const char **status, json_t **st)
-{
-    int r = qmp_execute(&w->qmp, "query-migrate", NULL, st);
-    *status = r == 0 ? json_string_value(json_object_get(*st, "status")) : NULL;
-    return r;
-}
-
 /* Pre-copy: QEMU writes the memory while the guest runs, then stops it for
  * the last dirty pages and waits (pause-before-switchover). At that point
  * every drive's leaf is switched, so the disks and the memory state are of
@@ -931,6 +940,7 @@ static json_t *checkpoint_precopy(struct worker *w, json_t *req)
     int r, fd = -1, c = 0;
     bool switched = false, started = false;
     double downtime = 0, t_done = 0, pause = 0;
+    json_t *st = NULL;
     if (asprintf(&tmp, "%s.saving", mem) < 0)
         return json_pack("{s:b, s:s}", "ok", 0, "error", "out of memory");
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -954,22 +964,9 @@ static json_t *checkpoint_precopy(struct worker *w, json_t *req)
         qmp_execute(&w->qmp, "closefd", json_pack("{s:s}", "fdname", "hvm-save"), NULL);
     started = r == 0;
     /* Up to the switchover: the guest runs. */
-    for (int i = 0; r == 0; i++) {
-        const char *status;
-        json_t *st;
-        if ((r = query_migration(w, &status, &st)) < 0)
-            break;
-        bool at = status && strcmp(status, "pre-switchover") == 0;
-        bool failed = !status || strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0 ||
-                      strcmp(status, "completed") == 0;
-        json_decref(st);
-        if (at)
-            break;
-        if (failed || i > 120000)
-            r = hvm_error(EIO, "saving the memory state failed before its switchover");
-        else
-            usleep(1000);
-    }
+    if (r == 0)
+        r = wait_migration_until(w, "pre-switchover", "saving the memory state before its switchover",
+                                 1000, 120000, NULL);
     /* The guest is stopped: the disks' moment is now. */
     for (int i = 0; r == 0 && i < w->n_drives; i++)
         r = disk_flush(w->drives[i].disk);
@@ -979,23 +976,11 @@ static json_t *checkpoint_precopy(struct worker *w, json_t *req)
     }
     if (r == 0)
         r = qmp_execute(&w->qmp, "migrate-continue", json_pack("{s:s}", "state", "pre-switchover"), NULL);
-    for (int i = 0; r == 0; i++) {
-        const char *status;
-        json_t *st;
-        if ((r = query_migration(w, &status, &st)) < 0)
-            break;
-        bool done = status && strcmp(status, "completed") == 0;
-        bool failed = !status || strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0;
+    if (r == 0 && (r = wait_migration_until(w, "completed", "saving the memory state at its switchover",
+                                            1000, 120000, &st)) == 0) {
+        t_done = now_ms();
         downtime = json_number_value(json_object_get(st, "downtime"));
         json_decref(st);
-        if (done) {
-            t_done = now_ms();
-            break;
-        }
-        if (failed || i > 120000)
-            r = hvm_error(EIO, "saving the memory state failed at its switchover");
-        else
-            usleep(1000);
     }
     if (r < 0 && started) {
         qmp_execute(&w->qmp, "migrate_cancel", NULL, NULL);
