@@ -157,7 +157,7 @@ int cmd_host_start(const struct cli_args *args)
     double t0 = now_s();
     struct store s;
     char **names;
-    size_t n, k = 0;
+    size_t n = 0, k = 0;
     if (open_store_vms(a.store, &s, &names, &n))
         return EXIT_ERROR;
     struct pending *todo = calloc(n + 1, sizeof *todo);
@@ -306,7 +306,7 @@ int cmd_host_stop(const struct cli_args *args)
                          cli_text(args, "timeout"));
     struct store s;
     char **names;
-    size_t n, k = 0;
+    size_t n = 0, k = 0;
     if (open_store_vms(a.store, &s, &names, &n))
         return EXIT_ERROR;
     struct job *jobs = calloc(n + 1, sizeof *jobs);

@@ -147,7 +147,7 @@ static int features_cb(struct nl_msg *msg, void *arg)
 int net_offloads_get(const char *ifname, struct net_offloads *out)
 {
     memset(out, 0, sizeof *out);
-    struct genl g;
+    struct genl g = {0};
     int r = genl_open(&g, ifname);
     if (r < 0)
         return r;
@@ -172,7 +172,7 @@ int net_offloads_set(const char *ifname, const int *want)
     int r = net_offloads_get(ifname, &cur);
     if (r < 0)
         return r;
-    struct genl g;
+    struct genl g = {0};
     if ((r = genl_open(&g, ifname)) < 0)
         return r;
     struct nl_msg *msg = ethtool_msg(&g, ETHTOOL_MSG_FEATURES_SET, ETHTOOL_A_FEATURES_HEADER,
