@@ -2,6 +2,7 @@
  * merge (a child into its parent), rebase (a child onto an ancestor, or
  * standalone) and set-parent (re-point at a moved parent). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,11 +190,12 @@ int disk_merge(const char *child_path, bool force, const struct disk_progress *p
         (r = disk_flush(parent)) < 0)
         goto out;
     hvm_crash_point("merge-copied");
-    /* 3. Retire the child: from here on the parent holds the merged data. */
-    if (unlink(child_path) < 0) {
-        r = hvm_error(errno, "%s: %s", child_path, strerror(errno));
+    /* 3. Retire the child: from here on the parent holds the merged data.
+     *    Closed first, so that the detached close is the last one. */
+    disk_close(child);
+    child = NULL;
+    if ((r = unlink_detached(AT_FDCWD, child_path)) < 0)
         goto out;
-    }
     r = path_sync_dir(child_path);
 out:
     disk_close(parent);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util/error.h"
@@ -339,6 +340,81 @@ void path_remove_stale(const char *path, const char *infix)
     free(dir);
 }
 
+/* Below this much allocated, freeing is quick: no process for it. */
+#define DETACH_MIN_BYTES (16ull << 20)
+
+/* A grandchild of ours, in a session of its own, takes over fd and closes
+ * it after we closed ours, so that its close is the last reference and pays
+ * for freeing the blocks. It keeps nothing else open: every other
+ * descriptor (OFD locks among them) is closed before we go on. Only
+ * async-signal-safe calls after fork: the worker has threads. */
+static void close_detached(int fd)
+{
+    int ready[2], go[2];
+    if (fd < 3 || pipe2(ready, O_CLOEXEC) < 0)
+        goto plain;
+    if (pipe2(go, O_CLOEXEC) < 0) {
+        close(ready[0]);
+        close(ready[1]);
+        goto plain;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (fork() != 0)
+            _exit(0);
+        setsid();
+        /* The file on 0, the ready pipe on 1, the go pipe on 2. */
+        if (dup2(fd, 0) < 0 || dup2(ready[1], 1) < 0 || dup2(go[0], 2) < 0)
+            _exit(1);
+        close_range(3, ~0u, 0);
+        char c = 1;
+        if (write(1, &c, 1) < 0)
+            _exit(1);
+        close(1);
+        while (read(2, &c, 1) < 0 && errno == EINTR)
+            ;
+        close(0);
+        _exit(0);
+    }
+    close(ready[1]);
+    close(go[0]);
+    if (pid > 0) {
+        char c;
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        /* One byte once the grandchild holds only the file; nothing if it
+         * failed (then our close below simply pays). */
+        while (read(ready[0], &c, 1) < 0 && errno == EINTR)
+            ;
+    }
+    close(ready[0]);
+    close(fd);
+    close(go[1]);
+    return;
+plain:
+    close(fd);
+}
+
+int unlink_detached(int dir, const char *name)
+{
+    int fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (unlinkat(dir, name, 0) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return hvm_error(e, "%s: %s", name, strerror(e));
+    }
+    struct stat st;
+    if (fd < 0)
+        return 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0 &&
+        (uint64_t)st.st_blocks * 512 >= DETACH_MIN_BYTES)
+        close_detached(fd);
+    else
+        close(fd);
+    return 0;
+}
+
 int path_remove_tree(const char *path)
 {
     struct stat st;
@@ -361,9 +437,7 @@ int path_remove_tree(const char *path)
             return hvm_error(errno, "%s: %s", path, strerror(errno));
         return 0;
     }
-    if (unlink(path) < 0)
-        return hvm_error(errno, "%s: %s", path, strerror(errno));
-    return 0;
+    return unlink_detached(AT_FDCWD, path);
 }
 
 int path_mkdirs(const char *path)

@@ -53,8 +53,15 @@ int file_copy_with(const char *from, const char *to, const struct file_copy_opti
 int file_copy_progress(const char *from, const char *to,
                        void (*progress)(void *, uint64_t, uint64_t), void *opaque);
 
+/* unlinkat(dir, name, 0), except that freeing a large file's blocks is left
+ * to a detached process: the name is gone (durably once the caller syncs the
+ * folder) before this returns, the space a moment later. On a file system
+ * mounted with -o discard, freeing a fragmented image costs seconds. */
+int unlink_detached(int dir, const char *name);
+
 /* Removes a file or a folder with everything in it (symlinks are removed,
- * never followed). Missing is not an error. */
+ * never followed). Missing is not an error. Large files are freed by
+ * unlink_detached. */
 int path_remove_tree(const char *path);
 /* A killed writer leaves its work beside PATH under a temporary name,
  * PATH + infix + its PID (e.g. "disk.vhd.creating.1234"), and perhaps a

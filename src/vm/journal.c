@@ -154,7 +154,8 @@ static void remove_unused(int root, json_t *refs, const char *rel)
         return;
     int dir = open_parent_beneath(root, rel, &base);
     if (dir >= 0) {
-        unlinkat(dir, base, 0);
+        unlink_detached(dir, base);
+        hvm_error_clear();
         close(dir);
     }
 }

@@ -1,8 +1,10 @@
 /* Unit tests of the file helpers: the hash pool (src/util/hashpool.c)
  * against OpenSSL's one-shot digest of the same bytes, and file_copy_with
  * (src/util/fileio.c) keeping content and holes. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -280,6 +282,69 @@ static void locks_combine_in_process_and_conflict_across(void **state)
 /* Sizes are decimal digits and one binary unit: what strtod or strtoull
  * would also take (exponents, hex, spaces, signs, "inf") is refused, so
  * that "1e6" is an error instead of a million bytes. */
+/* Does any process still hold the deleted file path open? */
+static bool deleted_file_held(const char *path)
+{
+    char want[PATH_MAX + 16], link[PATH_MAX + 32], got[PATH_MAX + 16];
+    snprintf(want, sizeof want, "%s (deleted)", path);
+    DIR *procs = opendir("/proc");
+    struct dirent *p;
+    bool held = false;
+    while (!held && procs && (p = readdir(procs))) {
+        if (p->d_name[0] < '0' || p->d_name[0] > '9')
+            continue;
+        snprintf(link, sizeof link, "/proc/%s/fd", p->d_name);
+        DIR *fds = opendir(link);
+        struct dirent *f;
+        while (!held && fds && (f = readdir(fds))) {
+            snprintf(link, sizeof link, "/proc/%s/fd/%s", p->d_name, f->d_name);
+            ssize_t n = readlink(link, got, sizeof got - 1);
+            if (n > 0) {
+                got[n] = 0;
+                held = strcmp(got, want) == 0;
+            }
+        }
+        if (fds)
+            closedir(fds);
+    }
+    if (procs)
+        closedir(procs);
+    return held;
+}
+
+static void detached_unlink_frees_later_and_keeps_no_lock(void **state)
+{
+    (void)state;
+    char *big = path_join(dir, "big"), *lk = path_join(dir, "lk-detach");
+    touch("lk-detach");
+    int fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    static uint8_t chunk[1 << 20];
+    memset(chunk, 7, sizeof chunk);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(write(fd, chunk, sizeof chunk), (ssize_t)sizeof chunk);
+    assert_int_equal(fsync(fd), 0);
+    close(fd);
+    int lfd = open(lk, O_RDWR);
+    struct file_lock *l;
+    assert_int_equal(file_lock_take(lfd, lk, FILE_LOCK_EXCLUSIVE, &l), 0);
+    assert_int_equal(unlink_detached(AT_FDCWD, big), 0);
+    assert_int_equal(access(big, F_OK), -1);
+    assert_int_equal(errno, ENOENT);
+    /* The process that frees the file holds nothing of ours. */
+    file_lock_release(l);
+    close(lfd);
+    assert_true(other_can_lock(lk, F_WRLCK));
+    /* And it lets go of the file soon. */
+    int waited = 0;
+    while (deleted_file_held(big) && waited++ < 200)
+        usleep(100 * 1000);
+    assert_false(deleted_file_held(big));
+    /* A missing file is an error naming it. */
+    assert_int_equal(unlink_detached(AT_FDCWD, big), -ENOENT);
+    free(big);
+    free(lk);
+}
+
 static void sizes_are_digits_and_a_binary_unit(void **state)
 {
     (void)state;
@@ -347,6 +412,7 @@ int main(void)
         cmocka_unit_test(stale_temporaries_of_dead_writers_go),
         cmocka_unit_test(locks_combine_in_process_and_conflict_across),
         cmocka_unit_test(sizes_are_digits_and_a_binary_unit),
+        cmocka_unit_test(detached_unlink_frees_later_and_keeps_no_lock),
     };
     return cmocka_run_group_tests(tests, NULL, cleanup);
 }
