@@ -397,7 +397,8 @@ static const struct cli_verb checkpoint_verbs[] = {
     {"list", cmd_checkpoint_list, "the checkpoint tree, with Now under its parent",
      ARGS({"VM", CLI_VM, false}), OPTS(OPT_JSON, OPT_STORE),
      "The checkpoint tree: name, time, [memory] and the size of the memory state file when it "
-     "holds a running state (memory_size in --json), its own "
+     "holds a running state (memory_size in --json) with, for one taken online, how the "
+     "memory was saved and the guest's pause (memory_mode, pause_ms), its own "
      "space on disk, and \"Now\" under the checkpoint the VM is based on."},
     {"revert", cmd_checkpoint_revert, "go back to the checkpoint now is based on",
      ARGS({"VM", CLI_VM, false}), OPTS(OPT_STORE),

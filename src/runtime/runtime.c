@@ -460,8 +460,17 @@ int runtime_checkpoint_take_mode(struct vm *vm, const char *name, const char *me
         vm_journal_abandon(vm, journal);
         return r;
     }
+    double pause = json_real_value(json_object_get(reply, "pause_ms"));
     if (pause_ms)
-        *pause_ms = json_real_value(json_object_get(reply, "pause_ms"));
+        *pause_ms = pause;
+    /* How the memory was saved, and the guest's pause, for checkpoint
+     * list/show (the journal holds next: it commits these too). */
+    json_t *cp = vm_checkpoint_by_id(next, id);
+    const char *done = json_string_value(json_object_get(reply, "memory_mode"));
+    if (cp && done) {
+        json_object_set_new(cp, "memory_mode", json_string(done));
+        json_object_set_new(cp, "pause_ms", json_integer(pause > 0 ? (json_int_t)(pause + 0.5) : 0));
+    }
     json_decref(reply);
     r = vm_journal_commit(vm, journal);
     if (r == 0 && id_out)

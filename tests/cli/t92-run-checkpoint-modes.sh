@@ -48,6 +48,14 @@ done
 grep -q "with memory; the VM was paused for [0-9]* ms" take.txt || fail "stop: $(cat take.txt)"
 cat take.txt
 apply_and_check ck-stop
+# list and show tell how each was saved.
+"$HVM" checkpoint list c | grep "ck-pre1 " | grep -q "\[memory\].*(precopy, paused [0-9]* ms)" ||
+    fail "list: $("$HVM" checkpoint list c)"
+"$HVM" checkpoint list c | grep "ck-stop " | grep -q "(stop, paused [0-9]* ms)" || fail "list: no stop"
+[ "$("$HVM" checkpoint show c ck-stop --json | json_get /dev/stdin "d['memory_mode']")" = stop ] ||
+    fail "show: no memory_mode"
+"$HVM" checkpoint show c ck-pre2 | grep -q "^Saved by: precopy, the guest paused [0-9]* ms" ||
+    fail "show: $("$HVM" checkpoint show c ck-pre2)"
 # --memory-mode takes only its two words.
 expect_fail 2 "$HVM" checkpoint take c bad --memory-mode fast
 
