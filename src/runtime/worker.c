@@ -749,10 +749,12 @@ static int wait_migration_until(struct worker *w, const char *want, const char *
     return hvm_error(ETIMEDOUT, "%s did not finish", what);
 }
 
-/* Waits for a migration (to or from a file) to finish. */
+/* Waits for a migration (to or from a file) to finish: up to 5 minutes, for
+ * a large guest's first save under TCG syncs QEMU's dirty bitmap page by
+ * page (runtime/ramsize.c), which took over 30 s for 2 GiB on a loaded host. */
 static int wait_migration(struct worker *w, const char *what)
 {
-    return wait_migration_until(w, "completed", what, 5000, 6000, NULL);
+    return wait_migration_until(w, "completed", what, 5000, 60000, NULL);
 }
 
 /* Makes a memory state written to FILE.saving durable under its name. Not
