@@ -43,7 +43,8 @@ int cmd_checkpoint_take(const struct cli_args *args)
     const char *name = cli_pos(args, 1);
     double pause_ms = -1;
     /* A running VM: the worker pauses it, saves memory, switches leaves. */
-    int r = runtime_alive(vm) ? runtime_checkpoint_take(vm, name, &pause_ms, &id)
+    const char *mode = cli_text(args, "memory-mode");
+    int r = runtime_alive(vm) ? runtime_checkpoint_take_mode(vm, name, mode, &pause_ms, &id)
                               : vm_checkpoint_take(vm, name, &id);
     if (r == 0) {
         json_t *cp = vm_checkpoint_by_id(vm->doc, id);
@@ -69,10 +70,16 @@ static json_int_t memory_size(struct vm *vm, json_t *cp)
 
 static json_t *node_json(struct vm *vm, json_t *cp)
 {
-    return json_pack("{s:O, s:O, s:O, s:b, s:I, s:I, s:[]}", "id", json_object_get(cp, "id"), "name",
-                     json_object_get(cp, "name"), "created", json_object_get(cp, "created"),
-                     "memory", json_is_string(json_object_get(cp, "memory")), "memory_size",
-                     memory_size(vm, cp), "space", (json_int_t)vm_checkpoint_space(vm, cp), "children");
+    json_t *n = json_pack("{s:O, s:O, s:O, s:b, s:I, s:I, s:[]}", "id", json_object_get(cp, "id"), "name",
+                          json_object_get(cp, "name"), "created", json_object_get(cp, "created"),
+                          "memory", json_is_string(json_object_get(cp, "memory")), "memory_size",
+                          memory_size(vm, cp), "space", (json_int_t)vm_checkpoint_space(vm, cp), "children");
+    /* An online checkpoint: how its memory was saved, the guest's pause. */
+    if (json_is_string(json_object_get(cp, "memory_mode"))) {
+        json_object_set(n, "memory_mode", json_object_get(cp, "memory_mode"));
+        json_object_set(n, "pause_ms", json_object_get(cp, "pause_ms"));
+    }
+    return n;
 }
 
 /* Builds the visible tree: children of hidden nodes hang under the nearest
@@ -115,10 +122,14 @@ static void print_tree(json_t *children, const char *prefix)
             printf("Now\n");
             continue;
         }
-        char sz[32], msz[32], mem[48] = "";
+        char sz[32], msz[32], mem[96] = "";
         if (json_is_true(json_object_get(c, "memory")))
             snprintf(mem, sizeof mem, " [memory] (state %s)",
                      size_format((uint64_t)json_integer_value(json_object_get(c, "memory_size")), msz, sizeof msz));
+        if (json_is_string(json_object_get(c, "memory_mode")))
+            snprintf(mem + strlen(mem), sizeof mem - strlen(mem), " (%s, paused %lld ms)",
+                     json_string_value(json_object_get(c, "memory_mode")),
+                     (long long)json_integer_value(json_object_get(c, "pause_ms")));
         printf("%s  (%s, %.8s)%s  %s\n", json_string_value(json_object_get(c, "name")),
                json_string_value(json_object_get(c, "created")),
                json_string_value(json_object_get(c, "id")), mem,
@@ -240,6 +251,9 @@ int cmd_checkpoint_show(const struct cli_args *args)
            json_string_value(json_object_get(out, "created")),
            json_string_value(json_object_get(out, "parent")) ? json_string_value(json_object_get(out, "parent")) : "(root)",
            json_string_value(json_object_get(out, "memory")) ? json_string_value(json_object_get(out, "memory")) : "(none)");
+    if (json_is_string(json_object_get(out, "memory_mode")))
+        printf("Saved by: %s, the guest paused %lld ms\n", json_string_value(json_object_get(out, "memory_mode")),
+               (long long)json_integer_value(json_object_get(out, "pause_ms")));
     printf("CPUs:     %lld\nRAM:      %s\nSpace:    %s\n", (long long)json_integer_value(json_object_get(cfg, "cpus")),
            size_format((uint64_t)json_integer_value(json_object_get(cfg, "memory")), ram, sizeof ram),
            size_format((uint64_t)json_integer_value(json_object_get(out, "space")), space,

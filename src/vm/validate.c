@@ -385,6 +385,20 @@ static void check_disk_io(struct ctx *c, const char *path, json_t *v)
         problem(c, path, "'%s' is not vhost-user or nbd", shown(s, b, sizeof b));
 }
 
+/* How an online checkpoint's memory was saved (runtime_checkpoint_take_mode). */
+static void check_memory_mode(struct ctx *c, const char *path, json_t *v)
+{
+    char b[64];
+    const char *s = want_string(c, path, v);
+    if (s && strcmp(s, "precopy") != 0 && strcmp(s, "stop") != 0)
+        problem(c, path, "'%s' is not precopy or stop", shown(s, b, sizeof b));
+}
+
+static void check_pause(struct ctx *c, const char *path, json_t *v)
+{
+    check_int(c, path, v, 0, 86400000, " ms");
+}
+
 static void check_autostop(struct ctx *c, const char *path, json_t *v)
 {
     char b[64];
@@ -637,6 +651,8 @@ static const struct field checkpoint_fields[] = {
     {"hidden", false, check_bool},
     {"config", true, check_config},
     {"memory", false, check_memory_file},
+    {"memory_mode", false, check_memory_mode},
+    {"pause_ms", false, check_pause},
     {NULL, false, NULL},
 };
 
