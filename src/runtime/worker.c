@@ -456,10 +456,8 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
      * VM's variable store written by the firmware (boot entries). Secure
      * Boot's code only runs on q35 with SMM, its flash writable by SMM
      * code alone. */
-    bool q35 = false;
     if (f->fw_code >= 0) {
-        q35 = json_is_true(json_object_get(json_object_get(p, "firmware"), "secure_boot"));
-        if (q35) {
+        if (json_is_true(json_object_get(json_object_get(p, "firmware"), "secure_boot"))) {
             qemu_args_add(a, "-machine");
             qemu_args_add(a, "q35,smm=on");
             qemu_args_add(a, "-global");
@@ -538,27 +536,7 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
         qemu_args_add(a, "driver=raw,file.driver=nbd,file.server.type=fd,file.server.str=%d,"
                          "if=virtio,cache=writeback,discard=unmap", d->qemu_fd);
     }
-    /* DVDs: the ISO reaches QEMU as a read-only descriptor in fd set
-     * 10+slot (QEMU opens /dev/fdset/N, which is a dup of it). */
-    int dvds = 0;
-    for (int slot = 0; slot < QEMU_MAX_DVDS; slot++) {
-        if (f->dvd[slot] < 0)
-            continue;
-        char boot[32] = "";
-        int index = qemu_boot_index(p, "dvd", dvds++);
-        if (index >= 0)
-            snprintf(boot, sizeof boot, ",bootindex=%d", index);
-        qemu_args_add(a, "-add-fd");
-        qemu_args_add(a, "fd=%d,set=%d,opaque=dvd%d", f->dvd[slot], 10 + slot, slot);
-        qemu_args_add(a, "-drive");
-        qemu_args_add(a, "if=none,id=dvd%d,media=cdrom,readonly=on,driver=raw,file.driver=file,"
-                         "file.filename=/dev/fdset/%d,file.locking=off", slot, 10 + slot);
-        qemu_args_add(a, "-device");
-        if (q35) /* (ICH9's AHCI: six ports ide.0-ide.5, one unit each) */
-            qemu_args_add(a, "ide-cd,bus=ide.%d,drive=dvd%d%s", slot, slot, boot);
-        else
-            qemu_args_add(a, "ide-cd,bus=ide.%d,unit=%d,drive=dvd%d%s", slot / 2, slot % 2, slot, boot);
-    }
+    qemu_args_dvds(a, p, f->dvd);
     size_t i;
     json_t *nic;
     json_array_foreach(json_object_get(p, "nics"), i, nic) {
