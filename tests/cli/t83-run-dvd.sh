@@ -1,7 +1,6 @@
 #!/bin/sh
 # DVD drives and the boot order: an ISO (genisoimage) attached read-only is
-# a CD-ROM the guest reads (its marker file), on IDE under BIOS and on
-# virtio-scsi under UEFI; QEMU gets it as a descriptor
+# a CD-ROM the guest reads (its marker file); QEMU gets it as a descriptor
 # and the boot order as bootindex values on its command line; a missing
 # ISO is refused at start, naming it; eject; import drops DVDs.
 . "$TESTS/cli/lib.sh"
@@ -22,9 +21,7 @@ cp media.iso other.iso
 dpkg -x "$deb" pkg
 mkdir -p ov/lib/modules
 CDMODS="scsi_common scsi_mod cdrom sr_mod libata ata_piix isofs"
-# (UEFI: the DVDs are on virtio-scsi; see qemu_dvd_bus)
-SCSIMODS="scsi_common scsi_mod cdrom sr_mod virtio_scsi isofs"
-for m in $CDMODS virtio_scsi; do
+for m in $CDMODS; do
     f=$(find pkg/lib/modules -name "$m.ko" | head -n 1)
     [ -n "$f" ] || skip "no $m.ko in $deb"
     cp "$f" ov/lib/modules/
@@ -70,27 +67,6 @@ grep -q "iso" cmdline.txt && fail "QEMU's command line names the ISO"
 grep -aq "CD=DVD-MARKER-81" console.txt || { cat console.txt; fail "the guest did not read the ISO"; }
 "$HVM" vm turn-off cd
 wait_state cd Off 10
-
-# UEFI (i440fx): OVMF leaves the PIIX3's IDE channels disabled, so the DVDs
-# are CD-ROMs on a virtio-scsi controller, booted in the same order.
-"$HVM" vm create cdu --memory 256M --firmware uefi --new-disk 16M >/dev/null
-"$HVM" vm set cdu --kernel "$GUEST/vmlinuz" --initrd "$T/initrd-cd.img" --cmdline "console=ttyS0 hvm.mode=shell"
-"$HVM" vm set cdu --dvd media.iso --dvd-slot 1 --boot dvd,disk
-"$HVM" vm start cdu --accel "$ACCEL"
-console_mark cdu
-wait_console cdu "HVM-GUEST READY" 120
-qpid=$("$HVM" vm show cdu --json | json_get /dev/stdin "d.get('qemu_pid') or ''")
-[ -n "$qpid" ] || fail "vm show gives no QEMU pid"
-tr '\0' '\n' < /proc/$qpid/cmdline > cmdline.txt
-grep -q "^virtio-scsi-pci,id=scsi0$" cmdline.txt || { cat cmdline.txt; fail "UEFI: no virtio-scsi controller"; }
-grep -q "^scsi-cd,bus=scsi0.0,channel=0,scsi-id=1,lun=0,drive=dvd1,bootindex=1$" cmdline.txt || fail "UEFI: no SCSI DVD 1 with bootindex 1"
-grep -q "^ide-cd" cmdline.txt && fail "UEFI: an IDE DVD"
-(sleep 1; printf 'for m in %s; do insmod /lib/modules/$m.ko; done; sleep 2\r' "$SCSIMODS"; sleep 4
- printf 'mkdir -p /mnt; mount -t iso9660 -o ro /dev/sr0 /mnt && echo "CD=$(cat /mnt/marker.txt)"\r'; sleep 4; printf '\035') |
-    "$HVM" vm console cdu > console.txt
-grep -aq "CD=DVD-MARKER-81" console.txt || { cat console.txt; fail "UEFI: the guest did not read the ISO"; }
-"$HVM" vm turn-off cdu
-wait_state cdu Off 10
 
 # A missing ISO: start refuses, naming it; nothing changes.
 mv other.iso gone.iso
