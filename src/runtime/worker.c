@@ -260,17 +260,18 @@ struct qemu_fds {
      * file driver picks the descriptor of the access mode it opens with) */
     int fw_code, fw_vars, fw_vars_ro;
     int dvd[QEMU_MAX_DVDS]; /* by slot; read-only, for -add-fd */
+    int fwlog; /* run/firmware.log: SeaBIOS's debug port (boot_status.c) */
 };
 
 static void qemu_fds_init(struct qemu_fds *f)
 {
-    *f = (struct qemu_fds){-1, -1, -1, -1, -1, -1, -1, -1, {-1, -1, -1, -1}};
+    *f = (struct qemu_fds){-1, -1, -1, -1, -1, -1, -1, -1, {-1, -1, -1, -1}, -1};
 }
 
 static void qemu_fds_close(struct qemu_fds *f)
 {
     int *all[] = {&f->qmp, &f->console, &f->log, &f->kernel, &f->initrd, &f->fw_code, &f->fw_vars,
-                  &f->fw_vars_ro};
+                  &f->fw_vars_ro, &f->fwlog};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         if (*all[i] >= 0)
             close(*all[i]);
@@ -364,6 +365,13 @@ static int open_qemu_fds(struct worker *w, struct qemu_fds *f)
     if (r == 0 && (!log || (f->log = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) < 0))
         r = hvm_error(errno, "%s: %s", log ? log : "console.log", strerror(errno));
     free(log);
+    /* (emptied at each boot: only this run's messages tell its boot state) */
+    char *fwlog = run_path(w, "firmware.log");
+    int trunc = json_is_string(json_object_get(p, "incoming")) ? 0 : O_TRUNC;
+    if (r == 0 && (!fwlog || (f->fwlog = open(fwlog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | trunc,
+                                              0600)) < 0))
+        r = hvm_error(errno, "%s: %s", fwlog ? fwlog : "firmware.log", strerror(errno));
+    free(fwlog);
     const char *kernel = json_string_value(json_object_get(p, "kernel"));
     const char *initrd = json_string_value(json_object_get(p, "initrd"));
     if (r == 0 && kernel)
@@ -496,6 +504,12 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
                   f->console);
     qemu_args_add(a, "-serial");
     qemu_args_add(a, "chardev:ser0");
+    qemu_args_add(a, "-add-fd");
+    qemu_args_add(a, "fd=%d,set=2,opaque=firmware-log", f->fwlog);
+    qemu_args_add(a, "-chardev");
+    qemu_args_add(a, "file,id=fwlog,path=/dev/fdset/2,append=on");
+    qemu_args_add(a, "-device");
+    qemu_args_add(a, "isa-debugcon,iobase=0x402,chardev=fwlog");
     qemu_args_add(a, "-chardev");
     qemu_args_add(a, "socket,id=qmp,fd=%d", f->qmp);
     qemu_args_add(a, "-mon");
@@ -597,6 +611,7 @@ static void exec_qemu(struct worker *w, const struct confine_user *user, const s
     keep[n++] = f->qmp;
     keep[n++] = f->console;
     keep[n++] = f->log;
+    keep[n++] = f->fwlog;
     if (f->kernel >= 0)
         keep[n++] = f->kernel;
     if (f->initrd >= 0)
