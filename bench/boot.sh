@@ -17,10 +17,10 @@ ACCEL=${HVM_TEST_ACCEL:-tcg}
 CODE=/usr/share/OVMF/OVMF_CODE_4M.fd VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
 S=$(mktemp -d /var/tmp/hvm-bootbench.XXXXXX)
 export HVM_STORE=$S/store
-qpid=
 cleanup() {
     for vm in boot-bios boot-uefi; do "$HVM" vm turn-off $vm >/dev/null 2>&1 || true; done
-    [ -z "$qpid" ] || kill "$qpid" 2>/dev/null || true
+    # (each boot runs in a command substitution: its QEMU's pid is in a file)
+    [ ! -f "$S/qemu.pid" ] || kill "$(cat "$S/qemu.pid")" 2>/dev/null || true
     rm -rf "$S"
 }
 trap cleanup EXIT
@@ -30,7 +30,7 @@ now() { date +%s.%N; }
 wait_ready() {
     end=$(($(date +%s) + 180))
     until tail -c +$(($2 + 1)) "$1" 2>/dev/null | grep -aq "HVM-GUEST READY"; do
-        [ "$(date +%s)" -lt $end ] || { echo "bench/boot.sh: no READY in $1" >&2; exit 2; }
+        [ "$(date +%s)" -lt $end ] || { echo "bench/boot.sh: no READY in $1" >&2; kill $$; exit 2; }
         sleep 0.02
     done
 }
@@ -61,9 +61,11 @@ qemu_boot() { # bios|uefi
         -serial "file:$S/qemu.log" -kernel "$GUEST_DIR/vmlinuz" -initrd "$GUEST_DIR/initrd.img" \
         -append "$CMDLINE" &
     qpid=$!
+    echo "$qpid" > "$S/qemu.pid"
     wait_ready "$S/qemu.log" 0
     t1=$(now)
-    kill "$qpid"; wait "$qpid" 2>/dev/null || true; qpid=
+    kill "$qpid"; wait "$qpid" 2>/dev/null || true
+    rm -f "$S/qemu.pid"
     awk "BEGIN { print $t1 - $t0 }"
 }
 median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
