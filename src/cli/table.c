@@ -191,12 +191,14 @@ static const struct cli_verb vm_verbs[] = {
      "its checkpoint's firmware and a copy of its variable store."},
     {"list", cmd_vm_list, "list the VMs of the store", NULL, OPTS(OPT_JSON, OPT_STORE),
      "Lists the VMs of the store: name, state, CPUs, memory, drives, checkpoints, and for "
-     "a running VM its accelerator and uptime."},
+     "a running VM its accelerator, uptime and boot state (BOOT: what the firmware says, "
+     "e.g. 'no bootable device', or the device it boots from)."},
     {"show", cmd_vm_show, "show a VM's configuration, state and disks",
      ARGS({"VM", CLI_VM, false}), OPTS(OPT_JSON, OPT_STORE),
      "Shows the VM's state, folder, every setting 'hvm vm set' changes (CPUs, memory, "
      "disk I/O, kernel, initrd, kernel command line, autostart), its drives with their "
-     "chains, its network adapters and the checkpoint it is based on."},
+     "chains, its network adapters and the checkpoint it is based on; for a running VM "
+     "also its boot state (Boot:), as vm list."},
     {"set", cmd_vm_set, "change CPUs, memory, disks, network adapters, boot",
      ARGS({"VM", CLI_VM, false}),
      OPTS({"cpus", 0, CLI_INT, "N", "virtual CPUs, 1-256", 0},

@@ -134,6 +134,9 @@ static json_t *vm_summary(struct vm *vm)
     if (live) {
         json_object_set(o, "worker_pid", json_object_get(live, "worker"));
         json_object_set(o, "qemu_pid", json_object_get(live, "qemu"));
+        char boot[128];
+        json_object_set_new(o, "boot", runtime_boot_status(vm, boot, sizeof boot) == 0
+                                           ? json_string(boot) : json_null());
     }
     if (rt) {
         json_object_set(o, "accel", json_object_get(rt, "accel"));
@@ -174,8 +177,8 @@ int cmd_vm_list(const struct cli_args *a)
     store_close(&s);
     if (as_json)
         return cli_print_json(arr);
-    printf("%-20s %-8s %4s %10s %6s %11s %5s %8s\n", "NAME", "STATE", "CPUS", "MEMORY", "DRIVES",
-           "CHECKPOINTS", "ACCEL", "UPTIME");
+    printf("%-20s %-8s %4s %10s %6s %11s %5s %8s  %s\n", "NAME", "STATE", "CPUS", "MEMORY", "DRIVES",
+           "CHECKPOINTS", "ACCEL", "UPTIME", "BOOT");
     size_t i;
     json_t *v;
     json_array_foreach(arr, i, v) {
@@ -187,13 +190,13 @@ int cmd_vm_list(const struct cli_args *a)
             long long t = json_integer_value(json_object_get(v, "uptime"));
             snprintf(up, sizeof up, "%lld:%02lld:%02lld", t / 3600, t / 60 % 60, t % 60);
         }
-        printf("%-20s %-8s %4lld %10s %6lld %11lld %5s %8s\n", json_string_value(json_object_get(v, "name")),
+        printf("%-20s %-8s %4lld %10s %6lld %11lld %5s %8s  %s\n", json_string_value(json_object_get(v, "name")),
                json_string_value(json_object_get(v, "state")),
                (long long)json_integer_value(json_object_get(v, "cpus")), mem,
                (long long)json_integer_value(json_object_get(v, "drives")),
                (long long)json_integer_value(json_object_get(v, "checkpoints")),
                json_string_value(json_object_get(v, "accel")) ? json_string_value(json_object_get(v, "accel")) : "-",
-               up);
+               up, json_string_value(json_object_get(v, "boot")) ?: "-");
     }
     json_decref(arr);
     return EXIT_OK;
@@ -328,6 +331,8 @@ int cmd_vm_show(const struct cli_args *a)
     if (json_object_get(o, "accel"))
         printf("Accelerator: %s\nUptime:      %lld s\n", json_string_value(json_object_get(o, "accel")),
                (long long)json_integer_value(json_object_get(o, "uptime")));
+    if (json_object_get(o, "worker_pid")) /* (the firmware's word on booting, run/firmware.log) */
+        printf("Boot:        %s\n", json_string_value(json_object_get(o, "boot")) ?: "(nothing from the firmware yet)");
     printf("CPUs:        %lld\nMemory:      %s\n", (long long)json_integer_value(json_object_get(o, "cpus")),
            size_format((uint64_t)json_integer_value(json_object_get(o, "memory")), mem, sizeof mem));
     printf("Disk I/O:    %s\n", json_string_value(json_object_get(o, "disk_io")));

@@ -252,6 +252,47 @@ int qemu_boot_index(const json_t *plan, const char *kind, int index)
     return -1;
 }
 
+const char *qemu_dvd_bus(const json_t *plan)
+{
+    const json_t *fw = json_object_get(plan, "firmware");
+    if (!fw)
+        return "ide";
+    return json_is_true(json_object_get(fw, "secure_boot")) ? "ahci" : "scsi";
+}
+
+void qemu_args_dvds(struct qemu_args *a, const json_t *plan, const int fd[QEMU_MAX_DVDS])
+{
+    const char *bus = qemu_dvd_bus(plan);
+    int dvds = 0;
+    for (int slot = 0; slot < QEMU_MAX_DVDS; slot++) {
+        if (fd[slot] < 0)
+            continue;
+        char boot[32] = "";
+        int index = qemu_boot_index(plan, "dvd", dvds++);
+        if (index >= 0)
+            snprintf(boot, sizeof boot, ",bootindex=%d", index);
+        /* QEMU opens /dev/fdset/10+slot, a dup of the worker's descriptor. */
+        qemu_args_add(a, "-add-fd");
+        qemu_args_add(a, "fd=%d,set=%d,opaque=dvd%d", fd[slot], 10 + slot, slot);
+        qemu_args_add(a, "-drive");
+        qemu_args_add(a, "if=none,id=dvd%d,media=cdrom,readonly=on,driver=raw,file.driver=file,"
+                         "file.filename=/dev/fdset/%d,file.locking=off", slot, 10 + slot);
+        if (strcmp(bus, "scsi") == 0 && dvds == 1) {
+            qemu_args_add(a, "-device");
+            qemu_args_add(a, "virtio-scsi-pci,id=scsi0");
+        }
+        qemu_args_add(a, "-device");
+        if (strcmp(bus, "scsi") == 0)
+            qemu_args_add(a, "scsi-cd,bus=scsi0.0,channel=0,scsi-id=%d,lun=0,drive=dvd%d%s", slot,
+                          slot, boot);
+        else if (strcmp(bus, "ahci") == 0)
+            qemu_args_add(a, "ide-cd,bus=ide.%d,drive=dvd%d%s", slot, slot, boot);
+        else
+            qemu_args_add(a, "ide-cd,bus=ide.%d,unit=%d,drive=dvd%d%s", slot / 2, slot % 2, slot,
+                          boot);
+    }
+}
+
 static int check_firmware(const char *vm, const json_t *fw)
 {
     if (!fw)

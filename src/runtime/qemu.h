@@ -12,12 +12,11 @@
 
 /* QEMU's i440fx machine has 32 PCI slots on its bus; the host bridge and
  * the PIIX3 take two. Every drive and network adapter is one device. */
-#define QEMU_PCI_SLOTS 29 /* one more is the VGA adapter */
+#define QEMU_PCI_SLOTS 28 /* and the VGA adapter, and the DVDs' virtio-scsi controller */
 #define QEMU_MAX_DRIVES 16
 /* vm.json's limit (vm/validate.c). */
 #define QEMU_MAX_NICS 8
-/* DVD drives are IDE CD-ROMs on the PIIX3's two channels (no PCI slot):
- * slot N is bus ide.N/2, unit N%2. */
+/* DVD drives: see qemu_dvd_bus. */
 #define QEMU_MAX_DVDS 4
 
 struct qemu_args {
@@ -46,6 +45,23 @@ bool qemu_mac_valid(const char *mac);
  * under the plan's boot_order, or -1 when the order does not name the
  * kind (or there is no order: QEMU's default). */
 int qemu_boot_index(const json_t *plan, const char *kind, int index);
+
+/* How the plan's DVDs reach the guest:
+ *   "ide"   BIOS: IDE CD-ROMs on the PIIX3's two channels (slot N is bus
+ *           ide.N/2, unit N%2), what every old guest knows;
+ *   "scsi"  UEFI on the i440fx machine: CD-ROMs on a virtio-scsi
+ *           controller (target N). OVMF leaves the PIIX3's IDE decode
+ *           bits (config 0x40/0x42 bit 15) clear, which SeaBIOS sets, and
+ *           Linux's ata_piix then takes both channels for disabled: no
+ *           /dev/sr0. OVMF boots from virtio-scsi, Linux has virtio_scsi;
+ *   "ahci"  Secure Boot (q35): ICH9's AHCI ports ide.0-ide.5, which
+ *           Windows drives without extra drivers. */
+const char *qemu_dvd_bus(const json_t *plan);
+
+/* The -add-fd/-drive/-device arguments of the plan's DVDs, their ISOs
+ * being the read-only descriptors fd[slot] (-1: no DVD in that slot),
+ * each with its bootindex under the boot order. */
+void qemu_args_dvds(struct qemu_args *a, const json_t *plan, const int fd[QEMU_MAX_DVDS]);
 
 /* Checks every field of a worker's plan (see build_plan in runtime.c) that
  * reaches QEMU: the name (the store's rule), accelerator, CPUs, memory,

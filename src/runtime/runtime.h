@@ -24,6 +24,12 @@ int runtime_request(struct vm *vm, json_t *request, json_t **reply);
 /* The same; a descriptor the worker sends with its reply (screendump: the
  * image) is returned in *fd (-1 when none; the caller closes it). */
 int runtime_request_fd(struct vm *vm, json_t *request, json_t **reply, int *fd);
+/* What the firmware of the VM's current run says about booting, in out:
+ * "no bootable device" (SeaBIOS), "no bootable device (OVMF started its
+ * shell)", or where it boots from ("Hard Disk", "DVD/CD", "ROM" for a
+ * direct kernel boot, OVMF's name of the boot option). 0, or -ENOENT with
+ * out empty when the firmware said nothing (yet). boot_status.c. */
+int runtime_boot_status(const struct vm *vm, char *out, size_t size);
 /* Is the VM's worker alive? */
 bool runtime_alive(struct vm *vm);
 /* Waits for the worker to exit (after stop/turn-off/save) up to timeout_ms. */

@@ -263,17 +263,18 @@ struct qemu_fds {
      * file driver picks the descriptor of the access mode it opens with) */
     int fw_code, fw_vars, fw_vars_ro;
     int dvd[QEMU_MAX_DVDS]; /* by slot; read-only, for -add-fd */
+    int fwlog; /* run/firmware.log: SeaBIOS's debug port (boot_status.c) */
 };
 
 static void qemu_fds_init(struct qemu_fds *f)
 {
-    *f = (struct qemu_fds){-1, -1, -1, -1, -1, -1, -1, -1, {-1, -1, -1, -1}};
+    *f = (struct qemu_fds){-1, -1, -1, -1, -1, -1, -1, -1, {-1, -1, -1, -1}, -1};
 }
 
 static void qemu_fds_close(struct qemu_fds *f)
 {
     int *all[] = {&f->qmp, &f->console, &f->log, &f->kernel, &f->initrd, &f->fw_code, &f->fw_vars,
-                  &f->fw_vars_ro};
+                  &f->fw_vars_ro, &f->fwlog};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         if (*all[i] >= 0)
             close(*all[i]);
@@ -367,6 +368,13 @@ static int open_qemu_fds(struct worker *w, struct qemu_fds *f)
     if (r == 0 && (!log || (f->log = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) < 0))
         r = hvm_error(errno, "%s: %s", log ? log : "console.log", strerror(errno));
     free(log);
+    /* (emptied at each boot: only this run's messages tell its boot state) */
+    char *fwlog = run_path(w, "firmware.log");
+    int trunc = json_is_string(json_object_get(p, "incoming")) ? 0 : O_TRUNC;
+    if (r == 0 && (!fwlog || (f->fwlog = open(fwlog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | trunc,
+                                              0600)) < 0))
+        r = hvm_error(errno, "%s: %s", fwlog ? fwlog : "firmware.log", strerror(errno));
+    free(fwlog);
     const char *kernel = json_string_value(json_object_get(p, "kernel"));
     const char *initrd = json_string_value(json_object_get(p, "initrd"));
     if (r == 0 && kernel)
@@ -466,10 +474,8 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
      * VM's variable store written by the firmware (boot entries). Secure
      * Boot's code only runs on q35 with SMM, its flash writable by SMM
      * code alone. */
-    bool q35 = false;
     if (f->fw_code >= 0) {
-        q35 = json_is_true(json_object_get(json_object_get(p, "firmware"), "secure_boot"));
-        if (q35) {
+        if (json_is_true(json_object_get(json_object_get(p, "firmware"), "secure_boot"))) {
             qemu_args_add(a, "-machine");
             qemu_args_add(a, "q35,smm=on");
             qemu_args_add(a, "-global");
@@ -508,6 +514,12 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
                   f->console);
     qemu_args_add(a, "-serial");
     qemu_args_add(a, "chardev:ser0");
+    qemu_args_add(a, "-add-fd");
+    qemu_args_add(a, "fd=%d,set=2,opaque=firmware-log", f->fwlog);
+    qemu_args_add(a, "-chardev");
+    qemu_args_add(a, "file,id=fwlog,path=/dev/fdset/2,append=on");
+    qemu_args_add(a, "-device");
+    qemu_args_add(a, "isa-debugcon,iobase=0x402,chardev=fwlog");
     qemu_args_add(a, "-chardev");
     qemu_args_add(a, "socket,id=qmp,fd=%d", f->qmp);
     qemu_args_add(a, "-mon");
@@ -548,27 +560,7 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
         qemu_args_add(a, "driver=raw,file.driver=nbd,file.server.type=fd,file.server.str=%d,"
                          "if=virtio,cache=writeback,discard=unmap", d->qemu_fd);
     }
-    /* DVDs: the ISO reaches QEMU as a read-only descriptor in fd set
-     * 10+slot (QEMU opens /dev/fdset/N, which is a dup of it). */
-    int dvds = 0;
-    for (int slot = 0; slot < QEMU_MAX_DVDS; slot++) {
-        if (f->dvd[slot] < 0)
-            continue;
-        char boot[32] = "";
-        int index = qemu_boot_index(p, "dvd", dvds++);
-        if (index >= 0)
-            snprintf(boot, sizeof boot, ",bootindex=%d", index);
-        qemu_args_add(a, "-add-fd");
-        qemu_args_add(a, "fd=%d,set=%d,opaque=dvd%d", f->dvd[slot], 10 + slot, slot);
-        qemu_args_add(a, "-drive");
-        qemu_args_add(a, "if=none,id=dvd%d,media=cdrom,readonly=on,driver=raw,file.driver=file,"
-                         "file.filename=/dev/fdset/%d,file.locking=off", slot, 10 + slot);
-        qemu_args_add(a, "-device");
-        if (q35) /* (ICH9's AHCI: six ports ide.0-ide.5, one unit each) */
-            qemu_args_add(a, "ide-cd,bus=ide.%d,drive=dvd%d%s", slot, slot, boot);
-        else
-            qemu_args_add(a, "ide-cd,bus=ide.%d,unit=%d,drive=dvd%d%s", slot / 2, slot % 2, slot, boot);
-    }
+    qemu_args_dvds(a, p, f->dvd);
     size_t i;
     json_t *nic;
     json_array_foreach(json_object_get(p, "nics"), i, nic) {
@@ -629,6 +621,7 @@ static void exec_qemu(struct worker *w, const struct confine_user *user, const s
     keep[n++] = f->qmp;
     keep[n++] = f->console;
     keep[n++] = f->log;
+    keep[n++] = f->fwlog;
     if (f->kernel >= 0)
         keep[n++] = f->kernel;
     if (f->initrd >= 0)

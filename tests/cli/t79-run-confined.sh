@@ -27,13 +27,13 @@ confined_qemu() {
     [ "$(field "$q" CapEff)" = 0000000000000000 ] || fail "QEMU has capabilities $(field "$q" CapEff)"
     [ "$(field "$q" CapPrm)" = 0000000000000000 ] || fail "QEMU may regain capabilities $(field "$q" CapPrm)"
     [ "$(field "$q" CapBnd)" = 0000000000000000 ] || fail "QEMU's bounding set is $(field "$q" CapBnd)"
-    # Its descriptors: the null device, the worker's log, the console log,
+    # Its descriptors: the null device, the worker's log, the console and firmware logs,
     # sockets (monitor, console, drives), memfds (RAM, kernel, initrd) and
     # QEMU's own eventfds, signalfd, epoll and pipes. No disk, no vm.json,
     # no lock, nothing else of the store or the host.
     for fd in /proc/"$q"/fd/*; do readlink "$fd"; done > fds.txt
     [ -s fds.txt ] || fail "cannot read QEMU's descriptors"
-    grep -Ev "^(/dev/null|socket:\[[0-9]+\]|anon_inode:.*|pipe:\[[0-9]+\]|/memfd:.*|/dev/kvm|$HVM_STORE/vms/$1/run/(worker|console)\.log)\$" fds.txt \
+    grep -Ev "^(/dev/null|socket:\[[0-9]+\]|anon_inode:.*|pipe:\[[0-9]+\]|/memfd:.*|/dev/kvm|$HVM_STORE/vms/$1/run/(worker|console|firmware)\.log)\$" fds.txt \
         && fail "QEMU holds unexpected descriptors (above)"
     grep -q "^/memfd:hvm-kernel" fds.txt || fail "QEMU did not get the kernel as a memfd: $(cat fds.txt)"
     tr '\0' '\n' < "/proc/$q/cmdline" > cmdline.txt
