@@ -4,7 +4,10 @@
 'use strict';
 (function () {
   const $ = (id) => document.getElementById(id);
-  const POLL_MS = 2000;
+  // /api/changes is a stat() of the store's folders, no command: polled
+  // often; the pages themselves (commands that lock each VM for a moment)
+  // are fetched when it changes, after an action, and every FULL_MS.
+  const POLL_MS = 1000, FULL_MS = 15000;
   let token = sessionStorage.getItem('hvm-token') || '';
   const m = /[#&]token=([^&]+)/.exec(location.hash);
   if (m) {
@@ -154,7 +157,8 @@
           } }, 'take checkpoint')));
       }
       const id = n.id;
-      const label = el('span', { class: 'node' + (n.current ? ' current' : ''), 'data-id': id, 'data-name': n.name },
+      const current = (n.children || []).some((c) => c.now);
+      const label = el('span', { class: 'node' + (current ? ' current' : ''), 'data-id': id, 'data-name': n.name },
         n.name, ' ', el('small', {}, n.created + (n.memory ? ' · memory ' + bytes(n.memory_size) : '')), ' ',
         el('button', { class: 'apply', onclick: async () => {
           const a = await ask('Apply "' + n.name + '"? The current state of ' + vm + ' is discarded unless a checkpoint of it is taken first.',
@@ -214,15 +218,20 @@
   };
 
   // ---- routing and polling ----
-  let shown = '', timer = null, busy = false;
-  async function refresh() {
+  let shown = '', timer = null, busy = false, generation = '', lastFull = 0, forced = true;
+  const cur = { vm: null, running: false };
+  function refresh() { forced = true; tick(); }
+  async function tick() {
     clearTimeout(timer);
-    if (busy) { timer = setTimeout(refresh, 200); return; }
+    if (busy) { timer = setTimeout(tick, 200); return; }
     busy = true;
     const route = location.hash.replace(/^#\/?/, '');
     try {
       let kids, key, vm = null, running = false;
       if (!token) throw Object.assign(new Error('no access token'), { status: 401 });
+      const g = (await api('GET', 'changes')).generation;
+      if (!forced && g === generation && Date.now() - lastFull < FULL_MS) { consoleFor(cur.vm, cur.running); return; }
+      forced = false, generation = g, lastFull = Date.now();
       const mv = /^vm\/(.+)$/.exec(route);
       if (mv) {
         vm = decodeURIComponent(mv[1]);
@@ -242,6 +251,7 @@
         $('where').textContent = '';
       }
       if (kids) { $('main').replaceChildren(...kids); shown = key; document.body.dataset.loaded = '1'; }
+      cur.vm = vm, cur.running = running;
       consoleFor(vm, running);
     } catch (e) {
       if (e.status === 401) {
@@ -251,10 +261,11 @@
         shown = '';
       } else {
         status(e.message, true);
+        forced = true;
       }
     } finally {
       busy = false;
-      timer = setTimeout(refresh, POLL_MS);
+      timer = setTimeout(tick, POLL_MS);
     }
   }
   window.addEventListener('hashchange', () => { shown = ''; status(''); refresh(); });

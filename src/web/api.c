@@ -14,6 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -227,6 +231,66 @@ static const char *body_text(json_t *b, const char *key, bool *bad)
     return json_string_value(v);
 }
 
+/* The server's own requests on one VM go one at a time (the page's polling
+ * would otherwise make its own actions fail with "busy": every hvm command
+ * locks the VM it works on). Striped by a hash of the name. */
+static pthread_mutex_t vm_locks[32] = {
+#define M PTHREAD_MUTEX_INITIALIZER
+    M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M,
+#undef M
+};
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ ((const unsigned char *)p)[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static pthread_mutex_t *vm_lock(const char *name)
+{
+    return &vm_locks[fnv(0xcbf29ce484222325ull, name, strlen(name)) % 32];
+}
+
+static uint64_t stat_hash(uint64_t h, const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return fnv(h, "-", 1);
+    int64_t v[4] = {(int64_t)st.st_ino, (int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec,
+                    (int64_t)st.st_mtim.tv_nsec};
+    return fnv(h, v, sizeof v);
+}
+
+int web_changes(const struct web_config *c, char out[17])
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    if (c->store) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/vms", c->store);
+        h = stat_hash(h, path);
+        snprintf(path, sizeof path, "%s/switches.json", c->store);
+        h = stat_hash(h, path);
+        snprintf(path, sizeof path, "%s/vms", c->store);
+        DIR *d = opendir(path);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (e->d_name[0] == '.')
+                continue;
+            h = fnv(h, e->d_name, strlen(e->d_name) + 1);
+            static const char *const parts[] = {"vm.json", "run", "run/ctl.sock", "run/qmp.sock"};
+            for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+                snprintf(path, sizeof path, "%s/vms/%s/%s", c->store, e->d_name, parts[i]);
+                h = stat_hash(h, path);
+            }
+        }
+        if (d)
+            closedir(d);
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+    return 0;
+}
+
 static int bad(json_t **reply, const char *msg)
 {
     *reply = error_doc("%s", msg);
@@ -274,8 +338,8 @@ static bool is(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
-int web_api(const struct web_config *c, const char *method, char **seg, int nseg,
-            const char *body, size_t body_len, json_t **reply)
+static int api_call(const struct web_config *c, const char *method, char **seg, int nseg,
+                    const char *body, size_t body_len, json_t **reply)
 {
     bool get = is(method, "GET"), post = is(method, "POST"), del = is(method, "DELETE");
     *reply = NULL;
@@ -434,4 +498,30 @@ method_b:
 method:
     *reply = error_doc("method %s not allowed here", method);
     return 405;
+}
+
+int web_api(const struct web_config *c, const char *method, char **seg, int nseg,
+            const char *body, size_t body_len, json_t **reply)
+{
+    pthread_mutex_t *m = nseg >= 2 && is(seg[0], "vms") ? vm_lock(seg[1]) : NULL;
+    if (nseg == 1 && is(seg[0], "changes")) {
+        char gen[17];
+        web_changes(c, gen);
+        *reply = json_pack("{s:s}", "generation", gen);
+        return is(method, "GET") ? 200 : 405;
+    }
+    /* A read that meets a VM busy with a shell's command waits for it a
+     * little (the CLI's own reads fail at once). */
+    for (int tries = 0;; tries++) {
+        if (m)
+            pthread_mutex_lock(m);
+        int code = api_call(c, method, seg, nseg, body, body_len, reply);
+        if (m)
+            pthread_mutex_unlock(m);
+        const char *e = json_string_value(json_object_get(*reply, "error"));
+        if (code != 409 || !is(method, "GET") || tries == 30 || !e || !strstr(e, "busy"))
+            return code;
+        json_decref(*reply);
+        usleep(100000);
+    }
 }

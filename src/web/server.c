@@ -74,7 +74,7 @@ static enum MHD_Result send_body(struct MHD_Connection *conn, int code, const ch
         MHD_add_response_header(r, "Cache-Control", "no-store");
     else
         MHD_add_response_header(r, "Content-Security-Policy",
-                                "default-src 'self'; connect-src 'self' ws: wss:; "
+                                "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; "
                                 "img-src 'self' data:; frame-ancestors 'none'");
     if (code == 401)
         MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"hvm\"");
@@ -199,7 +199,7 @@ static enum MHD_Result serve_file(struct web_server *w, struct MHD_Connection *c
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "Content-Security-Policy",
-                            "default-src 'self'; connect-src 'self' ws: wss:; "
+                            "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; "
                             "img-src 'self' data:; frame-ancestors 'none'");
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
@@ -256,22 +256,11 @@ static enum MHD_Result console(struct web_server *w, struct MHD_Connection *conn
     if (web_ws_accept_key(key, accept) < 0)
         return send_error(conn, 400, hvm_error_message());
     /* Where the VM's folder is and whether it runs: hvm vm show says. */
-    int st;
-    char *out, *err;
-    if (web_run_hvm(&w->c, (const char *[]){"vm", "show", vm, "--json", NULL}, &st, &out, &err) < 0)
-        return send_error(conn, 500, hvm_error_message());
-    json_t *doc = st == 0 ? json_loads(out, 0, NULL) : NULL;
-    free(out);
-    if (!doc) {
-        char *line = strrchr(err, ':') ? err : err;
-        size_t n = strlen(line);
-        while (n && line[n - 1] == '\n')
-            line[--n] = 0;
-        enum MHD_Result r = send_error(conn, 404, strncmp(line, "hvm: ", 5) == 0 ? line + 5 : line);
-        free(err);
-        return r;
-    }
-    free(err);
+    char *show[] = {"vms", (char *)vm};
+    json_t *doc;
+    int code = web_api(&w->c, "GET", show, 2, NULL, 0, &doc);
+    if (code != 200)
+        return send_json(conn, code, doc);
     const char *state = json_string_value(json_object_get(doc, "state"));
     const char *folder = json_string_value(json_object_get(doc, "folder"));
     if (!state || !folder || (strcmp(state, "Running") != 0 && strcmp(state, "Paused") != 0)) {

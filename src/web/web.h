@@ -41,6 +41,12 @@ int web_api(const struct web_config *c, const char *method, char **seg, int nseg
 int web_run_hvm(const struct web_config *c, const char *const *args, int *status, char **out,
                 char **err);
 
+/* api.c: a short hash of what the store's folders say (vm.json, run/,
+ * switches.json: inode, size, time), which changes with every change of a
+ * VM; the page polls it and fetches again only when it changed, so that
+ * the console's polling takes no VM's lock while nothing happens. */
+int web_changes(const struct web_config *c, char out[17]);
+
 /* api.c: a VM name, checkpoint name or id, or switch name as the API takes
  * it; 0 or -EINVAL with the reason recorded. */
 int web_check_name(const char *what, const char *s);
