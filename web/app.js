@@ -229,9 +229,15 @@
     try {
       let kids, key, vm = null, running = false;
       if (!token) throw Object.assign(new Error('no access token'), { status: 401 });
-      const g = (await api('GET', 'changes')).generation;
-      if (!forced && g === generation && Date.now() - lastFull < FULL_MS) { consoleFor(cur.vm, cur.running); return; }
-      forced = false, generation = g, lastFull = Date.now();
+      // When a fetch is due anyway, the generation is fetched beside it.
+      const due = forced || Date.now() - lastFull >= FULL_MS;
+      const changes = api('GET', 'changes');
+      if (!due) {
+        const g = (await changes).generation;
+        if (g === generation) { consoleFor(cur.vm, cur.running); return; }
+      }
+      changes.then((c) => { generation = c.generation; }).catch(() => {});
+      forced = false, lastFull = Date.now();
       const mv = /^vm\/(.+)$/.exec(route);
       if (mv) {
         vm = decodeURIComponent(mv[1]);
@@ -250,7 +256,7 @@
         if (key !== shown) kids = hostPage(h, up);
         $('where').textContent = '';
       }
-      if (kids) { $('main').replaceChildren(...kids); shown = key; document.body.dataset.loaded = '1'; }
+      if (kids) { $('main').replaceChildren(...kids); shown = key; if (!document.body.dataset.loaded) document.body.dataset.loaded = performance.now().toFixed(0); }
       cur.vm = vm, cur.running = running;
       consoleFor(vm, running);
     } catch (e) {
