@@ -191,7 +191,8 @@
       return;
     }
     if (!term) {
-      term = new Terminal({ convertEol: false, scrollback: 2000, fontSize: 13 });
+      // convertEol: hvm's own lines in the console log end in a bare LF.
+      term = new Terminal({ convertEol: true, scrollback: 2000, fontSize: 13, rows: 24, cols: 100 });
       term.open($('terminal'));
       term.onData((d) => { if (ws && ws.readyState === 1) ws.send(d); });
     }
@@ -202,8 +203,9 @@
       location.pathname.replace(/[^/]*$/, '') + 'api/vms/' + seg(vm) + '/console?token=' + encodeURIComponent(token);
     ws = new WebSocket(url);
     ws.binaryType = 'arraybuffer';
-    ws.onopen = () => { $('console-state').textContent = '(connected)'; };
-    ws.onmessage = (e) => term.write(typeof e.data === 'string' ? e.data : new Uint8Array(e.data));
+    // Each connection begins with the log's tail: a clean screen for it.
+    ws.onopen = () => { term.reset(); $('console-state').textContent = '(connected)'; };
+    ws.onmessage = (e) => term.write(typeof e.data === 'string' ? e.data : new Uint8Array(e.data), () => term.scrollToBottom());
     ws.onclose = () => { ws = null; wsRetry = Date.now() + 1500; $('console-state').textContent = '(disconnected)'; };
   }
   function closeConsole() {
