@@ -6,7 +6,7 @@ PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libjansson-dev u
 libcmocka-dev libssl-dev qemu-utils libvhdi-utils python3-libvhdi libnbd-bin python3 psmisc procps
 qemu-system-x86 busybox-static cpio man-db groff-base libnl-3-dev libnl-route-3-dev libnl-genl-3-dev dnsmasq
 nftables libnftables-dev iproute2 genisoimage ovmf
-libmicrohttpd-dev chromium curl jq nodejs"
+libmicrohttpd-dev chromium curl jq nodejs openssl"
 # The web console's npm packages (scripts/web-build.sh): Debian's npm, unless
 # another npm is there already (NodeSource's nodejs brings its own).
 command -v npm >/dev/null || PKGS="$PKGS npm"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the web console's front end into the build tree (meson runs this;
 # see web/meson.build): web/*.html|js|css as they are, and the npm packages
-# of web/package.json (installed exactly as web/package-lock.json pins them,
+# of web/package.json (xterm.js, noVNC; installed exactly as web/package-lock.json pins them,
 # into BUILD/web-npm, from npm's cache when it has them) vendored into
 # OUT/vendor/ with their licences. No CDN: the page loads nothing from
 # elsewhere. Without npm or a network the build still succeeds; the page
@@ -36,5 +36,12 @@ if [ -f "$x/lib/xterm.js" ]; then
     mkdir -p "$out/vendor/xterm"
     cp "$x/lib/xterm.js" "$x/css/xterm.css" "$x/LICENSE" "$out/vendor/xterm/"
     cp "$x/package.json" "$out/vendor/xterm/package.json"
+fi
+rm -rf "$out/vendor/novnc"
+v="$npm/node_modules/@novnc/novnc"
+if [ -f "$v/core/rfb.js" ]; then
+    mkdir -p "$out/vendor/novnc"
+    cp -R "$v/core" "$v/vendor" "$v/LICENSE.txt" "$v/AUTHORS" "$v/package.json" "$out/vendor/novnc/"
+    mkdir -p "$out/vendor/novnc/docs" && cp "$v"/docs/LICENSE.* "$out/vendor/novnc/docs/"
 fi
 touch "$out/stamp"

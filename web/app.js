@@ -199,14 +199,32 @@
     if (wsVm !== vm) { closeConsole(); term.reset(); wsVm = vm; }
     if (!running) { $('console-state').textContent = '(the VM is not running)'; closeConsole(); return; }
     if (ws || Date.now() < wsRetry) return;
-    const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host +
-      location.pathname.replace(/[^/]*$/, '') + 'api/vms/' + seg(vm) + '/console?token=' + encodeURIComponent(token);
-    ws = new WebSocket(url);
+    ws = new WebSocket(wsUrl(vm, 'console'));
     ws.binaryType = 'arraybuffer';
     // Each connection begins with the log's tail: a clean screen for it.
     ws.onopen = () => { term.reset(); $('console-state').textContent = '(connected)'; };
     ws.onmessage = (e) => term.write(typeof e.data === 'string' ? e.data : new Uint8Array(e.data), () => term.scrollToBottom());
     ws.onclose = () => { ws = null; wsRetry = Date.now() + 1500; $('console-state').textContent = '(disconnected)'; };
+  }
+  // The graphical console, on demand (noVNC in vnc.js).
+  let vncVm = null;
+  function wsUrl(vm, what) {
+    return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host +
+      location.pathname.replace(/[^/]*$/, '') + 'api/vms/' + seg(vm) + '/' + what + '?token=' + encodeURIComponent(token);
+  }
+  function vncFor(vm, running) {
+    $('vnc-pane').hidden = !vm;
+    $('vnc-connect').disabled = !running;
+    if ((vncVm && vncVm !== vm) || !running) {
+      if (window.hvmVnc) window.hvmVnc.disconnect();
+      vncVm = null;
+    }
+    $('vnc-connect').onclick = () => {
+      if (!window.hvmVnc) { $('vnc-state').textContent = '(noVNC missing from this build)'; return; }
+      vncVm = vm;
+      window.hvmVnc.connect(wsUrl(vm, 'vnc'), $('vnc-screen'), (s) => { $('vnc-state').textContent = '(' + s + ')'; });
+    };
+    $('vnc-disconnect').onclick = () => { if (window.hvmVnc) window.hvmVnc.disconnect(); vncVm = null; };
   }
   function closeConsole() {
     if (ws) { ws.onclose = null; ws.close(); ws = null; }
@@ -261,6 +279,7 @@
       if (kids) { $('main').replaceChildren(...kids); shown = key; if (!document.body.dataset.loaded) document.body.dataset.loaded = performance.now().toFixed(0); }
       cur.vm = vm, cur.running = running;
       consoleFor(vm, running);
+      vncFor(vm, running);
     } catch (e) {
       if (e.status === 401) {
         $('main').replaceChildren(el('p', {}, 'This page needs the access token that "hvm web serve" printed.'),

@@ -9,7 +9,7 @@
  *
  * Routes: /api/... (the token is required: "Authorization: Bearer TOKEN",
  * or ?token= on the console's WebSocket, which browsers open without
- * headers), /api/vms/NAME/console (WebSocket), everything else a file of
+ * headers), /api/vms/NAME/console and /vnc (WebSockets), everything else a file of
  * the web root. Path segments are taken raw and decoded one by one, so an
  * encoded "/" stays inside its segment and "." or ".." is refused. */
 #include <arpa/inet.h>
@@ -242,8 +242,11 @@ static void log_tail(const char *folder, char **buf, size_t *len)
     close(fd);
 }
 
+/* The serial console (run/console.sock, with the log's tail first) or,
+ * with vnc, the graphical one (run/vnc.sock: the worker hands each client
+ * to QEMU's VNC server; noVNC speaks RFB over the WebSocket). */
 static enum MHD_Result console(struct web_server *w, struct MHD_Connection *conn,
-                               const char *vm)
+                               const char *vm, bool vnc)
 {
     const char *up = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Upgrade");
     const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Key");
@@ -270,12 +273,13 @@ static enum MHD_Result console(struct web_server *w, struct MHD_Connection *conn
         return send_error(conn, 409, msg);
     }
     struct upgrade *u = calloc(1, sizeof *u);
-    if (!u || asprintf(&u->path, "%s/run/console.sock", folder) < 0) {
+    if (!u || asprintf(&u->path, "%s/run/%s", folder, vnc ? "vnc.sock" : "console.sock") < 0) {
         free(u);
         json_decref(doc);
         return MHD_NO;
     }
-    log_tail(folder, &u->backlog, &u->backlog_len);
+    if (!vnc)
+        log_tail(folder, &u->backlog, &u->backlog_len);
     json_decref(doc);
     struct MHD_Response *r = MHD_create_response_for_upgrade(upgraded, u);
     if (!r) {
@@ -284,6 +288,10 @@ static enum MHD_Result console(struct web_server *w, struct MHD_Connection *conn
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, "websocket");
     MHD_add_response_header(r, "Sec-WebSocket-Accept", accept);
+    /* noVNC may offer the subprotocol "binary": what it gets anyway. */
+    const char *proto = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Protocol");
+    if (proto && strstr(proto, "binary"))
+        MHD_add_response_header(r, "Sec-WebSocket-Protocol", "binary");
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, r);
     MHD_destroy_response(r);
     return ret;
@@ -334,7 +342,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     } else {
         const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
         const char *given = auth && strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
-        bool is_console = n == 4 && strcmp(seg[1], "vms") == 0 && strcmp(seg[3], "console") == 0;
+        bool is_vnc = n == 4 && strcmp(seg[1], "vms") == 0 && strcmp(seg[3], "vnc") == 0;
+        bool is_console = is_vnc || (n == 4 && strcmp(seg[1], "vms") == 0 && strcmp(seg[3], "console") == 0);
         if (!given && is_console)
             given = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
         if (!token_ok(&w->c, given)) {
@@ -345,7 +354,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         } else if (is_console) {
             ret = web_check_name("VM name", seg[2]) < 0 ? send_error(conn, 400, hvm_error_message())
                   : strcmp(method, "GET") != 0          ? send_error(conn, 405, "the console is a GET")
-                                                        : console(w, conn, seg[2]);
+                                                        : console(w, conn, seg[2], is_vnc);
         } else {
             json_t *reply;
             int code = web_api(&w->c, method, seg + 1, n - 1, rq->body, rq->len, &reply);

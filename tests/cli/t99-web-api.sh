@@ -147,4 +147,16 @@ i=0; until [ -S "$T/web.sock" ]; do i=$((i + 1)); [ $i -lt 100 ] || fail "no soc
 code=$(curl -s --unix-socket "$T/web.sock" -o "$T/body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" http://x/api/vms)
 [ "$code" = 200 ] && jq -e 'length == 2' "$T/body" >/dev/null || fail "over the socket: $code $(body)"
 stop_web
+
+# TLS (a self-signed certificate): HTTPS only, the same API.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 2 -subj /CN=localhost \
+    2>/dev/null || fail "openssl could not make a certificate"
+expect_fail 2 "$HVM" web serve --tls-cert cert.pem --tls-key cert.pem --listen 127.0.0.1:0
+start_web --tls-cert cert.pem --tls-key key.pem
+case "$URL" in https://127.0.0.1:*) ;; *) fail "with TLS: $URL" ;; esac
+code=$(curl -s --cacert cert.pem -o "$T/body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+    "https://localhost:${URL##*:}/api/vms")
+[ "$code" = 200 ] && jq -e 'length == 2' "$T/body" >/dev/null || fail "over TLS: $code $(body)"
+! curl -s -o /dev/null "http://127.0.0.1:${URL##*:}/" || fail "plain HTTP answered on the TLS port"
+stop_web
 echo "ok"

@@ -2,7 +2,7 @@
 # The web console in a real browser (headless Debian chromium driven by
 # puppeteer-core, tests/cli/web-browser.js): start the test guest from its
 # page, see its counter in the console pane (xterm.js over the WebSocket),
-# type into it, take a checkpoint from the tree and apply it, and see a
+# type into it, see its screen through noVNC, take a checkpoint from the tree and apply it, and see a
 # shell's change appear without a reload. Screenshots are kept in the test
 # log folder (BUILD/test-logs/t99b-web-browser/). Then the power verbs of
 # the API on the running guest with curl.
@@ -18,7 +18,8 @@ PUPPETEER_CORE="$BUILD/web-npm/node_modules/puppeteer-core"
 [ -x "$CHROMIUM" ] || skip "no $CHROMIUM (scripts/install-deps.sh installs it)"
 command -v node >/dev/null || skip "no node to drive the browser"
 [ -d "$PUPPETEER_CORE" ] || skip "no puppeteer-core in $BUILD/web-npm (npm was not reachable at build time)"
-[ -f "$BUILD/web/vendor/xterm/xterm.js" ] || skip "the build has no xterm.js"
+[ -f "$BUILD/web/vendor/xterm/xterm.js" ] && [ -f "$BUILD/web/vendor/novnc/core/rfb.js" ] ||
+    skip "the build has no xterm.js or noVNC (npm was not reachable)"
 export CHROMIUM PUPPETEER_CORE
 shots="$BUILD/test-logs/t99b-web-browser"
 rm -rf "$shots"; mkdir -p "$shots"

@@ -2,7 +2,7 @@
 // driven by puppeteer-core (from the build's web-npm/, see
 // scripts/web-build.sh). Opens the console, starts the guest from its page,
 // waits for the counter in the console pane, types into the console, takes
-// a checkpoint from the tree and applies it (taking one first), and sees a
+// a checkpoint from the tree and applies it, connects the graphical console (taking one first), and sees a
 // checkpoint taken from a shell appear without a reload. Screenshots go to
 // SHOTS. Arguments: URL TOKEN SHOTS HVM VM.
 'use strict';
@@ -58,6 +58,15 @@ const step = (s) => console.log(new Date().toISOString().slice(11, 19) + ' ' + s
     await page.keyboard.type('echo web-$((6*7))\n', { delay: 20 });
     await page.waitForFunction(() => /^web-42/m.test(window.hvmConsoleText()), { timeout: 60000, polling: 500 });
     await shot('2-console');
+
+    step('the graphical console (noVNC)');
+    await page.click('#vnc-connect');
+    await page.waitForFunction(() => window.hvmVnc && window.hvmVnc.state === 'connected',
+      { timeout: 60000, polling: 500 });
+    await page.waitForSelector('#vnc-screen canvas');
+    await new Promise((r) => setTimeout(r, 1500)); // the first screen update
+    await shot('2b-vnc');
+    await page.click('#vnc-disconnect');
 
     step('take a checkpoint from the tree');
     await page.click('#take');
