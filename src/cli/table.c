@@ -567,7 +567,7 @@ static const struct cli_verb web_verbs[] = {
           OPT_STORE),
      "Serves the web console of the store: a JSON API (/api/host, /api/vms, "
      "/api/vms/VM/checkpoints, /api/switches...), the pages that use it and the serial "
-     "console of running VMs over a WebSocket. Every API call runs this hvm binary with "
+     "and graphical consoles of running VMs over WebSockets. Every API call runs this hvm binary with "
      "the same verb and --json, so the API says what the command line says and does what "
      "it does.\n\n"
      "Every API request needs the access token (Authorization: Bearer TOKEN): a random "
