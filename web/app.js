@@ -16,6 +16,15 @@
     history.replaceState(null, '', location.pathname + '#/');
   }
 
+  const cur = { vm: null, running: false };
+  // xterm.js (290 KB) loads beside the first API answers, not before them.
+  let xterm = 'loading';
+  const xs = document.createElement('script');
+  xs.src = 'vendor/xterm/xterm.js';
+  xs.onload = () => { xterm = 'ok'; if (cur.vm) consoleFor(cur.vm, cur.running); };
+  xs.onerror = () => { xterm = 'missing'; };
+  document.head.append(xs);
+
   function el(tag, attrs, ...kids) {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
@@ -185,8 +194,8 @@
   function consoleFor(vm, running) {
     const pane = $('console-pane');
     pane.hidden = !vm;
-    if (!vm || typeof Terminal === 'undefined') {
-      if (vm) $('console-state').textContent = '(xterm.js missing from this build)';
+    if (!vm || xterm !== 'ok') {
+      if (vm) $('console-state').textContent = xterm === 'missing' ? '(xterm.js missing from this build)' : '';
       closeConsole();
       return;
     }
@@ -239,7 +248,6 @@
 
   // ---- routing and polling ----
   let shown = '', timer = null, busy = false, generation = '', lastFull = 0, forced = true;
-  const cur = { vm: null, running: false };
   function refresh() { forced = true; tick(); }
   async function tick() {
     clearTimeout(timer);
