@@ -519,7 +519,11 @@ void web_stop(struct web_server *w)
 {
     if (!w)
         return;
-    MHD_stop_daemon(w->d);
+    /* libmicrohttpd's stop waits for every connection, and an upgraded one
+     * (a console left open in a browser) only ends when its bridge does:
+     * with bridges running, the process's exit ends them instead. */
+    if (web_ws_bridges() == 0)
+        MHD_stop_daemon(w->d);
     close(w->fd);
     if (w->unix_path)
         unlink(w->unix_path);

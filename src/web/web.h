@@ -61,4 +61,7 @@ struct MHD_UpgradeResponseHandle;
 int web_ws_bridge_start(int sock, struct MHD_UpgradeResponseHandle *urh, const char *path,
                         char *backlog, size_t backlog_len, const char *extra, size_t extra_len);
 
+/* ws.c: how many WebSocket bridges run now. */
+int web_ws_bridges(void);
+
 #endif

@@ -23,6 +23,13 @@
 
 #define WS_MAX_FRAME (1u << 20) /* a console sends keys: a larger frame is refused */
 
+static _Atomic int bridges; /* running now (web_ws_bridges) */
+
+int web_ws_bridges(void)
+{
+    return bridges;
+}
+
 int web_ws_accept_key(const char *key, char out[29])
 {
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -185,6 +192,7 @@ static void *bridge_run(void *arg)
     MHD_upgrade_action(b->urh, MHD_UPGRADE_ACTION_CLOSE);
     free(b->backlog);
     free(b);
+    bridges--;
     return NULL;
 }
 
@@ -217,10 +225,12 @@ int web_ws_bridge_start(int sock, struct MHD_UpgradeResponseHandle *urh, const c
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    bridges++;
     r = pthread_create(&t, &at, bridge_run, b);
     pthread_attr_destroy(&at);
     if (r == 0)
         return 0;
+    bridges--;
     r = hvm_error(r, "thread: %s", strerror(r));
 fail:
     if (fd >= 0)
