@@ -563,6 +563,28 @@ static const struct cli_verb switch_verbs[] = {
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
+static const struct cli_verb web_verbs[] = {
+    {"serve", cmd_web_serve, "serve the web console (JSON API, pages, serial console)", NULL,
+     OPTS({"listen", 'l', CLI_TEXT, "unix:PATH|ADDRESS:PORT",
+           "where to listen (default 127.0.0.1:8480; port 0: any free one)", 0},
+          {"token-file", 0, CLI_FILE, "FILE",
+           "the access token: read from FILE, or a new one written there (0600)", 0},
+          {"tls-cert", 0, CLI_FILE, "FILE", "serve HTTPS with this PEM certificate", 0},
+          {"tls-key", 0, CLI_FILE, "FILE", "the certificate's PEM private key", 0},
+          {"root", 0, CLI_DIR, "DIR", "the front end's files (default: the installed ones)", 0},
+          OPT_STORE),
+     "Serves the web console of the store: a JSON API (/api/host, /api/vms, "
+     "/api/vms/VM/checkpoints, /api/switches...), the pages that use it and the serial "
+     "and graphical consoles of running VMs over WebSockets. Every API call runs this hvm binary with "
+     "the same verb and --json, so the API says what the command line says and does what "
+     "it does.\n\n"
+     "Every API request needs the access token (Authorization: Bearer TOKEN): a random "
+     "one printed at start, or the one in --token-file. Only loopback addresses and Unix "
+     "sockets (mode 0600) are served without TLS; any other address needs --tls-cert and "
+     "--tls-key. Runs until SIGINT or SIGTERM (data/systemd/hvm-web.service)."},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
 const struct cli_noun cli_nouns[] = {
     {"vhd", "virtual hard disks",
      "Microsoft VHD disks (fixed, dynamic, differencing) that Hyper-V, qemu-img and libvhdi "
@@ -591,5 +613,9 @@ const struct cli_noun cli_nouns[] = {
      "(VMs only) and internal (VMs and the host, with DHCP and NAT if asked), and user "
      "switches (QEMU's user-mode networking).",
      switch_verbs},
+    {"web", "the web console",
+     "A web console for the store in the browser: the host, the VMs, their checkpoint "
+     "trees, switches and serial consoles.",
+     web_verbs},
     {NULL, NULL, NULL, NULL},
 };

@@ -50,6 +50,7 @@ int cmd_switch_down(const struct cli_args *a);
 int cmd_switch_forward(const struct cli_args *a);
 int cmd_switch_diagnose(const struct cli_args *a);
 int cmd_switch_set(const struct cli_args *a);
+int cmd_web_serve(const struct cli_args *a); /* web_cmd.c */
 
 /* Opens the store or prints why; returns EXIT_OK or EXIT_ERROR. A folder
  * that is no store yet is refused. */
