@@ -43,10 +43,14 @@ net_up() {
     done
 }
 
-node_pid1() { # outer PID of node $1's PID 1 (the child of unshare)
+node_pid1() { # PID (as the host sees it) of node $1's PID 1: node-init.sh, the child of unshare
     p=$(cat "$LAB/nodes/n$1/outer.pid" 2>/dev/null) || return 1
-    c=$(cat "/proc/$p/task/$p/children" 2>/dev/null | awk '{print $1}')
-    [ -n "$c" ] && echo "$c"
+    for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do
+        case "$(tr '\0' ' ' <"/proc/$c/cmdline" 2>/dev/null)" in
+        *"/node-init.sh $LAB $1 ") echo "$c"; return 0 ;;
+        esac
+    done
+    return 1
 }
 
 node_dirs() {
@@ -68,14 +72,19 @@ node_start() {
     i=$1
     node_pid1 "$i" >/dev/null && die "node$i runs already"
     node_dirs "$i"
+    rm -f "$LAB/nodes/n$i/outer.pid"
     touch "$LAB/fence/node$i.node"
-    setsid ip netns exec "$ID-n$i" unshare --mount --uts --pid --fork --mount-proc \
+    # the shell records its own PID, then becomes ip, then unshare (setsid
+    # may fork first, so $! would not be it)
+    setsid sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$LAB/nodes/n$i/outer.pid" \
+        ip netns exec "$ID-n$i" unshare --mount --uts --pid --fork --mount-proc \
         "$here/node-init.sh" "$LAB" "$i" >"$LAB/nodes/n$i/init.log" 2>&1 </dev/null &
-    echo $! >"$LAB/nodes/n$i/outer.pid"
+    for _ in $(seq 1 50); do [ -s "$LAB/nodes/n$i/outer.pid" ] && break; sleep 0.1; done
 }
 
 node_kill() {
-    p=$(node_pid1 "$1") && kill -9 "$p"
+    p=$(node_pid1 "$1") || { echo "lab.sh: node$1 is not running" >&2; return 0; }
+    kill -9 "$p"
     rm -f "$LAB/fence/node$1.alive"
     # the unshare parent exits once its child is gone
     for _ in $(seq 1 50); do node_pid1 "$1" >/dev/null || break; sleep 0.1; done
@@ -97,7 +106,10 @@ up() {
     [ -x "$HVM" ] || die "no hvm binary (set HVM)"
     ocf=${HVM_OCF:-$here/../../data/ocf/VirtualMachine}
     [ -f "$ocf" ] || die "no resource agent $ocf"
-    mkdir -p "$LAB"/{nodes,fence,shared,sbin,ocf/hvm}
+    mkdir -p "$LAB"/{nodes,fence,shared,sbin,ocf/hvm,bin}
+    # the nodes run a copy: a rebuild of the binary under a running lab would fail their agents
+    cp "$HVM" "$LAB/bin/hvm"
+    HVM=$LAB/bin/hvm
     cat >"$LAB/lab.env" <<X
 NODES=$NODES
 HVM=$HVM

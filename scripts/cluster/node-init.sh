@@ -32,6 +32,8 @@ rm -f "$F/node$i.kill"
 touch "$F/node$i.alive"
 /usr/sbin/corosync -f >/var/log/corosync/stdout.log 2>&1 &
 for _ in $(seq 1 100); do corosync-cfgtool -s >/dev/null 2>&1 && break; sleep 0.1; done
+# the resource agent's own log (it logs to syslog otherwise)
+HVM_OCF_LOG=/var/log/pacemaker/hvm-ocf.log \
 PCMK_logfile=/var/log/pacemaker/pacemaker.log PCMK_logfacility=none PCMK_debug=no \
     /usr/sbin/pacemakerd >/var/log/pacemaker/stdout.log 2>&1 &
 trap 'rm -f "$F/node$i.alive"; exit 0' TERM
