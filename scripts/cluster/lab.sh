@@ -46,7 +46,7 @@ net_up() {
 node_pid1() { # PID (as the host sees it) of node $1's PID 1: node-init.sh, the child of unshare
     p=$(cat "$LAB/nodes/n$1/outer.pid" 2>/dev/null) || return 1
     for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do
-        case "$(tr '\0' ' ' <"/proc/$c/cmdline" 2>/dev/null)" in
+        case "$(tr '\0' ' ' 2>/dev/null <"/proc/$c/cmdline")" in
         *"/node-init.sh $LAB $1 ") echo "$c"; return 0 ;;
         esac
     done

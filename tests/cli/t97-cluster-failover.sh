@@ -27,8 +27,9 @@ console_mark ha1
 t0=$(date +%s.%N)
 lab kill 2
 ! lab pid1 2 >/dev/null || fail "node2 still runs after lab kill"
-last=$(grep -a '^HVM-GUEST COUNT' "$(console_log ha1)" | tail -1 | awk '{print $3}')
-wait_first_count ha1 120
+last=$(tr -d '\r' <"$(console_log ha1)" | grep -a '^HVM-GUEST COUNT' | tail -1 | awk '{print $3}')
+wait_console ha1 '^\[hvm\] (starting|resuming)' 120
+wait_first_count ha1 60
 t1=$(date +%s.%N)
 echo "failover: $(awk "BEGIN{printf \"%.1f\", $t1 - $t0}") s from the kill of node2 to the first count on the new node"
 start=$(console_since ha1 | grep -a '^HVM-GUEST START' | tail -1 | awk '{print $3}')
