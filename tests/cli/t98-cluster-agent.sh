@@ -30,6 +30,11 @@ guest_vm c counter --new-disk 64M
 sh "$AGENT" meta-data >meta.xml
 xmllint --noout --dtdvalid /usr/share/resource-agents/ra-api-1.dtd meta.xml 2>xmllint.err ||
     { cat xmllint.err >&2; fail "meta-data does not validate against ra-api-1.dtd"; }
+# resource-agents' RELAX NG schema of agent meta-data
+if [ -f /usr/share/resource-agents/metadata.rng ]; then
+    xmllint --noout --relaxng /usr/share/resource-agents/metadata.rng meta.xml 2>xmllint.err ||
+        { cat xmllint.err >&2; fail "meta-data does not validate against metadata.rng"; }
+fi
 grep -q '<version>1.1</version>' meta.xml || fail "meta-data does not say OCF 1.1"
 for p in vm store offline_action migration shutdown_timeout; do
     grep -q "<parameter name=\"$p\"" meta.xml || fail "meta-data has no parameter $p"
