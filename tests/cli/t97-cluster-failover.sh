@@ -16,7 +16,7 @@ nx 1 "$NHVM" cluster add ha1 --preferred-owners node2,node3 --verbose 2>add.err
 grep -q '^+ cibadmin --create --scope resources' add.err || fail "--verbose did not show the cibadmin command"
 src=$(wait_located ha1 60)
 [ "$src" = node2 ] || fail "ha1 started on $src, not its preferred owner node2"
-wait_console ha1 "HVM-GUEST COUNT 5$" 90
+wait_console ha1 "HVM-GUEST COUNT 3$" 90
 grep -q '^node=node2$' "$HVM_STORE/vms/ha1/cluster-owner" || fail "the owner record does not name node2"
 nx 1 "$NHVM" cluster status --json >st.json
 [ "$(json_get st.json "[v['state'] for v in d['vms'] if v['name']=='ha1'][0]")" = Running ] || fail "status: ha1 is not Running"
