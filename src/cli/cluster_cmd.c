@@ -711,3 +711,19 @@ int cmd_cluster_resume(const struct cli_args *a)
 {
     return standby(a, "off", "node %s takes VMs again%s\n");
 }
+
+/* Fences NODE through the cluster's configured fence devices, as the
+ * cluster itself would on losing it: proves that fencing works. */
+int cmd_cluster_fence_test(const struct cli_args *a)
+{
+    verbose = cli_flag(a, "verbose");
+    const char *node = cli_pos(a, 0);
+    if (name_check("node", node) < 0)
+        return cli_fail();
+    if (!cli_flag(a, "yes"))
+        return cli_verb_error(a, "this powers off or reboots %s: give --yes", node);
+    char t[48];
+    snprintf(t, sizeof t, "--timeout=%lld", cli_int_or(a, "timeout", 120));
+    int r = run_tool(TOOL("stonith_admin", "--reboot", node, t), NULL);
+    return done(r, NULL, "node %s was fenced%s\n", node, "");
+}

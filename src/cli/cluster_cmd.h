@@ -14,5 +14,6 @@ int cmd_cluster_online(const struct cli_args *a);
 int cmd_cluster_maintenance(const struct cli_args *a);
 int cmd_cluster_drain(const struct cli_args *a);
 int cmd_cluster_resume(const struct cli_args *a);
+int cmd_cluster_fence_test(const struct cli_args *a);
 
 #endif

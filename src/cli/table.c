@@ -614,6 +614,13 @@ static const struct cli_verb cluster_verbs[] = {
      "until 'hvm cluster resume NODE'."},
     {"resume", cmd_cluster_resume, "let a drained node run VMs again", ARGS({"NODE", CLI_TEXT, false}),
      OPTS(OPT_WAIT, OPT_VERBOSE), "Ends NODE's standby; VMs with --failback immediate return."},
+    {"fence-test", cmd_cluster_fence_test, "fence a node through the cluster's fence devices",
+     ARGS({"NODE", CLI_TEXT, false}),
+     OPTS({"yes", 0, CLI_FLAG, NULL, "yes, power it off or reboot it", CLI_REQUIRED},
+          {"timeout", 0, CLI_INT, "SECONDS", "how long fencing may take (default 120)", 0},
+          OPT_VERBOSE),
+     "Fences NODE as the cluster would on losing it (stonith_admin --reboot): proves that "
+     "the fence devices reach it. Every VM it ran fails over."},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
