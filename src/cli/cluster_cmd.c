@@ -130,7 +130,10 @@ static int run_tool(const char *const *argv, char **out)
         for (char *line = e.data ? strtok(e.data, "\n") : NULL; line; line = strtok(NULL, "\n"))
             if (line[strspn(line, " \t")])
                 last = line;
-        r = hvm_error(EIO, "%s failed: %s", argv[0], last ? last : "no message");
+        bool down = last && (strstr(last, "Init failed") || strstr(last, "not connected") ||
+                             strstr(last, "Could not connect") || strstr(last, "connection refused"));
+        r = hvm_error(EIO, "%s failed: %s%s", argv[0], last ? last : "no message",
+                      down ? " (no Pacemaker cluster answers on this node)" : "");
     }
     if (verbose && e.len && r == 0)
         fputs(e.data, stderr);
