@@ -9,7 +9,7 @@
 #   4. the owner record: the agent's start forced on another node is refused
 #   5. hard kill of db's node: db runs again elsewhere, the counter continues from its disk
 #   6. --restart never: batch's QEMU killed, it stays stopped and the status says why
-#   7. quorum loss: two nodes killed, the last one stops its VMs
+#   7. quorum loss: one node fenced (cluster fence-test), one killed: the last one stops its VMs
 # Environment: HVM (the hvm binary), GUEST_DIR (the test guest), HVM_LAB.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -128,10 +128,21 @@ sleep 5
 [ "$(status_of batch state)" = Failed ] || die "batch was restarted"
 nx "$(alive_node)" "$H" cluster status | grep -A2 '^batch'
 
-step "7. quorum loss: two nodes killed, the last one stops its VMs"
+step "7. quorum loss: one node fenced by hvm cluster fence-test, one killed; the last stops its VMs"
 w=$(wait_running web 60)
 keep=${w#node}
-for i in 1 2 3; do [ $i = "$keep" ] || $LAB kill $i; done
+# the first through the cluster's own fencing (hvm cluster fence-test), the second a hard kill
+first=
+for i in 1 2 3; do
+    [ $i = "$keep" ] && continue
+    if [ -z "$first" ]; then
+        first=$i
+        nx "$keep" "$H" cluster fence-test node$i --yes --verbose || die "fence-test node$i"
+        ! $LAB pid1 $i >/dev/null || die "node$i survived its fencing"
+    else
+        $LAB kill $i
+    fi
+done
 for _ in $(seq 1 120); do
     st=$(nx "$keep" "$H" vm show web --json 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['state'])" 2>/dev/null)
     case "$st" in Saved | Off) break ;; esac
