@@ -81,3 +81,13 @@ expect_ra 0 "" stop OCF_RESKEY_offline_action=turn-off
 [ "$("$HVM" vm show c --json | json_get /dev/stdin "d['state']")" = Off ] || fail "turn-off: not Off"
 [ ! -e "$rec" ] || fail "stop did not clear its own record"
 "$HVM" vm check c
+
+# A resumed VM whose node dies must boot again, never resume its old memory
+# over disks that moved on: the state is spent once the guest runs.
+"$HVM" vm start c --accel "$ACCEL" >/dev/null
+"$HVM" vm save c >/dev/null
+"$HVM" vm start c --accel "$ACCEL" >/dev/null
+[ "$(json_get "$HVM_STORE/vms/c/vm.json" "d.get('saved_memory')")" = None ] || fail "the resumed VM keeps its memory state"
+kill -9 "$("$HVM" vm show c --json | json_get /dev/stdin "d['worker_pid']")"
+sleep 1
+[ "$("$HVM" vm show c --json 2>/dev/null | json_get /dev/stdin "d['state']")" = Off ] || fail "a resumed VM whose worker died is not Off"
