@@ -94,10 +94,12 @@ cluster-demo: deps all
 	HVM=$(CURDIR)/$(BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) bash scripts/cluster/demo.sh
 
 cluster-check: deps $(CHECK_BUILD)/build.ninja
+	@GUEST_DIR=$(GUEST_DIR) sh scripts/guest/build.sh
 	ninja -C $(CHECK_BUILD)
 	HVM=$(CURDIR)/$(CHECK_BUILD)/hvm BUILD=$(CURDIR)/$(CHECK_BUILD) GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh tests/run-all.sh -cluster-
 	HVM=$(CURDIR)/$(CHECK_BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) bash scripts/cluster/demo.sh
 
 cluster-bench: deps $(BENCH_BUILD)/build.ninja
+	@GUEST_DIR=$(GUEST_DIR) sh scripts/guest/build.sh
 	ninja -C $(BENCH_BUILD)
 	HVM=$(CURDIR)/$(BENCH_BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) bash scripts/cluster/bench.sh
