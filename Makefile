@@ -6,7 +6,10 @@
 #   make fuzz     build and run each libFuzzer target for FUZZ_SECONDS
 #   make guest    the test guest (Debian cloud kernel + busybox initramfs) in build-guest/
 #   make install  PREFIX=/usr/local DESTDIR=: bin/hvm, the man pages, the bash
-#                 completion, the systemd units of data/systemd
+#                 completion, the systemd units of data/systemd, ocf:hvm:VirtualMachine
+#   make cluster-demo   the failover clustering story on a 3-node lab cluster (scripts/cluster)
+#   make cluster-check  the same, every step checked, plus the cluster tests (t97, t98)
+#   make cluster-bench  failover time of a hard node kill (optimized build)
 BUILD ?= build
 CHECK_BUILD ?= build-check
 BENCH_BUILD ?= build-release
@@ -16,7 +19,7 @@ GUEST_DIR ?= build-guest
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all deps check demo bench fuzz guest install clean
+.PHONY: all deps check demo bench fuzz guest install clean cluster-demo cluster-check cluster-bench
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -84,3 +87,20 @@ install: $(BUILD)/build.ninja
 
 clean:
 	rm -rf $(BUILD) $(CHECK_BUILD) $(BENCH_BUILD) $(FUZZ_BUILD)
+
+# Failover clustering on a real Corosync/Pacemaker cluster of namespace nodes
+# (scripts/cluster/lab.sh; root, about 250 MB per node).
+cluster-demo: deps all
+	@GUEST_DIR=$(GUEST_DIR) sh scripts/guest/build.sh
+	HVM=$(CURDIR)/$(BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) bash scripts/cluster/demo.sh
+
+cluster-check: deps $(CHECK_BUILD)/build.ninja
+	@GUEST_DIR=$(GUEST_DIR) sh scripts/guest/build.sh
+	ninja -C $(CHECK_BUILD)
+	HVM=$(CURDIR)/$(CHECK_BUILD)/hvm BUILD=$(CURDIR)/$(CHECK_BUILD) GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh tests/run-all.sh -cluster-
+	HVM=$(CURDIR)/$(CHECK_BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) bash scripts/cluster/demo.sh
+
+cluster-bench: deps $(BENCH_BUILD)/build.ninja
+	@GUEST_DIR=$(GUEST_DIR) sh scripts/guest/build.sh
+	ninja -C $(BENCH_BUILD)
+	HVM=$(CURDIR)/$(BENCH_BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) bash scripts/cluster/bench.sh

@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "cli/cli.h"
+#include "cli/cluster_cmd.h"
 #include "cli/table.h"
 #include "cli/vm_common.h"
 
@@ -585,6 +586,73 @@ static const struct cli_verb web_verbs[] = {
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
+#define OPT_VERBOSE {"verbose", 'v', CLI_FLAG, NULL, "show the Pacemaker commands run", 0}
+#define OPT_WAIT                                                                           \
+    {"timeout", 0, CLI_INT, "SECONDS", "how long to wait for the cluster (default 120)", 0}, \
+    {"no-wait", 0, CLI_FLAG, NULL, "return without waiting for the cluster", 0}
+static const struct cli_verb cluster_verbs[] = {
+    {"status", cmd_cluster_status, "nodes, quorum and every clustered VM", NULL,
+     OPTS(OPT_JSON, OPT_VERBOSE),
+     "Shows the cluster's nodes (up, down, drained), whether it has quorum, and every VM in "
+     "it: its state (Running, Offline, Stopped, Failed, Migrating), owner node, policies and "
+     "recorded failures with their reasons. From crm_mon and cibadmin on this node."},
+    {"add", cmd_cluster_add, "make a VM highly available", ARGS({"VM", CLI_VM, false}),
+     OPTS({"preferred-owners", 0, CLI_TEXT, "N1,N2", "nodes to run it on, first preferred", 0},
+          {"failback", 0, CLI_ENUM, "immediate|never",
+           "move back to a preferred owner when it returns (default never)", 0},
+          {"restart", 0, CLI_ENUM, "always|never",
+           "after a failure: restart (default) or leave it stopped", 0},
+          {"max-failures", 0, CLI_INT, "N", "failures on a node before it moves away", 0},
+          {"period", 0, CLI_INT, "SECONDS", "how long a failure counts (with --max-failures)", 0},
+          {"offline-action", 0, CLI_ENUM, "save|shutdown|turn-off",
+           "what the cluster does to take it offline (default save)", 0},
+          {"migration", 0, CLI_ENUM, "live|quick", "how the cluster moves it (default live)", 0},
+          {"shutdown-timeout", 0, CLI_INT, "SECONDS",
+           "how long a save or guest shutdown may take before turn-off (default 60)", 0},
+          OPT_VERBOSE, OPT_STORE),
+     "Adds the VM as the Pacemaker resource vm-VM of ocf:hvm:VirtualMachine, after the "
+     "agent's validate-all accepted it on this node (the VM exists, the store is shared, the "
+     "parameters are valid). --store must be the shared store as every node mounts it. The "
+     "cluster then starts it (on the first preferred owner, if given) and restarts it on "
+     "another node when its node dies.\n\n"
+     "Preferred owners are location constraints (the first scored highest); --failback "
+     "immediate sets resource-stickiness 0, never 1000; --restart never puts on-fail=stop "
+     "on the monitor; --max-failures and --period are migration-threshold and "
+     "failure-timeout."},
+    {"remove", cmd_cluster_remove, "take a VM out of the cluster's care",
+     ARGS({"VM", CLI_VM, false}), OPTS(OPT_VERBOSE),
+     "Deletes the VM's resource and constraints; the VM stays as it is, running or not."},
+    {"move", cmd_cluster_move, "move a VM to another node", ARGS({"VM", CLI_VM, false}, {"NODE", CLI_TEXT, false}),
+     OPTS({"quick", 0, CLI_FLAG, NULL, "quick migration: saved here, resumed there", 0},
+          {"timeout", 0, CLI_INT, "SECONDS", "how long to wait for the cluster (default 120)", 0},
+          OPT_VERBOSE),
+     "Moves the running VM to NODE (crm_resource --move, then --clear once it runs there): "
+     "by live migration where hvm has it, else, and with --quick, by quick migration "
+     "through the shared folder."},
+    {"offline", cmd_cluster_offline, "take a VM offline (its offline action)", ARGS({"VM", CLI_VM, false}),
+     OPTS(OPT_WAIT, OPT_VERBOSE), "target-role Stopped: the cluster applies the offline action."},
+    {"online", cmd_cluster_online, "bring a VM online", ARGS({"VM", CLI_VM, false}),
+     OPTS(OPT_WAIT, OPT_VERBOSE), "target-role Started."},
+    {"maintenance", cmd_cluster_maintenance, "leave a VM alone while it is worked on",
+     ARGS({"VM", CLI_VM, false}, {"on|off", CLI_TEXT, false}), OPTS(OPT_WAIT, OPT_VERBOSE),
+     "on: is-managed false, the cluster neither starts, stops nor watches it (hvm vm "
+     "commands may touch it); off: managed again."},
+    {"drain", cmd_cluster_drain, "move every VM off a node", ARGS({"NODE", CLI_TEXT, false}),
+     OPTS(OPT_WAIT, OPT_VERBOSE),
+     "Puts NODE in standby: its VMs move to other nodes (migration), and none comes back "
+     "until 'hvm cluster resume NODE'."},
+    {"resume", cmd_cluster_resume, "let a drained node run VMs again", ARGS({"NODE", CLI_TEXT, false}),
+     OPTS(OPT_WAIT, OPT_VERBOSE), "Ends NODE's standby; VMs with --failback immediate return."},
+    {"fence-test", cmd_cluster_fence_test, "fence a node through the cluster's fence devices",
+     ARGS({"NODE", CLI_TEXT, false}),
+     OPTS({"yes", 0, CLI_FLAG, NULL, "yes, power it off or reboot it", CLI_REQUIRED},
+          {"timeout", 0, CLI_INT, "SECONDS", "how long fencing may take (default 120)", 0},
+          OPT_VERBOSE),
+     "Fences NODE as the cluster would on losing it (stonith_admin --reboot): proves that "
+     "the fence devices reach it. Every VM it ran fails over."},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
 const struct cli_noun cli_nouns[] = {
     {"vhd", "virtual hard disks",
      "Microsoft VHD disks (fixed, dynamic, differencing) that Hyper-V, qemu-img and libvhdi "
@@ -608,6 +676,11 @@ const struct cli_noun cli_nouns[] = {
      "What hvm.service does when the host boots (hvm host start) and shuts down (hvm host "
      "stop), with each VM's automatic actions (hvm vm set --autostart, --autostop).",
      host_verbs},
+    {"cluster", "highly available VMs on a Pacemaker cluster",
+     "Failover clustering: each clustered VM is a Pacemaker resource of ocf:hvm:VirtualMachine "
+     "on a store every node shares; these verbs speak Hyper-V's terms and run Pacemaker's "
+     "tools (--verbose shows them).",
+     cluster_verbs},
     {"switch", "virtual switches VMs' network adapters connect to",
      "The store's switches (switches.json) and their Linux bridges on this host: private "
      "(VMs only) and internal (VMs and the host, with DHCP and NAT if asked), and user "

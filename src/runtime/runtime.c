@@ -399,6 +399,21 @@ int runtime_start(struct vm *vm, const char *accel_wanted)
         json_object_del(back, "runtime");
         vm_commit(vm, "start-failed", back, NULL, NULL);
         r = hvm_error(EIO, "%s", keep);
+    } else if (resuming) {
+        /* The guest runs on from its memory state, and its disks move on:
+         * the state is spent. Were it kept (resume_pending), a worker that
+         * dies later would leave the VM Saved, and the next start would
+         * resume old memory over newer disks (a failover after a node's
+         * death does exactly that). */
+        json_t *next = json_deep_copy(vm->doc), *remove = json_array();
+        json_t *mem = json_object_get(next, "saved_memory");
+        if (json_is_string(mem))
+            json_array_append(remove, mem);
+        json_object_set_new(next, "saved_memory", json_null());
+        json_object_set_new(json_object_get(next, "runtime"), "resume_pending", json_false());
+        if (vm_commit(vm, "resumed", next, NULL, remove) < 0)
+            r = hvm_error(EIO, "VM '%s' runs, but its spent memory state could not be dropped: %s",
+                          vm->name, hvm_error_message());
     }
     return r;
 }
