@@ -466,15 +466,17 @@ static const struct cli_verb host_verbs[] = {
     "11 hex digits of a hash of NAME (interface names have at most 15 characters)."
 
 static const struct cli_verb switch_verbs[] = {
-    {"create", cmd_switch_create, "record a new private, internal or user switch",
+    {"create", cmd_switch_create, "record a new private, internal, external or user switch",
      ARGS({"NAME", CLI_NAME, false}),
      OPTS({"type", 't', CLI_ENUM, "private|internal|user|external",
-           "private: VMs only; internal: VMs and the host; user: QEMU's user-mode networking "
-           "(external: not supported yet)",
+           "private: VMs only; internal: VMs and the host; external: bridged to a host NIC; "
+           "user: QEMU's user-mode networking",
            CLI_REQUIRED},
           {"address", 0, CLI_TEXT, "CIDR",
            "internal: the host's address on the switch, e.g. 10.20.0.1/24 or fd00::1/64", 0},
-          {"uplink", 0, CLI_TEXT, "IFACE", "external: the host NIC (not supported yet)", 0},
+          {"uplink", 0, CLI_TEXT, "IFACE", "external: the host NIC, bond or team it bridges", 0},
+          {"force", 0, CLI_FLAG, NULL,
+           "external: even when the uplink carries the route to where you log in from", 0},
           {"dhcp", 0, CLI_FLAG, NULL, "internal, IPv4: serve DHCP to the VMs with dnsmasq", 0},
           {"dhcp-range", 0, CLI_TEXT, "START,END",
            "the addresses DHCP hands out (default: the half of the subnet without the host's "
@@ -493,7 +495,15 @@ static const struct cli_verb switch_verbs[] = {
      "pid file, leases and log are in <store>/switches/NAME/. --nat masquerades what the VMs "
      "send to other networks behind the host's address there (the nftables table inet "
      "BRIDGE, made at 'switch up', deleted at 'down'), turns IPv4 forwarding on and makes "
-     "DHCP offer the host as the gateway. External switches and VLANs come later."
+     "DHCP offer the host as the gateway.\n\n"
+     "An external switch bridges the host NIC --uplink (a NIC, bond or team; not Wi-Fi, "
+     "which cannot be bridged) and shares it with the host, as Hyper-V's \"allow management "
+     "OS to share this adapter\": at 'switch up' the NIC becomes a port of the bridge, the "
+     "bridge takes its MAC and MTU, LRO is turned off on it, and the host's addresses and "
+     "the routes through it (the default route too) move to the bridge; 'switch down' and "
+     "'delete' put them back as they were (saved in <store>/switches/NAME/uplink.json). "
+     "Refused when the route to the address you are logged in from (SSH_CONNECTION) goes "
+     "through the uplink, unless --force."
      SWITCH_BRIDGE_NAMES},
     {"list", cmd_switch_list, "list the store's switches and their bridges", NULL,
      OPTS(OPT_JSON, OPT_STORE),
