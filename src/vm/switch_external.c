@@ -217,7 +217,8 @@ int switch_external_down(struct store *s, json_t *sw, const char *bridge)
         }
         if (r == 0 && net_link_get(uplink, &up) == 0 && up.master == br.ifindex)
             r = net_link_release(uplink);
-        hvm_error_clear();
+        else if (r == 0)
+            hvm_error_clear(); /* an uplink gone from the host: nothing to release */
         if (r == 0)
             r = net_bridge_delete(bridge);
     }
