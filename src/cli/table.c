@@ -208,12 +208,18 @@ static const struct cli_verb vm_verbs[] = {
           {"add-nic", 0, CLI_TEXT, "SWITCH", "a new network adapter on SWITCH", 0},
           {"remove-nic", 0, CLI_TEXT, "MAC", "remove the network adapter MAC", 0},
           {"set-nic", 0, CLI_TEXT, "MAC", "change the network adapter MAC (--vlan, --switch, "
-           "--model)", 0},
+           "--model, the guards below)", 0},
           {"vlan", 0, CLI_INT, "N", "the adapter's VLAN, 1-4094 (0: none; with --add-nic or "
            "--set-nic)", 0},
           {"mac", 0, CLI_TEXT, "MAC", "the new adapter's MAC (default: random 52:54:00:...)", 0},
           {"model", 0, CLI_ENUM, "virtio|e1000e", "the adapter's model (default virtio)", 0},
           {"switch", 0, CLI_TEXT, "SWITCH", "with --set-nic: move the adapter to SWITCH", 0},
+          {"mac-spoofing", 0, CLI_ENUM, "on|off",
+           "the guest may send with other MACs than the adapter's (default off)", 0},
+          {"dhcp-guard", 0, CLI_ENUM, "on|off", "drop DHCP server messages the guest sends "
+           "(default off)", 0},
+          {"router-guard", 0, CLI_ENUM, "on|off", "drop router advertisements and redirects "
+           "the guest sends (default off)", 0},
           {"kernel", 0, CLI_FILE, "FILE", "direct kernel boot: the kernel (\"\" clears)", 0},
           {"initrd", 0, CLI_FILE, "FILE", "direct kernel boot: the initrd (\"\" clears)", 0},
           {"cmdline", 0, CLI_TEXT, "TEXT", "the kernel command line (\"\" clears)", 0},

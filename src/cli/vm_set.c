@@ -28,6 +28,7 @@ struct set_args {
     const char *add_disk, *add_nic, *remove_nic;
     const char *set_nic, *nic_switch, *nic_mac, *nic_model; /* --set-nic, --switch, --mac, --model */
     int vlan; /* -1: unchanged; 0: untagged */
+    int guards[3]; /* --mac-spoofing, --dhcp-guard, --router-guard: -1 unchanged, 0 off, 1 on */
     const char *kernel, *initrd, *cmdline; /* direct kernel boot; "" clears */
     const char *disk_io;
     int slot, remove_slot;
@@ -68,6 +69,21 @@ static int nic_vlan_check(struct vm *vm, const char *sw, int vlan)
     return r;
 }
 
+/* The adapter's security guards in vm.json: each key is there only when
+ * not the default (MAC spoofing, DHCP guard and router guard all off). */
+static const char *const nic_guard_options[3] = {"mac-spoofing", "dhcp-guard", "router-guard"};
+static const char *const nic_guard_keys[3] = {"mac_spoofing", "dhcp_guard", "router_guard"};
+
+static void apply_nic_guards(json_t *nic, const struct set_args *a)
+{
+    for (int g = 0; g < 3; g++) {
+        if (a->guards[g] == 1)
+            json_object_set_new(nic, nic_guard_keys[g], json_true());
+        else if (a->guards[g] == 0)
+            json_object_del(nic, nic_guard_keys[g]);
+    }
+}
+
 /* --add-nic SWITCH [--vlan N] [--mac M] [--model X], and --set-nic MAC
  * with --vlan N (0: untagged), --switch S, --model X. */
 static int apply_nics(struct vm *vm, json_t *cfg, const struct set_args *a)
@@ -103,6 +119,7 @@ static int apply_nics(struct vm *vm, json_t *cfg, const struct set_args *a)
             json_object_set_new(nic, "vlan", json_integer(a->vlan));
         if (a->nic_model)
             json_object_set_new(nic, "model", json_string(a->nic_model));
+        apply_nic_guards(nic, a);
         json_array_append_new(nics, nic);
         return 0;
     }
@@ -119,6 +136,7 @@ static int apply_nics(struct vm *vm, json_t *cfg, const struct set_args *a)
         json_object_set_new(nic, "switch", json_string(a->nic_switch));
     if (a->nic_model)
         json_object_set_new(nic, "model", json_string(a->nic_model));
+    apply_nic_guards(nic, a);
     if (a->vlan == 0)
         json_object_del(nic, "vlan");
     else if (a->vlan > 0)
@@ -421,7 +439,7 @@ out:
 int cmd_vm_set(const struct cli_args *args)
 {
     struct set_args a = {.slot = -1, .remove_slot = -1, .autostart = -1, .autostart_delay = -1,
-                         .vlan = -1, .secure_boot = -1};
+                         .vlan = -1, .secure_boot = -1, .guards = {-1, -1, -1}};
     const char *store_dir = cli_text(args, "store");
     if (cli_flag(args, "cpus")) {
         long long cpus = cli_int_or(args, "cpus", 0);
@@ -451,6 +469,15 @@ int cmd_vm_set(const struct cli_args *args)
                              cli_text(args, "vlan"));
         a.vlan = (int)vlan;
     }
+    bool guards = false;
+    for (int g = 0; g < 3; g++) {
+        const char *v = cli_text(args, nic_guard_options[g]);
+        a.guards[g] = v ? strcmp(v, "on") == 0 : -1;
+        guards |= v != NULL;
+    }
+    if (guards && !a.add_nic && !a.set_nic)
+        return cli_verb_error(args, "--mac-spoofing, --dhcp-guard and --router-guard go with "
+                              "--add-nic or --set-nic");
     if (a.add_nic && a.set_nic)
         return cli_verb_error(args, "give one of --add-nic and --set-nic");
     if ((cli_flag(args, "vlan") || a.nic_model) && !a.add_nic && !a.set_nic)
@@ -459,8 +486,9 @@ int cmd_vm_set(const struct cli_args *args)
         return cli_verb_error(args, "--mac goes with --add-nic");
     if (a.nic_switch && !a.set_nic)
         return cli_verb_error(args, "--switch goes with --set-nic (--add-nic names the switch)");
-    if (a.set_nic && !a.nic_switch && !a.nic_model && !cli_flag(args, "vlan"))
-        return cli_verb_error(args, "--set-nic: give --vlan, --switch or --model");
+    if (a.set_nic && !a.nic_switch && !a.nic_model && !cli_flag(args, "vlan") && !guards)
+        return cli_verb_error(args, "--set-nic: give --vlan, --switch, --model, --mac-spoofing, "
+                              "--dhcp-guard or --router-guard");
     a.kernel = cli_text(args, "kernel");
     a.initrd = cli_text(args, "initrd");
     a.cmdline = cli_text(args, "cmdline");

@@ -30,6 +30,7 @@
 
 #include "disk/ops.h"
 #include "nbd/server.h"
+#include "net/guard.h"
 #include "net/net.h"
 #include "runtime/confine.h"
 #include "runtime/qemu.h"
@@ -394,6 +395,12 @@ static int open_taps(struct worker *w)
             return fd;
         w->tap_fd[i] = fd;
         int r = net_link_set_master(name, bridge);
+        struct net_guard guard = {json_string_value(json_object_get(nic, "mac")),
+                                  json_is_true(json_object_get(nic, "mac_spoofing")),
+                                  json_is_true(json_object_get(nic, "dhcp_guard")),
+                                  json_is_true(json_object_get(nic, "router_guard"))};
+        if (r == 0)
+            r = net_guard_apply(name, &guard);
         json_t *pvid = json_object_get(nic, "pvid");
         if (r == 0 && json_is_integer(pvid))
             r = net_port_pvid(name, (int)json_integer_value(pvid));

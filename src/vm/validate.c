@@ -15,7 +15,8 @@
  *   boot_order "dvd", "disk", "net", each at most once
  *   firmware   type ("bios" or "uefi"), vars (uefi: the VM's copy of OVMF's
  *              variable store, a file of the folder), secure_boot (uefi)
- *   nic        switch, mac, vlan (1-4094), model (virtio, e1000e)
+ *   nic        switch, mac, vlan (1-4094), model (virtio, e1000e), mac_spoofing,
+ *              dhcp_guard, router_guard (booleans)
  *   boot       kernel, initrd, cmdline
  *   autostart  enabled, delay           (or a plain true/false)
  *   autostop   "save", "shutdown" or "turn-off"
@@ -445,6 +446,9 @@ static const struct field nic_fields[] = {
     {"mac", true, check_mac},
     {"vlan", false, check_vlan},
     {"model", false, check_nic_model},
+    {"mac_spoofing", false, check_bool},
+    {"dhcp_guard", false, check_bool},
+    {"router_guard", false, check_bool},
     {NULL, false, NULL},
 };
 
