@@ -220,6 +220,8 @@ static const struct cli_verb vm_verbs[] = {
            "(default off)", 0},
           {"router-guard", 0, CLI_ENUM, "on|off", "drop router advertisements and redirects "
            "the guest sends (default off)", 0},
+          {"max-bandwidth", 0, CLI_INT, "MBIT", "the adapter's bandwidth each way, in Mbit/s "
+           "(0: no limit, the default)", 0},
           {"kernel", 0, CLI_FILE, "FILE", "direct kernel boot: the kernel (\"\" clears)", 0},
           {"initrd", 0, CLI_FILE, "FILE", "direct kernel boot: the initrd (\"\" clears)", 0},
           {"cmdline", 0, CLI_TEXT, "TEXT", "the kernel command line (\"\" clears)", 0},

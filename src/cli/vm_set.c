@@ -29,6 +29,7 @@ struct set_args {
     const char *set_nic, *nic_switch, *nic_mac, *nic_model; /* --set-nic, --switch, --mac, --model */
     int vlan; /* -1: unchanged; 0: untagged */
     int guards[3]; /* --mac-spoofing, --dhcp-guard, --router-guard: -1 unchanged, 0 off, 1 on */
+    int max_bandwidth; /* --max-bandwidth Mbit/s: -1 unchanged, 0 none */
     const char *kernel, *initrd, *cmdline; /* direct kernel boot; "" clears */
     const char *disk_io;
     int slot, remove_slot;
@@ -82,6 +83,10 @@ static void apply_nic_guards(json_t *nic, const struct set_args *a)
         else if (a->guards[g] == 0)
             json_object_del(nic, nic_guard_keys[g]);
     }
+    if (a->max_bandwidth > 0)
+        json_object_set_new(nic, "max_bandwidth", json_integer(a->max_bandwidth));
+    else if (a->max_bandwidth == 0)
+        json_object_del(nic, "max_bandwidth");
 }
 
 /* --add-nic SWITCH [--vlan N] [--mac M] [--model X], and --set-nic MAC
@@ -439,7 +444,8 @@ out:
 int cmd_vm_set(const struct cli_args *args)
 {
     struct set_args a = {.slot = -1, .remove_slot = -1, .autostart = -1, .autostart_delay = -1,
-                         .vlan = -1, .secure_boot = -1, .guards = {-1, -1, -1}};
+                         .vlan = -1, .secure_boot = -1, .guards = {-1, -1, -1},
+                         .max_bandwidth = -1};
     const char *store_dir = cli_text(args, "store");
     if (cli_flag(args, "cpus")) {
         long long cpus = cli_int_or(args, "cpus", 0);
@@ -475,9 +481,17 @@ int cmd_vm_set(const struct cli_args *args)
         a.guards[g] = v ? strcmp(v, "on") == 0 : -1;
         guards |= v != NULL;
     }
+    if (cli_flag(args, "max-bandwidth")) {
+        long long mbit = cli_int_or(args, "max-bandwidth", -1);
+        if (mbit < 0 || mbit > 10000)
+            return cli_failf("--max-bandwidth: '%s' is not 1-10000 Mbit/s (0: no limit)",
+                             cli_text(args, "max-bandwidth"));
+        a.max_bandwidth = (int)mbit;
+        guards = true;
+    }
     if (guards && !a.add_nic && !a.set_nic)
-        return cli_verb_error(args, "--mac-spoofing, --dhcp-guard and --router-guard go with "
-                              "--add-nic or --set-nic");
+        return cli_verb_error(args, "--mac-spoofing, --dhcp-guard, --router-guard and "
+                              "--max-bandwidth go with --add-nic or --set-nic");
     if (a.add_nic && a.set_nic)
         return cli_verb_error(args, "give one of --add-nic and --set-nic");
     if ((cli_flag(args, "vlan") || a.nic_model) && !a.add_nic && !a.set_nic)
@@ -488,7 +502,7 @@ int cmd_vm_set(const struct cli_args *args)
         return cli_verb_error(args, "--switch goes with --set-nic (--add-nic names the switch)");
     if (a.set_nic && !a.nic_switch && !a.nic_model && !cli_flag(args, "vlan") && !guards)
         return cli_verb_error(args, "--set-nic: give --vlan, --switch, --model, --mac-spoofing, "
-                              "--dhcp-guard or --router-guard");
+                              "--dhcp-guard, --router-guard or --max-bandwidth");
     a.kernel = cli_text(args, "kernel");
     a.initrd = cli_text(args, "initrd");
     a.cmdline = cli_text(args, "cmdline");

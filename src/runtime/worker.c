@@ -398,9 +398,12 @@ static int open_taps(struct worker *w)
         struct net_guard guard = {json_string_value(json_object_get(nic, "mac")),
                                   json_is_true(json_object_get(nic, "mac_spoofing")),
                                   json_is_true(json_object_get(nic, "dhcp_guard")),
-                                  json_is_true(json_object_get(nic, "router_guard"))};
+                                  json_is_true(json_object_get(nic, "router_guard")),
+                                  (int)json_integer_value(json_object_get(nic, "max_bandwidth"))};
         if (r == 0)
             r = net_guard_apply(name, &guard);
+        if (r == 0 && guard.max_mbit > 0)
+            r = net_tap_rate_limit(name, guard.max_mbit);
         json_t *pvid = json_object_get(nic, "pvid");
         if (r == 0 && json_is_integer(pvid))
             r = net_port_pvid(name, (int)json_integer_value(pvid));

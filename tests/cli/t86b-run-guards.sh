@@ -5,7 +5,8 @@
 # internal switch; a DHCP server in a (busybox udhcpd) answers the host's
 # DHCP client, the same server in b does not (DHCP guard); after each guest
 # changes its own MAC (ip link set address), a no longer reaches the host
-# (its frames are dropped) and b still does. Everything in a network
+# (its frames are dropped) and b still does. b's --max-bandwidth is there as
+# a rate limit each way (its effect is measured by bench/net.sh). Everything in a network
 # namespace of the test's own (netlib.sh).
 . "$(dirname "$0")/netlib.sh"
 . "$TESTS/cli/lib.sh"
@@ -19,7 +20,9 @@ guest_vm a shell --nic lan
 guest_vm b shell --nic lan
 mac_b=$("$HVM" vm show b --json | json_get /dev/stdin "d['nics'][0]['mac']")
 expect_fail 2 "$HVM" vm set b --mac-spoofing on
-"$HVM" vm set b --set-nic "$mac_b" --mac-spoofing on --dhcp-guard on --router-guard on >/dev/null
+expect_fail 2 "$HVM" vm set b --set-nic "$mac_b" --max-bandwidth 20000
+"$HVM" vm set b --set-nic "$mac_b" --mac-spoofing on --dhcp-guard on --router-guard on \
+    --max-bandwidth 20 >/dev/null
 [ "$("$HVM" vm show b --json | json_get /dev/stdin "sorted(k for k, v in d['nics'][0].items() if v is True)")" = \
   "['dhcp_guard', 'mac_spoofing', 'router_guard']" ] || fail "vm show: the guards are not kept"
 for v in a b; do "$HVM" vm start $v --accel "$ACCEL"; done
@@ -38,6 +41,10 @@ for tap in $(ip -j link show master hvm-lan | json_get /dev/stdin "' '.join(x['i
         got="${got}a"
     elif echo "$t" | grep -q "udp sport 67 udp dport 68 drop" && echo "$t" | grep -q "nd-router-advert"; then
         ! echo "$t" | grep -q "ether saddr" || fail "b: a MAC guard though spoofing is on: $t"
+        # --max-bandwidth 20: what b sends over 2500 kB/s is dropped, what it
+        # receives is queued by a tbf qdisc.
+        echo "$t" | grep -q "limit rate over 2500 kbytes/second burst 256 kbytes drop" || fail "b: no limit rule: $t"
+        tc qdisc show dev $tap | grep -q "qdisc tbf .* rate 20Mbit" || fail "b: no tbf: $(tc qdisc show dev $tap)"
         got="${got}b"
     fi
 done
