@@ -40,7 +40,7 @@ ip link set lo up
 # wait_for LOG REGEX: until the console log shows REGEX (at most 180 s).
 wait_for() {
     i=0
-    while ! tr -d '\r' <"$1" 2>/dev/null | grep -aEq "$2"; do
+    while ! { [ -f "$1" ] && tr -d '\r' <"$1" | grep -aEq "$2"; }; do
         i=$((i + 1)); [ $i -lt 1800 ] || { tail -5 "$1" >&2; echo "bench/net.sh: no '$2' in $1" >&2; exit 1; }
         sleep 0.1
     done

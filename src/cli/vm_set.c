@@ -1,6 +1,7 @@
 /* hvm vm set NAME ...: change the configuration of now. */
 #include <errno.h>
 #include <limits.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -294,9 +295,92 @@ static json_t *find_slot(json_t *drives, int slot, size_t *index)
     return NULL;
 }
 
+/* Only --set-nic MAC --switch S and/or --vlan N, which a running VM's tap
+ * can follow by moving to another bridge (the guest keeps its adapter). */
+static bool nic_move_only(const struct set_args *a)
+{
+    struct set_args rest = *a;
+    rest.set_nic = rest.nic_switch = NULL;
+    rest.vlan = -1;
+    return a->set_nic && (a->nic_switch || a->vlan >= 0) && only_automatic(&rest) &&
+           !a->nic_model && a->guards[0] < 0 && a->guards[1] < 0 && a->guards[2] < 0 &&
+           a->max_bandwidth < 0 && a->autostart < 0 && a->autostart_delay < 0 && !a->autostop;
+}
+
+/* The tap of adapter mac of the running VM (run/taps.json, the worker's). */
+static int running_tap(struct vm *vm, const char *mac, char tap[NET_IFNAME_MAX + 1])
+{
+    char *path = path_join(vm->dir, "run/taps.json");
+    json_t *taps = path ? json_load_file(path, 0, NULL) : NULL;
+    const char *name = NULL, *key;
+    json_t *v;
+    json_object_foreach(taps, key, v)
+        if (strcasecmp(key, mac) == 0)
+            name = json_string_value(v);
+    int r = name && net_ifname_valid(name) ? 0
+          : hvm_error(EBUSY, "VM '%s' is Running and its adapter %s has no tap (user-mode "
+                      "networking): stop the VM to change it", vm->name, mac);
+    if (r == 0)
+        snprintf(tap, NET_IFNAME_MAX + 1, "%s", name);
+    json_decref(taps);
+    free(path);
+    return r;
+}
+
+/* --set-nic MAC --switch S / --vlan N on a running VM: the new switch's
+ * bridge (or its VLAN's) is brought up, the adapter's tap becomes its
+ * port, then vm.json records it; a failed record moves the tap back. */
+static int apply_nic_move(struct vm *vm, const struct set_args *a)
+{
+    json_t *next = json_deep_copy(vm->doc), *cfg = json_object_get(next, "config");
+    char tap[NET_IFNAME_MAX + 1], bridge[NET_IFNAME_MAX + 1], old[IF_NAMESIZE] = "";
+    int r = apply_nics(vm, cfg, a), pvid = 0;
+    json_t *nic = NULL, *n, *sw = NULL;
+    size_t i;
+    json_array_foreach(json_object_get(cfg, "nics"), i, n)
+        if (strcasecmp(json_string_value(json_object_get(n, "mac")), a->set_nic) == 0)
+            nic = n;
+    const char *name = json_string_value(json_object_get(nic, "switch"));
+    int vlan = (int)json_integer_value(json_object_get(nic, "vlan"));
+    if (r == 0)
+        r = running_tap(vm, a->set_nic, tap);
+    if (r == 0 && (sw = store_switch_get(vm->store, name, &r)) &&
+        strcmp(json_string_value(json_object_get(sw, "type")), "user") == 0)
+        r = hvm_error(EINVAL, "VM '%s' is Running: its adapter moves only to a bridge switch "
+                      "(private, internal, external), not to user switch '%s'", vm->name, name);
+    if (r == 0)
+        r = store_switch_up(vm->store, name);
+    store_switch_bridge_name(name ? name : "", bridge);
+    if (r == 0 && vlan > 0)
+        r = store_switch_vlan_attach(vm->store, name, vlan, bridge, &pvid);
+    struct net_link link;
+    if (r == 0 && (r = net_link_get(tap, &link)) == 0 && link.master)
+        if_indextoname((unsigned)link.master, old);
+    if (r == 0)
+        r = net_link_set_master(tap, bridge);
+    if (r == 0 && pvid)
+        r = net_port_pvid(tap, pvid);
+    if (r == 0)
+        r = store_switch_offload_reapply(sw);
+    json_decref(sw);
+    if (r < 0) {
+        json_decref(next);
+        return r;
+    }
+    if ((r = vm_commit(vm, "set", next, json_array(), json_array())) < 0 && old[0]) {
+        char keep[512];
+        snprintf(keep, sizeof keep, "%s", hvm_error_message());
+        net_link_set_master(tap, old);
+        hvm_error(-r, "%s", keep);
+    }
+    return r;
+}
+
 static int apply(struct vm *vm, const struct set_args *a)
 {
     const char *state = vm_state(vm);
+    if (strcmp(state, "Running") == 0 && nic_move_only(a))
+        return apply_nic_move(vm, a);
     if (strcmp(state, "Off") != 0 && !only_automatic(a))
         return hvm_error(EBUSY, "VM '%s' is %s: its configuration can change only when it is Off",
                          vm->name, state);

@@ -37,6 +37,7 @@
 #include "runtime/qmp.h"
 #include "runtime/runtime.h"
 #include "util/error.h"
+#include "vm/store.h"
 #include "vm/validate.h"
 #include "util/fileio.h"
 #include "vhost/blk.h"
@@ -384,7 +385,7 @@ static int open_qemu_fds(struct worker *w, struct qemu_fds *f)
 static int open_taps(struct worker *w)
 {
     size_t i;
-    json_t *nic;
+    json_t *nic, *taps = json_object();
     json_array_foreach(json_object_get(w->plan, "nics"), i, nic) {
         const char *bridge = json_string_value(json_object_get(nic, "bridge"));
         if (!bridge || i >= QEMU_MAX_NICS)
@@ -418,12 +419,22 @@ static int open_taps(struct worker *w)
         }
         if (r == 0)
             r = net_link_set_up(name);
-        if (r < 0)
+        if (r < 0) {
+            json_decref(taps);
             return r;
+        }
         wlog("adapter %s: tap %s on bridge %s", json_string_value(json_object_get(nic, "mac")),
              name, bridge);
+        json_object_set_new(taps, json_string_value(json_object_get(nic, "mac")),
+                            json_string(name));
     }
-    return 0;
+    /* Which tap is which adapter's, for 'vm set --set-nic --switch' of
+     * the running VM (it moves the tap to another bridge). */
+    char *rundir = run_path(w, "");
+    int r = rundir ? store_json_replace(rundir, "taps.json", taps) : -ENOMEM;
+    free(rundir);
+    json_decref(taps);
+    return r;
 }
 
 static void close_taps(struct worker *w)
