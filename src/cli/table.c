@@ -213,7 +213,8 @@ static const struct cli_verb vm_verbs[] = {
            "--set-nic)", 0},
           {"mac", 0, CLI_TEXT, "MAC", "the new adapter's MAC (default: random 52:54:00:...)", 0},
           {"model", 0, CLI_ENUM, "virtio|e1000e", "the adapter's model (default virtio)", 0},
-          {"switch", 0, CLI_TEXT, "SWITCH", "with --set-nic: move the adapter to SWITCH", 0},
+          {"switch", 0, CLI_TEXT, "SWITCH", "with --set-nic: move the adapter to SWITCH (also "
+           "while the VM runs, as --vlan)", 0},
           {"mac-spoofing", 0, CLI_ENUM, "on|off",
            "the guest may send with other MACs than the adapter's (default off)", 0},
           {"dhcp-guard", 0, CLI_ENUM, "on|off", "drop DHCP server messages the guest sends "
@@ -268,7 +269,13 @@ static const struct cli_verb vm_verbs[] = {
      "starts the VM --autostart-delay seconds after the host start began; --autostop says "
      "what becomes of it when it still runs at host stop: save (the default: memory saved, "
      "resumed at the next start), shutdown (ACPI, turned off if the guest does not power "
-     "off in time) or turn-off."},
+     "off in time) or turn-off.\n\n"
+     "A network adapter's guards, as Hyper-V's: --mac-spoofing off (the default) drops "
+     "every frame the guest sends with another source MAC than the adapter's; --dhcp-guard "
+     "drops the DHCP server messages it sends, --router-guard its router advertisements "
+     "and redirects; --max-bandwidth limits each way (nftables on the tap, tbf towards the "
+     "guest). While the VM runs, --set-nic MAC --switch S or --vlan N moves the adapter's "
+     "tap to the other bridge switch at once (the guest keeps its adapter)."},
     {"rename", cmd_vm_rename, "rename a VM",
      ARGS({"VM", CLI_VM, false}, {"NEWNAME", CLI_NAME, false}), OPTS(OPT_STORE),
      "Renames the VM VM to NEWNAME."},
@@ -469,7 +476,7 @@ static const struct cli_verb host_verbs[] = {
 };
 
 #define SWITCH_BRIDGE_NAMES                                                                \
-    "\n\nEach private or internal switch is a Linux bridge named \"hvm-\" + NAME when "       \
+    "\n\nEach private, internal or external switch is a Linux bridge named \"hvm-\" + NAME when " \
     "NAME is at most 11 characters of letters, digits, '_', '.' and '-', else \"hvm_\" + "   \
     "11 hex digits of a hash of NAME (interface names have at most 15 characters)."
 
