@@ -131,7 +131,7 @@ wait_console g "HVM-GUEST READY" 120
 cat >"$T/dhcp-cmd" <<'GUEST'
 printf '#!/bin/sh\ncase "$1" in bound|renew) ip addr add $ip/$mask dev $interface; [ -z "$router" ] || ip route add default via $router ;; esac\n' >/tmp/dhcp.sh; chmod +x /tmp/dhcp.sh; ip link set eth0 up; udhcpc -i eth0 -n -q -t 10 -T 3 -s /tmp/dhcp.sh >/dev/null 2>&1 && ip -4 -o addr show dev eth0
 GUEST
-guest_do g DHCP 120 "$(cat "$T/dhcp-cmd")" || { cat "$T/peer-dnsmasq.log" >&2; fail "the guest got no address from the physical network"; }
+guest_do g DHCP 240 "$(cat "$T/dhcp-cmd")" || { cat "$T/peer-dnsmasq.log" >&2; fail "the guest got no address from the physical network"; }
 console_since g | grep -q "inet 192.168.90.1[0-5][0-9]/24" || fail "no 192.168.90.100-150 address: $(console_since g | tail -3)"
 guest_do g PING 60 "ping -c 2 -W 5 10.99.0.1 >/dev/null" || fail "the guest cannot reach beyond the router"
 guest_do g PINGH 60 "ping -c 2 -W 5 192.168.90.2 >/dev/null" || fail "the guest cannot reach the host's address"
