@@ -47,7 +47,8 @@ demo:
 	@BUILD=$(BUILD) GUEST_DIR=$(GUEST_DIR) sh scripts/demo.sh
 
 # Storage (bench/run.sh), VMs and checkpoints (bench/vm.sh), running VMs
-# (bench/runtime.sh, with the test guest); each prints its own table.
+# (bench/runtime.sh, with the test guest), VM networking (bench/net.sh, as
+# root); each prints its own table.
 bench: deps $(BENCH_BUILD)/build.ninja
 	ninja -C $(BENCH_BUILD)
 	HVM=$(CURDIR)/$(BENCH_BUILD)/hvm sh bench/run.sh
@@ -55,6 +56,7 @@ bench: deps $(BENCH_BUILD)/build.ninja
 	@GUEST_DIR=$(GUEST_DIR) sh scripts/guest/build.sh || echo "make bench: no test guest; bench/runtime.sh skipped"
 	[ ! -f $(GUEST_DIR)/vmlinuz ] || HVM=$(CURDIR)/$(BENCH_BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh bench/runtime.sh
 	[ ! -f $(GUEST_DIR)/vmlinuz ] || HVM=$(CURDIR)/$(BENCH_BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh bench/boot.sh
+	[ ! -f $(GUEST_DIR)/vmlinuz ] || [ "$$(id -u)" != 0 ] || HVM=$(CURDIR)/$(BENCH_BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh bench/net.sh
 
 # Each libFuzzer target runs FUZZ_SECONDS on its corpus in
 # $(FUZZ_BUILD)/corpus-TARGET (kept between runs, seeded from tests/data and

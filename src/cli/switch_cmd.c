@@ -16,10 +16,11 @@
 int cmd_switch_create(const struct cli_args *a)
 {
     const char *type = cli_text(a, "type");
-    /* The rest of issue 12, asked for by name so that the answer is clear. */
-    if (strcmp(type, "external") == 0 || cli_text(a, "uplink"))
-        return cli_verb_error(a, "external switches (bridged to a host NIC) are not supported "
-                              "yet: private and internal are");
+    if ((strcmp(type, "external") == 0) != (cli_text(a, "uplink") != NULL))
+        return cli_verb_error(a, cli_text(a, "uplink") ? "--uplink: only an external switch "
+                              "has an uplink" : "an external switch needs --uplink IFACE");
+    if (cli_flag(a, "force") && !cli_text(a, "uplink"))
+        return cli_verb_error(a, "--force: only with --uplink");
     if (cli_text(a, "vlan"))
         return cli_verb_error(a, "--vlan is not supported yet");
     if (cli_text(a, "dhcp-range") && !cli_flag(a, "dhcp"))
@@ -44,6 +45,10 @@ int cmd_switch_create(const struct cli_args *a)
         json_object_set_new(more, "dhcp_range", json_string(cli_text(a, "dhcp-range")));
     if (cli_flag(a, "nat"))
         json_object_set_new(more, "nat", json_true());
+    if (cli_text(a, "uplink"))
+        json_object_set_new(more, "uplink", json_string(cli_text(a, "uplink")));
+    if (cli_flag(a, "force"))
+        json_object_set_new(more, "force", json_true());
     int r = store_switch_create_with(&s, cli_pos(a, 0), type, cli_text(a, "address"), more);
     json_decref(more);
     store_close(&s);
@@ -165,6 +170,15 @@ int cmd_switch_show(const struct cli_args *a)
     const char *type = text_or(out, "type", "?");
     printf("Name:     %s\nType:     %s%s\n", text_or(out, "name", "?"), type,
            strcmp(type, "user") == 0 ? " (user-mode networking, no bridge)" : "");
+    if (json_object_get(out, "uplink")) {
+        char moved[512];
+        printf("Uplink:   %s", text_or(out, "uplink", "?"));
+        if (json_object_get(out, "uplink_addresses"))
+            printf(" (its addresses %s and %lld routes moved to the bridge)",
+                   list_text(json_object_get(out, "uplink_addresses"), moved, sizeof moved),
+                   (long long)json_integer_value(json_object_get(out, "uplink_routes")));
+        printf("\n");
+    }
     printf("Bridge:   %s\nState:    %s\nAddress:  %s\nPorts:    %s\nVMs:      %s\n",
            text_or(out, "bridge", "-"), text_or(out, "state", "?"),
            text_or(out, "address", "-"), list_text(json_object_get(out, "ports"), ports, sizeof ports),
@@ -192,6 +206,26 @@ int cmd_switch_delete(const struct cli_args *a)
         return cli_fail();
     printf("deleted switch '%s'\n", cli_pos(a, 0));
     return EXIT_OK;
+}
+
+/* What an external switch's up or down did with its uplink. */
+static void switch_print_uplink(struct store *s, json_t *sw, bool up)
+{
+    const char *uplink = json_string_value(json_object_get(sw, "uplink"));
+    if (!up) {
+        printf("  uplink %s has its addresses and routes back\n", uplink);
+        return;
+    }
+    json_t *d = store_switch_describe(s, sw);
+    char addrs[512];
+    printf("  uplink %s is a port of the bridge; its addresses (%s) and %lld routes are on the "
+           "bridge\n", uplink, list_text(json_object_get(d, "uplink_addresses"), addrs,
+                                          sizeof addrs),
+           (long long)json_integer_value(json_object_get(d, "uplink_routes")));
+    if (json_is_true(json_object_get(d, "uplink_lro_turned_off")))
+        printf("  LRO turned off on %s (a bridge port must not merge the frames it "
+               "forwards)\n", uplink);
+    json_decref(d);
 }
 
 /* up and down: one switch by name, or every switch with --all. */
@@ -227,6 +261,8 @@ static int switch_each(const struct cli_args *a, bool up)
         char bridge[NET_IFNAME_MAX + 1];
         store_switch_bridge_name(n, bridge);
         printf("switch '%s': bridge %s %s\n", n, bridge, up ? "up" : "removed");
+        if (strcmp(type, "external") == 0)
+            switch_print_uplink(&s, sw, up);
     }
     json_decref(list);
     store_close(&s);

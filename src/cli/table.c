@@ -211,12 +211,21 @@ static const struct cli_verb vm_verbs[] = {
           {"add-nic", 0, CLI_TEXT, "SWITCH", "a new network adapter on SWITCH", 0},
           {"remove-nic", 0, CLI_TEXT, "MAC", "remove the network adapter MAC", 0},
           {"set-nic", 0, CLI_TEXT, "MAC", "change the network adapter MAC (--vlan, --switch, "
-           "--model)", 0},
+           "--model, the guards below)", 0},
           {"vlan", 0, CLI_INT, "N", "the adapter's VLAN, 1-4094 (0: none; with --add-nic or "
            "--set-nic)", 0},
           {"mac", 0, CLI_TEXT, "MAC", "the new adapter's MAC (default: random 52:54:00:...)", 0},
           {"model", 0, CLI_ENUM, "virtio|e1000e", "the adapter's model (default virtio)", 0},
-          {"switch", 0, CLI_TEXT, "SWITCH", "with --set-nic: move the adapter to SWITCH", 0},
+          {"switch", 0, CLI_TEXT, "SWITCH", "with --set-nic: move the adapter to SWITCH (also "
+           "while the VM runs, as --vlan)", 0},
+          {"mac-spoofing", 0, CLI_ENUM, "on|off",
+           "the guest may send with other MACs than the adapter's (default off)", 0},
+          {"dhcp-guard", 0, CLI_ENUM, "on|off", "drop DHCP server messages the guest sends "
+           "(default off)", 0},
+          {"router-guard", 0, CLI_ENUM, "on|off", "drop router advertisements and redirects "
+           "the guest sends (default off)", 0},
+          {"max-bandwidth", 0, CLI_INT, "MBIT", "the adapter's bandwidth each way, in Mbit/s "
+           "(0: no limit, the default)", 0},
           {"kernel", 0, CLI_FILE, "FILE", "direct kernel boot: the kernel (\"\" clears)", 0},
           {"initrd", 0, CLI_FILE, "FILE", "direct kernel boot: the initrd (\"\" clears)", 0},
           {"cmdline", 0, CLI_TEXT, "TEXT", "the kernel command line (\"\" clears)", 0},
@@ -263,7 +272,13 @@ static const struct cli_verb vm_verbs[] = {
      "starts the VM --autostart-delay seconds after the host start began; --autostop says "
      "what becomes of it when it still runs at host stop: save (the default: memory saved, "
      "resumed at the next start), shutdown (ACPI, turned off if the guest does not power "
-     "off in time) or turn-off."},
+     "off in time) or turn-off.\n\n"
+     "A network adapter's guards, as Hyper-V's: --mac-spoofing off (the default) drops "
+     "every frame the guest sends with another source MAC than the adapter's; --dhcp-guard "
+     "drops the DHCP server messages it sends, --router-guard its router advertisements "
+     "and redirects; --max-bandwidth limits each way (nftables on the tap, tbf towards the "
+     "guest). While the VM runs, --set-nic MAC --switch S or --vlan N moves the adapter's "
+     "tap to the other bridge switch at once (the guest keeps its adapter)."},
     {"rename", cmd_vm_rename, "rename a VM",
      ARGS({"VM", CLI_VM, false}, {"NEWNAME", CLI_NAME, false}), OPTS(OPT_STORE),
      "Renames the VM VM to NEWNAME."},
@@ -470,20 +485,22 @@ static const struct cli_verb host_verbs[] = {
 };
 
 #define SWITCH_BRIDGE_NAMES                                                                \
-    "\n\nEach private or internal switch is a Linux bridge named \"hvm-\" + NAME when "       \
+    "\n\nEach private, internal or external switch is a Linux bridge named \"hvm-\" + NAME when " \
     "NAME is at most 11 characters of letters, digits, '_', '.' and '-', else \"hvm_\" + "   \
     "11 hex digits of a hash of NAME (interface names have at most 15 characters)."
 
 static const struct cli_verb switch_verbs[] = {
-    {"create", cmd_switch_create, "record a new private, internal or user switch",
+    {"create", cmd_switch_create, "record a new private, internal, external or user switch",
      ARGS({"NAME", CLI_NAME, false}),
      OPTS({"type", 't', CLI_ENUM, "private|internal|user|external",
-           "private: VMs only; internal: VMs and the host; user: QEMU's user-mode networking "
-           "(external: not supported yet)",
+           "private: VMs only; internal: VMs and the host; external: bridged to a host NIC; "
+           "user: QEMU's user-mode networking",
            CLI_REQUIRED},
           {"address", 0, CLI_TEXT, "CIDR",
            "internal: the host's address on the switch, e.g. 10.20.0.1/24 or fd00::1/64", 0},
-          {"uplink", 0, CLI_TEXT, "IFACE", "external: the host NIC (not supported yet)", 0},
+          {"uplink", 0, CLI_TEXT, "IFACE", "external: the host NIC, bond or team it bridges", 0},
+          {"force", 0, CLI_FLAG, NULL,
+           "external: even when the uplink carries the route to where you log in from", 0},
           {"dhcp", 0, CLI_FLAG, NULL, "internal, IPv4: serve DHCP to the VMs with dnsmasq", 0},
           {"dhcp-range", 0, CLI_TEXT, "START,END",
            "the addresses DHCP hands out (default: the half of the subnet without the host's "
@@ -502,7 +519,15 @@ static const struct cli_verb switch_verbs[] = {
      "pid file, leases and log are in <store>/switches/NAME/. --nat masquerades what the VMs "
      "send to other networks behind the host's address there (the nftables table inet "
      "BRIDGE, made at 'switch up', deleted at 'down'), turns IPv4 forwarding on and makes "
-     "DHCP offer the host as the gateway. External switches and VLANs come later."
+     "DHCP offer the host as the gateway.\n\n"
+     "An external switch bridges the host NIC --uplink (a NIC, bond or team; not Wi-Fi, "
+     "which cannot be bridged) and shares it with the host, as Hyper-V's \"allow management "
+     "OS to share this adapter\": at 'switch up' the NIC becomes a port of the bridge, the "
+     "bridge takes its MAC and MTU, LRO is turned off on it, and the host's addresses and "
+     "the routes through it (the default route too) move to the bridge; 'switch down' and "
+     "'delete' put them back as they were (saved in <store>/switches/NAME/uplink.json). "
+     "Refused when the route to the address you are logged in from (SSH_CONNECTION) goes "
+     "through the uplink, unless --force."
      SWITCH_BRIDGE_NAMES},
     {"list", cmd_switch_list, "list the store's switches and their bridges", NULL,
      OPTS(OPT_JSON, OPT_STORE),

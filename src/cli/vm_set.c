@@ -1,6 +1,7 @@
 /* hvm vm set NAME ...: change the configuration of now. */
 #include <errno.h>
 #include <limits.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -28,6 +29,8 @@ struct set_args {
     const char *add_disk, *add_nic, *remove_nic;
     const char *set_nic, *nic_switch, *nic_mac, *nic_model; /* --set-nic, --switch, --mac, --model */
     int vlan; /* -1: unchanged; 0: untagged */
+    int guards[3]; /* --mac-spoofing, --dhcp-guard, --router-guard: -1 unchanged, 0 off, 1 on */
+    int max_bandwidth; /* --max-bandwidth Mbit/s: -1 unchanged, 0 none */
     const char *kernel, *initrd, *cmdline; /* direct kernel boot; "" clears */
     const char *disk_io;
     int slot, remove_slot;
@@ -68,6 +71,25 @@ static int nic_vlan_check(struct vm *vm, const char *sw, int vlan)
     return r;
 }
 
+/* The adapter's security guards in vm.json: each key is there only when
+ * not the default (MAC spoofing, DHCP guard and router guard all off). */
+static const char *const nic_guard_options[3] = {"mac-spoofing", "dhcp-guard", "router-guard"};
+static const char *const nic_guard_keys[3] = {"mac_spoofing", "dhcp_guard", "router_guard"};
+
+static void apply_nic_guards(json_t *nic, const struct set_args *a)
+{
+    for (int g = 0; g < 3; g++) {
+        if (a->guards[g] == 1)
+            json_object_set_new(nic, nic_guard_keys[g], json_true());
+        else if (a->guards[g] == 0)
+            json_object_del(nic, nic_guard_keys[g]);
+    }
+    if (a->max_bandwidth > 0)
+        json_object_set_new(nic, "max_bandwidth", json_integer(a->max_bandwidth));
+    else if (a->max_bandwidth == 0)
+        json_object_del(nic, "max_bandwidth");
+}
+
 /* --add-nic SWITCH [--vlan N] [--mac M] [--model X], and --set-nic MAC
  * with --vlan N (0: untagged), --switch S, --model X. */
 static int apply_nics(struct vm *vm, json_t *cfg, const struct set_args *a)
@@ -103,6 +125,7 @@ static int apply_nics(struct vm *vm, json_t *cfg, const struct set_args *a)
             json_object_set_new(nic, "vlan", json_integer(a->vlan));
         if (a->nic_model)
             json_object_set_new(nic, "model", json_string(a->nic_model));
+        apply_nic_guards(nic, a);
         json_array_append_new(nics, nic);
         return 0;
     }
@@ -119,6 +142,7 @@ static int apply_nics(struct vm *vm, json_t *cfg, const struct set_args *a)
         json_object_set_new(nic, "switch", json_string(a->nic_switch));
     if (a->nic_model)
         json_object_set_new(nic, "model", json_string(a->nic_model));
+    apply_nic_guards(nic, a);
     if (a->vlan == 0)
         json_object_del(nic, "vlan");
     else if (a->vlan > 0)
@@ -271,9 +295,92 @@ static json_t *find_slot(json_t *drives, int slot, size_t *index)
     return NULL;
 }
 
+/* Only --set-nic MAC --switch S and/or --vlan N, which a running VM's tap
+ * can follow by moving to another bridge (the guest keeps its adapter). */
+static bool nic_move_only(const struct set_args *a)
+{
+    struct set_args rest = *a;
+    rest.set_nic = rest.nic_switch = NULL;
+    rest.vlan = -1;
+    return a->set_nic && (a->nic_switch || a->vlan >= 0) && only_automatic(&rest) &&
+           !a->nic_model && a->guards[0] < 0 && a->guards[1] < 0 && a->guards[2] < 0 &&
+           a->max_bandwidth < 0 && a->autostart < 0 && a->autostart_delay < 0 && !a->autostop;
+}
+
+/* The tap of adapter mac of the running VM (run/taps.json, the worker's). */
+static int running_tap(struct vm *vm, const char *mac, char tap[NET_IFNAME_MAX + 1])
+{
+    char *path = path_join(vm->dir, "run/taps.json");
+    json_t *taps = path ? json_load_file(path, 0, NULL) : NULL;
+    const char *name = NULL, *key;
+    json_t *v;
+    json_object_foreach(taps, key, v)
+        if (strcasecmp(key, mac) == 0)
+            name = json_string_value(v);
+    int r = name && net_ifname_valid(name) ? 0
+          : hvm_error(EBUSY, "VM '%s' is Running and its adapter %s has no tap (user-mode "
+                      "networking): stop the VM to change it", vm->name, mac);
+    if (r == 0)
+        snprintf(tap, NET_IFNAME_MAX + 1, "%s", name);
+    json_decref(taps);
+    free(path);
+    return r;
+}
+
+/* --set-nic MAC --switch S / --vlan N on a running VM: the new switch's
+ * bridge (or its VLAN's) is brought up, the adapter's tap becomes its
+ * port, then vm.json records it; a failed record moves the tap back. */
+static int apply_nic_move(struct vm *vm, const struct set_args *a)
+{
+    json_t *next = json_deep_copy(vm->doc), *cfg = json_object_get(next, "config");
+    char tap[NET_IFNAME_MAX + 1], bridge[NET_IFNAME_MAX + 1], old[IF_NAMESIZE] = "";
+    int r = apply_nics(vm, cfg, a), pvid = 0;
+    json_t *nic = NULL, *n, *sw = NULL;
+    size_t i;
+    json_array_foreach(json_object_get(cfg, "nics"), i, n)
+        if (strcasecmp(json_string_value(json_object_get(n, "mac")), a->set_nic) == 0)
+            nic = n;
+    const char *name = json_string_value(json_object_get(nic, "switch"));
+    int vlan = (int)json_integer_value(json_object_get(nic, "vlan"));
+    if (r == 0)
+        r = running_tap(vm, a->set_nic, tap);
+    if (r == 0 && (sw = store_switch_get(vm->store, name, &r)) &&
+        strcmp(json_string_value(json_object_get(sw, "type")), "user") == 0)
+        r = hvm_error(EINVAL, "VM '%s' is Running: its adapter moves only to a bridge switch "
+                      "(private, internal, external), not to user switch '%s'", vm->name, name);
+    if (r == 0)
+        r = store_switch_up(vm->store, name);
+    store_switch_bridge_name(name ? name : "", bridge);
+    if (r == 0 && vlan > 0)
+        r = store_switch_vlan_attach(vm->store, name, vlan, bridge, &pvid);
+    struct net_link link;
+    if (r == 0 && (r = net_link_get(tap, &link)) == 0 && link.master)
+        if_indextoname((unsigned)link.master, old);
+    if (r == 0)
+        r = net_link_set_master(tap, bridge);
+    if (r == 0 && pvid)
+        r = net_port_pvid(tap, pvid);
+    if (r == 0)
+        r = store_switch_offload_reapply(sw);
+    json_decref(sw);
+    if (r < 0) {
+        json_decref(next);
+        return r;
+    }
+    if ((r = vm_commit(vm, "set", next, json_array(), json_array())) < 0 && old[0]) {
+        char keep[512];
+        snprintf(keep, sizeof keep, "%s", hvm_error_message());
+        net_link_set_master(tap, old);
+        hvm_error(-r, "%s", keep);
+    }
+    return r;
+}
+
 static int apply(struct vm *vm, const struct set_args *a)
 {
     const char *state = vm_state(vm);
+    if (strcmp(state, "Running") == 0 && nic_move_only(a))
+        return apply_nic_move(vm, a);
     if (strcmp(state, "Off") != 0 && !only_automatic(a))
         return hvm_error(EBUSY, "VM '%s' is %s: its configuration can change only when it is Off",
                          vm->name, state);
@@ -421,7 +528,8 @@ out:
 int cmd_vm_set(const struct cli_args *args)
 {
     struct set_args a = {.slot = -1, .remove_slot = -1, .autostart = -1, .autostart_delay = -1,
-                         .vlan = -1, .secure_boot = -1};
+                         .vlan = -1, .secure_boot = -1, .guards = {-1, -1, -1},
+                         .max_bandwidth = -1};
     const char *store_dir = cli_text(args, "store");
     if (cli_flag(args, "cpus")) {
         long long cpus = cli_int_or(args, "cpus", 0);
@@ -451,6 +559,23 @@ int cmd_vm_set(const struct cli_args *args)
                              cli_text(args, "vlan"));
         a.vlan = (int)vlan;
     }
+    bool guards = false;
+    for (int g = 0; g < 3; g++) {
+        const char *v = cli_text(args, nic_guard_options[g]);
+        a.guards[g] = v ? strcmp(v, "on") == 0 : -1;
+        guards |= v != NULL;
+    }
+    if (cli_flag(args, "max-bandwidth")) {
+        long long mbit = cli_int_or(args, "max-bandwidth", -1);
+        if (mbit < 0 || mbit > 10000)
+            return cli_failf("--max-bandwidth: '%s' is not 1-10000 Mbit/s (0: no limit)",
+                             cli_text(args, "max-bandwidth"));
+        a.max_bandwidth = (int)mbit;
+        guards = true;
+    }
+    if (guards && !a.add_nic && !a.set_nic)
+        return cli_verb_error(args, "--mac-spoofing, --dhcp-guard, --router-guard and "
+                              "--max-bandwidth go with --add-nic or --set-nic");
     if (a.add_nic && a.set_nic)
         return cli_verb_error(args, "give one of --add-nic and --set-nic");
     if ((cli_flag(args, "vlan") || a.nic_model) && !a.add_nic && !a.set_nic)
@@ -459,8 +584,9 @@ int cmd_vm_set(const struct cli_args *args)
         return cli_verb_error(args, "--mac goes with --add-nic");
     if (a.nic_switch && !a.set_nic)
         return cli_verb_error(args, "--switch goes with --set-nic (--add-nic names the switch)");
-    if (a.set_nic && !a.nic_switch && !a.nic_model && !cli_flag(args, "vlan"))
-        return cli_verb_error(args, "--set-nic: give --vlan, --switch or --model");
+    if (a.set_nic && !a.nic_switch && !a.nic_model && !cli_flag(args, "vlan") && !guards)
+        return cli_verb_error(args, "--set-nic: give --vlan, --switch, --model, --mac-spoofing, "
+                              "--dhcp-guard, --router-guard or --max-bandwidth");
     a.kernel = cli_text(args, "kernel");
     a.initrd = cli_text(args, "initrd");
     a.cmdline = cli_text(args, "cmdline");

@@ -18,4 +18,8 @@ int net_link_query(const char *ifname, const char *what, nl_recvmsg_msg_cb_t cb,
 /* The ifindex of name: > 0, -ENODEV (no message) when there is none. */
 int net_ifindex(struct nl_sock *sk, const char *name);
 
+/* Runs nft commands through libnftables as one transaction (nat.c): 0, or
+ * -EIO with "WHAT: nftables refused the rules: <nft's message>". */
+int net_nft_run(const char *cmds, const char *what);
+
 #endif

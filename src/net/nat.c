@@ -16,12 +16,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "net/internal.h"
 #include "net/net.h"
 #include "net/services.h"
 #include "util/error.h"
 
 /* Runs nft commands; the error message of nft on failure. */
-static int nft_run(const char *cmds, const char *what)
+int net_nft_run(const char *cmds, const char *what)
 {
     struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
     if (!nft)
@@ -132,7 +133,7 @@ int net_nat_apply(const char *table, const char *bridge, const char *subnet_cidr
      * host's address there. */
     text_add(&t, "    ip saddr %s/%d ip daddr != %s/%d oifname != \"%s\" masquerade\n  }\n}\n",
              network, net.prefix, network, net.prefix, bridge);
-    int r = t.oom ? hvm_error(ENOMEM, "out of memory") : nft_run(t.buf, bridge);
+    int r = t.oom ? hvm_error(ENOMEM, "out of memory") : net_nft_run(t.buf, bridge);
     free(t.buf);
     return r;
 }
@@ -143,7 +144,7 @@ int net_nat_remove(const char *table)
         return hvm_error(EINVAL, "'%s': not a table name hvm makes", table);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "table inet %s {}\ndelete table inet %s\n", table, table);
-    return nft_run(cmd, table);
+    return net_nft_run(cmd, table);
 }
 
 int net_nat_present(const char *table, bool *present)

@@ -156,7 +156,8 @@ static json_t *plan_nics(struct vm *vm)
             return NULL;
         }
         const char *type = json_string_value(json_object_get(sw, "type"));
-        if (type && (strcmp(type, "private") == 0 || strcmp(type, "internal") == 0)) {
+        if (type && (strcmp(type, "private") == 0 || strcmp(type, "internal") == 0 ||
+                     strcmp(type, "external") == 0)) {
             char bridge[NET_IFNAME_MAX + 1];
             store_switch_bridge_name(name, bridge);
             json_object_set_new(nic, "bridge", json_string(bridge));

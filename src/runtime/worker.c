@@ -30,6 +30,7 @@
 
 #include "disk/ops.h"
 #include "nbd/server.h"
+#include "net/guard.h"
 #include "net/net.h"
 #include "runtime/confine.h"
 #include "runtime/qemu.h"
@@ -37,6 +38,7 @@
 #include "runtime/ramsize.h"
 #include "runtime/runtime.h"
 #include "util/error.h"
+#include "vm/store.h"
 #include "vm/validate.h"
 #include "util/fileio.h"
 #include "vhost/blk.h"
@@ -394,7 +396,7 @@ static int open_qemu_fds(struct worker *w, struct qemu_fds *f)
 static int open_taps(struct worker *w)
 {
     size_t i;
-    json_t *nic;
+    json_t *nic, *taps = json_object();
     json_array_foreach(json_object_get(w->plan, "nics"), i, nic) {
         const char *bridge = json_string_value(json_object_get(nic, "bridge"));
         if (!bridge || i >= QEMU_MAX_NICS)
@@ -405,6 +407,15 @@ static int open_taps(struct worker *w)
             return fd;
         w->tap_fd[i] = fd;
         int r = net_link_set_master(name, bridge);
+        struct net_guard guard = {json_string_value(json_object_get(nic, "mac")),
+                                  json_is_true(json_object_get(nic, "mac_spoofing")),
+                                  json_is_true(json_object_get(nic, "dhcp_guard")),
+                                  json_is_true(json_object_get(nic, "router_guard")),
+                                  (int)json_integer_value(json_object_get(nic, "max_bandwidth"))};
+        if (r == 0)
+            r = net_guard_apply(name, &guard);
+        if (r == 0 && guard.max_mbit > 0)
+            r = net_tap_rate_limit(name, guard.max_mbit);
         json_t *pvid = json_object_get(nic, "pvid");
         if (r == 0 && json_is_integer(pvid))
             r = net_port_pvid(name, (int)json_integer_value(pvid));
@@ -419,12 +430,22 @@ static int open_taps(struct worker *w)
         }
         if (r == 0)
             r = net_link_set_up(name);
-        if (r < 0)
+        if (r < 0) {
+            json_decref(taps);
             return r;
+        }
         wlog("adapter %s: tap %s on bridge %s", json_string_value(json_object_get(nic, "mac")),
              name, bridge);
+        json_object_set_new(taps, json_string_value(json_object_get(nic, "mac")),
+                            json_string(name));
     }
-    return 0;
+    /* Which tap is which adapter's, for 'vm set --set-nic --switch' of
+     * the running VM (it moves the tap to another bridge). */
+    char *rundir = run_path(w, "");
+    int r = rundir ? store_json_replace(rundir, "taps.json", taps) : -ENOMEM;
+    free(rundir);
+    json_decref(taps);
+    return r;
 }
 
 static void close_taps(struct worker *w)

@@ -11,6 +11,7 @@
 
 #include "util/error.h"
 #include "util/fileio.h"
+#include "vm/switch_external.h"
 #include "vm/switch_internal.h"
 #include "vm/switch_services.h"
 
@@ -38,7 +39,8 @@ void store_switch_bridge_name(const char *name, char *out)
 
 static bool is_bridge_type(const char *type)
 {
-    return strcmp(type, "private") == 0 || strcmp(type, "internal") == 0;
+    return strcmp(type, "private") == 0 || strcmp(type, "internal") == 0 ||
+           strcmp(type, "external") == 0;
 }
 
 /* The document of root/switches.json: {"format", "switches": [objects]},
@@ -80,6 +82,8 @@ json_t *switches_load(struct store *s)
         const char *name = json_string_value(json_object_get(e, "name"));
         const char *type = json_string_value(json_object_get(e, "type"));
         json_t *addr = json_object_get(e, "address");
+        json_t *uplink = json_object_get(e, "uplink"), *force = json_object_get(e, "force");
+        bool external = type && strcmp(type, "external") == 0;
         if (!json_is_object(e))
             r = hvm_error(EINVAL, "%s/%s: switches[%zu]: expected an object or a name",
                           s->root, SWITCHES_FILE, i);
@@ -90,8 +94,15 @@ json_t *switches_load(struct store *s)
             r = hvm_error(EINVAL, "%s/%s: switches[%zu].name: '%s' is there twice", s->root,
                           SWITCHES_FILE, i, name);
         else if (!type || (!is_bridge_type(type) && strcmp(type, "user") != 0))
-            r = hvm_error(EINVAL, "%s/%s: switches[%zu].type: expected private, internal or user",
-                          s->root, SWITCHES_FILE, i);
+            r = hvm_error(EINVAL, "%s/%s: switches[%zu].type: expected private, internal, "
+                          "external or user", s->root, SWITCHES_FILE, i);
+        else if (external != (uplink != NULL) ||
+                 (uplink && !net_ifname_valid(json_string_value(uplink))))
+            r = hvm_error(EINVAL, "%s/%s: switches[%zu].uplink: an external switch has one, "
+                          "an interface name; no other switch has one", s->root, SWITCHES_FILE, i);
+        else if (force && (!external || !json_is_boolean(force)))
+            r = hvm_error(EINVAL, "%s/%s: switches[%zu].force: only an external switch has it, "
+                          "true or false", s->root, SWITCHES_FILE, i);
         else if (addr && (!json_is_string(addr) || strcmp(type, "internal") != 0))
             r = hvm_error(EINVAL, "%s/%s: switches[%zu].address: only an internal switch has "
                           "one, as a string", s->root, SWITCHES_FILE, i);
@@ -167,13 +178,24 @@ int store_switch_create_with(struct store *s, const char *name, const char *type
         return hvm_error(EINVAL, "'%s': not a switch name (no '/', ',' or leading '-' or '.')",
                          name);
     if (!is_bridge_type(type) && strcmp(type, "user") != 0)
-        return hvm_error(EINVAL, "switch type '%s': expected private, internal or user", type);
+        return hvm_error(EINVAL, "switch type '%s': expected private, internal, external or user",
+                         type);
+    const char *uplink = json_string_value(json_object_get(more, "uplink"));
+    if ((strcmp(type, "external") == 0) != (uplink != NULL))
+        return hvm_error(EINVAL, uplink ? "--uplink: only an external switch has an uplink"
+                                        : "an external switch needs --uplink IFACE");
     if (address && strcmp(type, "internal") != 0)
         return hvm_error(EINVAL, "--address: only an internal switch has a host address");
     if (address && net_cidr_check(address) < 0)
         return -EINVAL;
     char bridge[NET_IFNAME_MAX + 1];
     store_switch_bridge_name(name, bridge);
+    if (uplink) {
+        int r = switch_uplink_check(name, uplink, bridge,
+                                    json_is_true(json_object_get(more, "force")));
+        if (r < 0)
+            return r;
+    }
     int lock = store_lock(s);
     if (lock < 0)
         return lock;
@@ -196,6 +218,12 @@ int store_switch_create_with(struct store *s, const char *name, const char *type
             strcmp(other, bridge) == 0) {
             r = hvm_error(EEXIST, "switch '%s' would share the bridge name %s with switch '%s': "
                           "choose another name", name, bridge,
+                          json_string_value(json_object_get(e, "name")));
+            goto out;
+        }
+        const char *other_uplink = json_string_value(json_object_get(e, "uplink"));
+        if (uplink && other_uplink && strcmp(uplink, other_uplink) == 0) {
+            r = hvm_error(EBUSY, "uplink %s is the uplink of switch '%s' already", uplink,
                           json_string_value(json_object_get(e, "name")));
             goto out;
         }
@@ -282,6 +310,8 @@ static int switch_down_locked(struct store *s, json_t *sw)
         return 0;
     char bridge[NET_IFNAME_MAX + 1];
     store_switch_bridge_name(name, bridge);
+    if (json_object_get(sw, "uplink"))
+        return switch_external_down(s, sw, bridge);
     struct net_link link;
     int r = net_link_get(bridge, &link);
     if (r == -ENODEV) { /* its VLANs' bridges may outlive it (deleted by hand) */
@@ -360,7 +390,9 @@ int store_switch_up(struct store *s, const char *name)
         const char *address = json_string_value(json_object_get(sw, "address"));
         store_switch_bridge_name(name, bridge);
         bool private = strcmp(type, "private") == 0;
-        if ((r = net_bridge_create(bridge)) == 0 && private)
+        if (strcmp(type, "external") == 0)
+            r = switch_external_up(s, sw, bridge);
+        else if ((r = net_bridge_create(bridge)) == 0 && private)
             r = net_link_no_link_local(bridge);
         if (r == 0 && address)
             r = net_addr_add(bridge, address);
@@ -411,6 +443,8 @@ json_t *store_switch_describe(struct store *s, json_t *sw)
             net_names_free(names);
         }
         switch_services_describe(s, sw, bridge, out);
+        if (json_object_get(sw, "uplink"))
+            switch_external_describe(s, sw, out);
         hvm_error_clear();
     }
     json_object_set_new(out, "state", json_string(state));

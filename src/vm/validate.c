@@ -15,7 +15,8 @@
  *   boot_order "dvd", "disk", "net", each at most once
  *   firmware   type ("bios" or "uefi"), vars (uefi: the VM's copy of OVMF's
  *              variable store, a file of the folder), secure_boot (uefi)
- *   nic        switch, mac, vlan (1-4094), model (virtio, e1000e)
+ *   nic        switch, mac, vlan (1-4094), model (virtio, e1000e), mac_spoofing,
+ *              dhcp_guard, router_guard (booleans), max_bandwidth (Mbit/s)
  *   boot       kernel, initrd, cmdline
  *   autostart  enabled, delay           (or a plain true/false)
  *   autostop   "save", "shutdown" or "turn-off"
@@ -369,6 +370,11 @@ static void check_vlan(struct ctx *c, const char *path, json_t *v)
     check_int(c, path, v, 1, 4094, ", an 802.1Q VLAN ID");
 }
 
+static void check_max_bandwidth(struct ctx *c, const char *path, json_t *v)
+{
+    check_int(c, path, v, 1, 10000, " Mbit/s");
+}
+
 static void check_nic_model(struct ctx *c, const char *path, json_t *v)
 {
     char b[64];
@@ -459,6 +465,10 @@ static const struct field nic_fields[] = {
     {"mac", true, check_mac},
     {"vlan", false, check_vlan},
     {"model", false, check_nic_model},
+    {"mac_spoofing", false, check_bool},
+    {"dhcp_guard", false, check_bool},
+    {"router_guard", false, check_bool},
+    {"max_bandwidth", false, check_max_bandwidth},
     {NULL, false, NULL},
 };
 

@@ -91,8 +91,9 @@ refused() { # TEXT CMD...
     [ "$(sha "$SW")" = "$sum" ] || fail "$*: switches.json changed"
 }
 refused "exists already" hvm switch create lab --type internal
-refused "external switches.*not supported yet" hvm switch create ext --type external
-refused "external switches.*not supported yet" hvm switch create ext --type private --uplink eth0
+refused "an external switch needs \-\-uplink IFACE" hvm switch create ext --type external
+refused "\-\-uplink: only an external switch" hvm switch create ext --type private --uplink eth0
+refused "\-\-force: only with \-\-uplink" hvm switch create ext --type private --force
 refused "\-\-dhcp: only an internal switch with an IPv4 \-\-address" hvm switch create d --type internal --dhcp
 refused "\-\-nat: only an internal switch with an IPv4 \-\-address" hvm switch create d --type private --nat
 refused "\-\-vlan is not supported yet" hvm switch create d --type private --vlan 10
@@ -235,8 +236,12 @@ hvm switch delete dmz >/dev/null
 printf '{"switches": [' >"$SW"
 refused "switches.json: line" hvm switch list
 refused "switches.json: line" hvm switch create x --type private
-echo '{"switches": [{"name": "x", "type": "external"}]}' >"$SW"
+echo '{"switches": [{"name": "x", "type": "bridge"}]}' >"$SW"
 refused "switches.json: switches\[0\].type" hvm switch up --all
+echo '{"switches": [{"name": "x", "type": "external"}]}' >"$SW"
+refused "switches.json: switches\[0\].uplink" hvm switch up --all
+echo '{"switches": [{"name": "x", "type": "private", "uplink": "eth0"}]}' >"$SW"
+refused "switches.json: switches\[0\].uplink" hvm switch list
 echo '{"switches": [{"name": "x", "type": "private"}, {"name": "x", "type": "private"}]}' >"$SW"
 refused "switches\[1\].name: 'x' is there twice" hvm switch create y --type private
 echo '{"switches": [{"name": "x", "type": "internal", "address": "10.0.0.1"}]}' >"$SW"
