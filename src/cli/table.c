@@ -79,8 +79,8 @@ static const struct cli_verb vhd_verbs[] = {
      "(qemu-utils) reads it and writes only its data: into the new VHD through hvm's NBD "
      "server on a socket under $TMPDIR, or straight into a raw DST. A qcow2 backing chain "
      "is flattened; a backing file, data file or VMDK extent outside the image's folder "
-     "is refused (qemu-img would read it with hvm's rights). VHDX images are refused: hvm "
-     "does not read VHDX yet."},
+     "is refused (qemu-img would read it with hvm's rights). A VHDX (fixed, dynamic or "
+     "differencing) is read by hvm itself, its log replayed in memory."},
     {"merge", cmd_vhd_merge, "merge a differencing disk into its parent",
      ARGS({"CHILD", CLI_FILE, false}),
      OPTS({"force", 'f', CLI_FLAG, NULL, "merge into a parent protected read-only", 0}),
