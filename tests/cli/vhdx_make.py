@@ -243,9 +243,13 @@ def build(path, size, block_size=32 * MiB, logical=512, physical=4096, writes=()
                 if isinstance(writes_, tuple):
                     writes_, zeros = writes_
                 e = log_entry(seq, tail, lg, writes_, end, tweak.get("last", end), zeros)
+                # the log is circular: an entry may run past its end
+                first = min(len(e), log_len - lo)
                 f.seek(log_off + lo)
-                f.write(e)
-                lo += len(e)
+                f.write(e[:first])
+                f.seek(log_off)
+                f.write(e[first:])
+                lo = (lo + len(e)) % log_len
                 seq += 1
     layout.update(entries=entries, chunk=chunk, end=end, bat_bytes=bat_bytes)
     return layout
