@@ -17,11 +17,11 @@ for spec in dynamic:1M dynamic:8M dynamic:256M fixed:1M fixed:32M; do
     n=$((n + 1))
     f=$sub-$bs.vhdx
     qemu-img create -q -f vhdx -o subformat=$sub,block_size=$bs,log_size=1M "$f" 72M
-    qwrite "$f" 0x5a 0 4096
-    qwrite "$f" 0x11 1536 512                 # a sector inside a written page
-    qwrite "$f" 0x22 $((3 << 20)) $((5 << 20)) # across block boundaries
-    qwrite "$f" 0x33 $((72 * 1048576 - 512)) 512 # the last sector
-    qwrite "$f" 0x44 $((40 * 1048576 + 7 * 512)) $((64 * 1024 + 512))
+    # A sector inside a written page, across block boundaries, the last sector.
+    qemu-io -f vhdx -c "write -P 0x5a 0 4096" -c "write -P 0x11 1536 512" \
+        -c "write -P 0x22 $((3 << 20)) $((5 << 20))" \
+        -c "write -P 0x33 $((72 * 1048576 - 512)) 512" \
+        -c "write -P 0x44 $((40 * 1048576 + 7 * 512)) $((64 * 1024 + 512))" "$f" >/dev/null
     qemu-img convert -f vhdx -O raw "$f" ref.raw
     same_content "$f" ref.raw
     "$HVM" vhd info --json "$f" >i.json

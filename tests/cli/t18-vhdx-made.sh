@@ -121,29 +121,53 @@ cmp log.raw q.raw || fail "hvm's log replay differs from qemu-img's"
 cmp wrap.raw q.raw || fail "wrapped log reads differently"
 
 # Damage: one line naming the file and the field, never a crash.
-bad() { # NAME TWEAK EXPECTED [BUILD-ARGS]
-    $PY -c "$MAKE
-V.build('$1.vhdx', 8 * M, M, writes=[(0, b'x' * 4096)], ${4:+$4,} tweak=$2)"
-    expect_fail 2 "$HVM" vhd info "$1.vhdx"
-    one_line "$1" "$1.vhdx: $3"
-    expect_fail 2 "$HVM" vhd check "$1.vhdx"
+$PY - <<PYEOF
+$MAKE
+cases = {
+    "hdrs": {"bad_header": (0, 1)},
+    "regs": {"bad_region": (0, 1)},
+    "overlap": {"meta_off": 3 * M},
+    "logoverlap": {"bat_off": M},
+    "pastend": {"bat": {0: (900 << 20) | 6}},
+    "state": {"bat": {1: 4}},
+    "bsize": {"block_size": 3 * M},
+    "lsec": {"logical": 1000},
+    "vsize": {"size": 0},
+    "version": {"version": 2},
+    "batsmall": {"bat_len": 0},
+    "region": {"regions": [(bytes(range(16)), 9 * M, M, 1)]},
+    "item": {"items": [(bytes(16), b"12345678", 4)]},
+    "noparent": {"has_parent": 1},
+    "short": {"truncate_to": 2 * M + 4096},
 }
-bad hdrs '{"bad_header": (0, 1)}' "VHDX header 1 (at 64 KiB): bad CRC-32C; header 2 (at 128 KiB): bad CRC-32C"
-bad regs '{"bad_region": (0, 1)}' "VHDX region table: both copies (at 192 and 256 KiB) are invalid (bad CRC-32C)"
-bad overlap '{"meta_off": 3 * M}' "VHDX BAT region (at 3145728, 1048576 bytes) overlaps the metadata region"
-bad logoverlap '{"bat_off": M}' "VHDX log (at 1048576, 1048576 bytes) overlaps the BAT region"
-bad pastend '{"bat": {0: (900 << 20) | 6}}' "VHDX BAT entry 0 (block 0): data at 943718400 is past the end of the file"
-bad state '{"bat": {1: 4}}' "VHDX BAT entry 1 (block 1): state 4 is not defined"
-bad bsize '{"block_size": 3 * M}' "VHDX file parameters: block size 3145728 (must be a power of two"
-bad lsec '{"logical": 1000}' "VHDX logical sector size 1000 (must be 512 or 4096)"
-bad vsize '{"size": 0}' "VHDX virtual disk size 0"
-bad version '{"version": 2}' "VHDX header 2: version 2 (only 1 is defined)"
-bad batsmall '{"bat_len": 0}' "VHDX region table: BAT region at 3145728, 0 bytes"
-bad region '{"regions": [(bytes(range(16)), 9 * M, M, 1)]}' "VHDX region table: unknown required region {03020100-0504-0706-0809-0a0b0c0d0e0f}"
-bad item '{"items": [(bytes(16), b"12345678", 4)]}' "VHDX metadata: unknown required item {00000000-0000-0000-0000-000000000000}"
-bad noparent '{"has_parent": 1}' "VHDX parent locator: no parent_linkage"
-bad linkage '{"linkage": "nonsense"}' "VHDX parent locator: parent_linkage 'nonsense' is not a GUID" "parent='base.vhdx'"
-bad short '{"truncate_to": 2 * M + 4096}' "VHDX region table: BAT region (at 3145728, 1048576 bytes) is past the end of the file"
+for name, tweak in cases.items():
+    V.build(name + ".vhdx", 8 * M, M, writes=[(0, b"x" * 4096)], tweak=tweak)
+V.build("linkage.vhdx", 8 * M, M, parent="base.vhdx", tweak={"linkage": "nonsense"})
+PYEOF
+bad() { # NAME EXPECTED: info (and check, which opens the same way) refuse it
+    expect_fail 2 "$HVM" vhd info "$1.vhdx"
+    one_line "$1" "$1.vhdx: $2"
+}
+bad hdrs "VHDX header 1 (at 64 KiB): bad CRC-32C; header 2 (at 128 KiB): bad CRC-32C"
+expect_fail 2 "$HVM" vhd check hdrs.vhdx
+one_line "check hdrs" "hdrs.vhdx: VHDX header 1 (at 64 KiB): bad CRC-32C"
+bad regs "VHDX region table: both copies (at 192 and 256 KiB) are invalid (bad CRC-32C)"
+bad overlap "VHDX BAT region (at 3145728, 1048576 bytes) overlaps the metadata region"
+bad logoverlap "VHDX log (at 1048576, 1048576 bytes) overlaps the BAT region"
+bad pastend "VHDX BAT entry 0 (block 0): data at 943718400 is past the end of the file"
+expect_fail 2 "$HVM" vhd check pastend.vhdx
+one_line "check pastend" "pastend.vhdx: VHDX BAT entry 0 (block 0): data at 943718400 is past"
+bad state "VHDX BAT entry 1 (block 1): state 4 is not defined"
+bad bsize "VHDX file parameters: block size 3145728 (must be a power of two"
+bad lsec "VHDX logical sector size 1000 (must be 512 or 4096)"
+bad vsize "VHDX virtual disk size 0"
+bad version "VHDX header 2: version 2 (only 1 is defined)"
+bad batsmall "VHDX region table: BAT region at 3145728, 0 bytes"
+bad region "VHDX region table: unknown required region {03020100-0504-0706-0809-0a0b0c0d0e0f}"
+bad item "VHDX metadata: unknown required item {00000000-0000-0000-0000-000000000000}"
+bad noparent "VHDX parent locator: no parent_linkage"
+bad linkage "VHDX parent locator: parent_linkage 'nonsense' is not a GUID"
+bad short "VHDX region table: BAT region (at 3145728, 1048576 bytes) is past the end of the file"
 # One bad header: the other is current.
 $PY -c "$MAKE
 V.build('onehdr.vhdx', 8 * M, M, tweak={'bad_header': (1,)})
