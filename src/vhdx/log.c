@@ -116,9 +116,9 @@ static int entry_apply(struct vhdx *v, const uint8_t *buf, const struct entry *e
                                  (unsigned long long)len);
             r = overlay_add(v, off, len, NULL, NULL, NULL);
         } else {
-            if (off < VHDX_MiB)
+            if (off < VHDX_MiB || off > VHDX_MAX_SIZE * 2)
                 return hvm_error(EINVAL, "%s: VHDX log entry %llu: descriptor %u writes the "
-                                 "header area (at %llu)", v->path,
+                                 "header area or past any possible file (at %llu)", v->path,
                                  (unsigned long long)e->sequence, i, (unsigned long long)off);
             r = overlay_add(v, off, SECTOR, d + 8, buf + (header_sectors + data++) * SECTOR,
                             d + 4);
@@ -148,20 +148,37 @@ int vhdx_log_replay(struct vhdx *v)
     /* Spec 2.3.3: the active sequence is the run of valid entries with
      * consecutive sequence numbers whose last (head) entry's tail points at
      * its first; of several, the one with the largest head sequence number. */
+    /* Each place is parsed once (its CRC is the costly part), so the walks
+     * from every starting place cost no more than the parses. */
+    uint32_t places = size / SECTOR;
+    struct entry *ents = calloc(places, sizeof *ents);
+    uint8_t *known = calloc(places, 1); /* 0 not parsed, 1 valid, 2 not an entry */
+    if (!ents || !known) {
+        free(ents);
+        free(known);
+        r = hvm_error(ENOMEM, "out of memory");
+        goto out;
+    }
+#define PARSED(at) (known[(at) / SECTOR] ? known[(at) / SECTOR] == 1                          \
+                    : (known[(at) / SECTOR] = entry_parse(v, log, size, (at), buf,           \
+                                                          &ents[(at) / SECTOR]) ? 1 : 2) == 1)
     struct entry best_head = {0};
     uint32_t best_start = 0;
     bool found = false;
     for (uint32_t s = 0; s < size; s += SECTOR) {
         struct entry e, head;
-        if (!entry_parse(v, log, size, s, buf, &e))
+        if (!PARSED(s))
             continue;
+        e = ents[s / SECTOR];
         head = e;
         uint64_t covered = e.length;
         for (;;) {
             uint32_t next = (uint32_t)((head.offset + (uint64_t)head.length) % size);
             struct entry n;
-            if (covered >= size || !entry_parse(v, log, size, next, buf, &n) ||
-                n.sequence != head.sequence + 1 || covered + n.length > size)
+            if (covered >= size || !PARSED(next))
+                break;
+            n = ents[next / SECTOR];
+            if (n.sequence != head.sequence + 1 || covered + n.length > size)
                 break;
             covered += n.length;
             head = n;
@@ -172,6 +189,9 @@ int vhdx_log_replay(struct vhdx *v)
             found = true;
         }
     }
+#undef PARSED
+    free(ents);
+    free(known);
     if (!found) {
         v->log_state = VHDX_LOG_EMPTY;
         goto out;
