@@ -122,7 +122,7 @@ static void vhdx_layer_json(struct disk *d, struct vhdx *v, json_t *o)
         [VHDX_LOG_REPLAYED] = "needs replay (replayed in memory for reading)",
     };
     uint64_t used = 0;
-    for (uint64_t b = 0; b < v->data_blocks; b++) {
+    for (uint64_t b = 0; v->bat && b < v->data_blocks; b++) {
         unsigned st = vhdx_payload_entry(v, b) & 7;
         used += st == VHDX_BLOCK_FULLY_PRESENT || st == VHDX_BLOCK_PARTIALLY_PRESENT;
     }

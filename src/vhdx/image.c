@@ -701,6 +701,8 @@ static int bitmap_load(struct vhdx *v, uint64_t chunk)
 int vhdx_map(struct vhdx *v, uint64_t offset, uint64_t count, uint64_t *run,
              enum vhdx_run *state, uint64_t *file_offset)
 {
+    if (!v->bat)
+        return hvm_error(EINVAL, "%s: opened for its headers only, not for reading", v->path);
     uint64_t block = offset / v->block_size, in = offset % v->block_size;
     uint64_t len = v->block_size - in < count ? v->block_size - in : count;
     uint64_t e = vhdx_payload_entry(v, block);
