@@ -39,6 +39,18 @@ for spec in dynamic:1M dynamic:8M dynamic:256M fixed:1M fixed:32M; do
     rm -f out.vhd ref.raw
 done
 
+# Served read-only over NBD (a writable serve is refused): qemu-img reads
+# the same bytes.
+qemu-img convert -f vhdx -O raw dynamic-8M.vhdx ref.raw
+expect_fail 2 "$HVM" vhd serve dynamic-8M.vhdx --socket "$T/w.sock"
+last_error | grep -q "dynamic-8M.vhdx: a VHDX image; hvm serves VHDX with --read-only only" ||
+    fail "writable serve of a VHDX: $(last_error)"
+serve_start dynamic-8M.vhdx "$T/d.sock" --read-only
+qemu-img convert -f raw -O raw "$URI" served.raw
+serve_stop
+cmp served.raw ref.raw || fail "served VHDX differs from qemu-img's view"
+rm -f served.raw ref.raw
+
 # Text info names the format and the creator qemu-img wrote.
 "$HVM" vhd info dynamic-8M.vhdx >info.txt
 grep -q "^format *vhdx$" info.txt || { cat info.txt; fail "info text: format"; }
