@@ -49,13 +49,15 @@ static const struct cli_verb vhd_verbs[] = {
            "every layer down to the base (the parents must be found)", 0},
           OPT_JSON),
      "Shows the disk's type, virtual size, bytes allocated, block size, unique id, "
-     "creator, and for a differencing disk its parent id, name and locators. An image of another format (qcow2, VMDK, VDI, QED, VHDX) is "
+     "creator, and for a differencing disk its parent id, name and locators. A VHDX also shows its sector sizes, GUIDs, parent locator and "
+     "log state. An image of another format (qcow2, VMDK, VDI, QED) is "
      "named, with the size its header claims and how to convert it."},
     {"check", cmd_vhd_check, "verify a disk's structure and its chain",
      ARGS({"FILE", CLI_FILE, false}), OPTS(OPT_JSON),
      "Verifies both footers, checksums, the header, every BAT entry (inside the file, no "
      "two blocks overlapping), the parent locators and, for a differencing disk, every "
-     "link of its chain (parent found, same unique id and size). Leaked space from an "
+     "link of its chain (parent found, same unique id and size); for a VHDX its headers, "
+     "region table, metadata, BAT layout and log. Leaked space from an "
      "interrupted write is reported, not an error.\n\n"
      "Exit status: 0 clean, 1 problems found, 2 unreadable."},
     {"repair", cmd_vhd_repair, "fix what check found that can be fixed safely",
