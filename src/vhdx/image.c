@@ -735,9 +735,12 @@ int vhdx_map(struct vhdx *v, uint64_t offset, uint64_t count, uint64_t *run,
         break;
     }
     case VHDX_BLOCK_ZERO:
+        /* Spec 2.5.1.1: the block reads as zeros, in a differencing file
+         * too (that is how a child trims); libvhdi 20210425 shows the
+         * parent instead. */
         *state = VHDX_RUN_ZERO;
         break;
-    default: /* not present, undefined, unmapped */
+    default: /* not present, undefined, unmapped: the parent's, if any */
         *state = v->has_parent ? VHDX_RUN_PARENT : VHDX_RUN_ZERO;
     }
     *run = len;

@@ -120,6 +120,24 @@ cmp log.raw q.raw || fail "hvm's log replay differs from qemu-img's"
 "$HVM" vhd convert wrap.vhdx wrap.raw --type raw
 cmp wrap.raw q.raw || fail "wrapped log reads differently"
 
+# Block states of a differencing child: NOT_PRESENT, UNDEFINED and UNMAPPED
+# show the parent; ZERO reads as zeros (spec 2.5.1.1; libvhdi 20210425
+# shows the parent there, so it is no oracle for this).
+$PY - <<PYEOF
+$MAKE
+V.build("p8.vhdx", 8 * M, M, writes=[(0, b"p" * 8 * M)])
+for st in (0, 1, 2, 3):
+    V.build("s%d.vhdx" % st, 8 * M, M, writes=[(M, b"c" * 512)], parent="p8.vhdx",
+            tweak={"bat": {0: st}})
+PYEOF
+for st in 0 1 2 3; do
+    "$HVM" vhd convert s$st.vhdx s$st.raw --type raw
+    got=$(head -c 1 s$st.raw | od -An -tx1 | tr -d ' ')
+    case $st:$got in 2:00 | [013]:70) ;; *) fail "block state $st reads byte $got first";; esac
+    [ "$(dd if=s$st.raw bs=1 skip=$((1 << 20)) count=1 2>/dev/null)" = c ] ||
+        fail "block state $st: the child's sector is lost"
+done
+
 # Damage: one line naming the file and the field, never a crash.
 $PY - <<PYEOF
 $MAKE
