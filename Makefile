@@ -63,7 +63,7 @@ bench: deps $(BENCH_BUILD)/build.ninja
 # fuzz/seeds/TARGET), one after the other; FUZZ_TARGETS picks some
 # (make fuzz FUZZ_TARGETS=journal). A crash stops the run and leaves its
 # input as $(FUZZ_BUILD)/crash-TARGET-*. See docs/fuzz.md.
-FUZZ_TARGETS ?= vhd-open vm-json manifest journal
+FUZZ_TARGETS ?= vhd-open vhdx-open vm-json manifest journal
 FUZZ_RUN = -rss_limit_mb=512 -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1
 FUZZ_DICT_vm-json = -dict=fuzz/vm-json.dict
 FUZZ_DICT_manifest = -dict=fuzz/vm-json.dict

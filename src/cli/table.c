@@ -50,13 +50,15 @@ static const struct cli_verb vhd_verbs[] = {
            "every layer down to the base (the parents must be found)", 0},
           OPT_JSON),
      "Shows the disk's type, virtual size, bytes allocated, block size, unique id, "
-     "creator, and for a differencing disk its parent id, name and locators. An image of another format (qcow2, VMDK, VDI, QED, VHDX) is "
+     "creator, and for a differencing disk its parent id, name and locators. A VHDX also shows its sector sizes, GUIDs, parent locator and "
+     "log state. An image of another format (qcow2, VMDK, VDI, QED) is "
      "named, with the size its header claims and how to convert it."},
     {"check", cmd_vhd_check, "verify a disk's structure and its chain",
      ARGS({"FILE", CLI_FILE, false}), OPTS(OPT_JSON),
      "Verifies both footers, checksums, the header, every BAT entry (inside the file, no "
      "two blocks overlapping), the parent locators and, for a differencing disk, every "
-     "link of its chain (parent found, same unique id and size). Leaked space from an "
+     "link of its chain (parent found, same unique id and size); for a VHDX its headers, "
+     "region table, metadata, BAT layout and log. Leaked space from an "
      "interrupted write is reported, not an error.\n\n"
      "Exit status: 0 clean, 1 problems found, 2 unreadable."},
     {"repair", cmd_vhd_repair, "fix what check found that can be fixed safely",
@@ -80,8 +82,8 @@ static const struct cli_verb vhd_verbs[] = {
      "(qemu-utils) reads it and writes only its data: into the new VHD through hvm's NBD "
      "server on a socket under $TMPDIR, or straight into a raw DST. A qcow2 backing chain "
      "is flattened; a backing file, data file or VMDK extent outside the image's folder "
-     "is refused (qemu-img would read it with hvm's rights). VHDX images are refused: hvm "
-     "does not read VHDX yet."},
+     "is refused (qemu-img would read it with hvm's rights). A VHDX (fixed, dynamic or "
+     "differencing) is read by hvm itself, its log replayed in memory."},
     {"merge", cmd_vhd_merge, "merge a differencing disk into its parent",
      ARGS({"CHILD", CLI_FILE, false}),
      OPTS({"force", 'f', CLI_FLAG, NULL, "merge into a parent protected read-only", 0}),

@@ -11,6 +11,7 @@
 #include "util/size.h"
 #include "util/uuid.h"
 #include "vhd/image.h"
+#include "vhdx/image.h"
 
 static json_t *uuid_json(const uint8_t id[16])
 {
@@ -39,6 +40,8 @@ static json_t *locators_json(struct vhd *v)
     return arr;
 }
 
+static void vhdx_layer_json(struct disk *d, struct vhdx *v, json_t *o);
+
 static json_t *layer_json(struct disk *d)
 {
     struct stat st;
@@ -51,6 +54,9 @@ static json_t *layer_json(struct disk *d)
         json_object_set_new(o, "allocated", json_integer((json_int_t)st.st_blocks * 512));
         json_object_set_new(o, "read_only", json_boolean(!(st.st_mode & 0222)));
     }
+    struct vhdx *x = disk_vhdx_image(d);
+    if (x)
+        vhdx_layer_json(d, x, o);
     struct vhd *v = disk_vhd_image(d);
     if (!v)
         return o;
@@ -98,6 +104,60 @@ static json_t *layer_json(struct disk *d)
         free(name);
     }
     return o;
+}
+
+static json_t *vhdx_guid_json(const uint8_t g[16])
+{
+    char text[37];
+    vhdx_guid_format(g, text);
+    return json_string(text);
+}
+
+/* A VHDX layer's own fields (vhdx/image.h), beside the common ones. */
+static void vhdx_layer_json(struct disk *d, struct vhdx *v, json_t *o)
+{
+    static const char *const log_state[] = {
+        [VHDX_LOG_CLEAN] = "clean",
+        [VHDX_LOG_EMPTY] = "clean (log GUID set, no valid entries)",
+        [VHDX_LOG_REPLAYED] = "needs replay (replayed in memory for reading)",
+    };
+    uint64_t used = 0;
+    for (uint64_t b = 0; v->bat && b < v->data_blocks; b++) {
+        unsigned st = vhdx_payload_entry(v, b) & 7;
+        used += st == VHDX_BLOCK_FULLY_PRESENT || st == VHDX_BLOCK_PARTIALLY_PRESENT;
+    }
+    json_object_set_new(o, "format", json_string("vhdx"));
+    json_object_set_new(o, "creator", json_string(v->creator));
+    json_object_set_new(o, "block_size", json_integer(v->block_size));
+    json_object_set_new(o, "logical_sector_size", json_integer(v->logical_sector));
+    json_object_set_new(o, "physical_sector_size", json_integer(v->physical_sector));
+    json_object_set_new(o, "blocks", json_integer((json_int_t)v->data_blocks));
+    json_object_set_new(o, "blocks_allocated", json_integer((json_int_t)used));
+    json_object_set_new(o, "leave_blocks_allocated", json_boolean(v->leave_allocated));
+    json_object_set_new(o, "data_write_guid", vhdx_guid_json(v->data_write_guid));
+    json_object_set_new(o, "file_write_guid", vhdx_guid_json(v->file_write_guid));
+    if (v->has_page83)
+        json_object_set_new(o, "page83_id", vhdx_guid_json(v->page83));
+    json_object_set_new(o, "header", json_integer(v->header_index + 1));
+    json_object_set_new(o, "header_sequence", json_integer((json_int_t)v->sequence));
+    json_object_set_new(o, "log", json_string(log_state[v->log_state]));
+    json_object_set_new(o, "log_size", json_integer(v->log_length));
+    if (v->log_state == VHDX_LOG_REPLAYED)
+        json_object_set_new(o, "log_entries", json_integer(v->log_entries));
+    if (!v->has_parent)
+        return;
+    const struct vhdx_locator *l = &v->locator;
+    json_object_set_new(o, "parent_linkage", json_string(l->parent_linkage));
+    if (l->parent_linkage2)
+        json_object_set_new(o, "parent_linkage2", json_string(l->parent_linkage2));
+    if (l->relative_path)
+        json_object_set_new(o, "parent_relative_path", json_string(l->relative_path));
+    if (l->volume_path)
+        json_object_set_new(o, "parent_volume_path", json_string(l->volume_path));
+    if (l->absolute_win32_path)
+        json_object_set_new(o, "parent_absolute_path", json_string(l->absolute_win32_path));
+    if (d->parent)
+        json_object_set_new(o, "parent_file", json_string(d->parent->path));
 }
 
 /* A qcow2, VMDK... file: what it is and how to convert it, instead of its
@@ -182,7 +242,7 @@ int cmd_vhd_info(const struct cli_args *a)
     unsigned flags = DISK_OPEN_READ_ONLY | (chain ? 0 : DISK_OPEN_NO_PARENT);
     enum disk_foreign foreign = DISK_FOREIGN_NONE;
     uint64_t claimed = 0;
-    if (!disk_is_vhd(file) && disk_foreign_probe(file, &foreign, &claimed) < 0)
+    if (!disk_is_vhd(file) && !disk_is_vhdx(file) && disk_foreign_probe(file, &foreign, &claimed) < 0)
         return cli_fail();
     if (!foreign && disk_open(file, flags, &d) < 0)
         return cli_fail();

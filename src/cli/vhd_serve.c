@@ -18,7 +18,10 @@ int cmd_vhd_serve(const struct cli_args *a)
 
     /* A VHD whose footers are both damaged would otherwise open as raw
      * bytes, and a client's writes would destroy it: raw must be asked for. */
-    if (!raw) {
+    if (!raw && disk_is_vhdx(path) && !read_only)
+        return cli_failf("%s: a VHDX image; hvm serves VHDX with --read-only only, for now",
+                         path);
+    if (!raw && !disk_is_vhdx(path)) {
         if (access(path, F_OK) < 0)
             return cli_failf("%s: %s", path, strerror(errno));
         enum disk_foreign foreign = DISK_FOREIGN_NONE;

@@ -98,7 +98,7 @@ int cmd_vm_create(const struct cli_args *a)
     /* The source is judged before the first VM makes the store: a refused
      * create leaves nothing behind. */
     const char *source = p.disk ? p.disk : p.from;
-    if (source && disk_foreign_require_vhd(source) < 0)
+    if (source && !(p.disk && disk_is_vhdx(p.disk)) && disk_foreign_require_vhd(source) < 0)
         return cli_fail();
     struct store s;
     /* The first VM makes the store (a clone needs a VM of the store). */

@@ -172,6 +172,8 @@ int disk_source_resolve(const char *src_path, const struct disk_source_format *f
         return hvm_error(EMEDIUMTYPE, "%s: not a %s image (no %s header at its start)",
                          src_path, want, want);
     }
+    if (found == DISK_FOREIGN_VHDX)
+        return 0; /* hvm reads VHDX itself (disk/vhdx.c) */
     if (found != DISK_FOREIGN_NONE &&
         (from->how == DISK_FROM_PROBE || !disk_foreign_convertible(found)))
         return disk_foreign_refuse(src_path, found);

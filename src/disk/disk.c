@@ -26,6 +26,8 @@ int disk_open(const char *path, unsigned flags, struct disk **out)
 {
     if (!(flags & DISK_OPEN_RAW) && disk_is_vhd(path))
         return disk_vhd_open(path, flags, out);
+    if (!(flags & DISK_OPEN_RAW) && disk_is_vhdx(path))
+        return disk_vhdx_open(path, flags, out);
     /* A qcow2 or VMDK read as raw bytes would be its metadata, not its
      * guest's disk: such an image is named instead (even under a .vhd
      * name), and read as raw only when asked for (DISK_OPEN_RAW). */

@@ -122,6 +122,11 @@ int disk_vhd_open(const char *path, unsigned flags, struct disk **out);
 bool disk_is_vhd(const char *path);
 /* The VHD image behind a disk of a VHD kind, NULL for other kinds. */
 struct vhd *disk_vhd_image(struct disk *d);
+/* VHDX (disk/vhdx.c): read-only for now; a writable open is -EROFS. */
+int disk_vhdx_open(const char *path, unsigned flags, struct disk **out);
+bool disk_is_vhdx(const char *path);
+/* The VHDX image behind a disk of a VHDX kind, NULL for other kinds. */
+struct vhdx *disk_vhdx_image(struct disk *d);
 /* Is the file protected as a parent (no write permission bits)? */
 bool disk_file_protected(const char *path);
 

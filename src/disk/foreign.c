@@ -131,7 +131,8 @@ int disk_foreign_probe(const char *path, enum disk_foreign *format, uint64_t *vi
 int disk_foreign_refuse(const char *path, enum disk_foreign format)
 {
     if (format == DISK_FOREIGN_VHDX)
-        return hvm_error(EMEDIUMTYPE, "%s: a VHDX image; hvm does not read VHDX yet", path);
+        return hvm_error(EMEDIUMTYPE, "%s: a VHDX image; hvm reads VHDX but cannot use it "
+                         "here yet (convert it with 'hvm vhd convert %s NEW.vhd')", path, path);
     return hvm_error(EMEDIUMTYPE, "%s: a %s image, not VHD or raw; 'hvm vhd convert "
                      "--from-format %s' converts it", path, disk_foreign_title(format),
                      disk_foreign_name(format));

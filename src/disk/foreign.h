@@ -37,7 +37,7 @@ bool disk_foreign_from_name(const char *name, enum disk_foreign *format);
 
 /* Records and returns the error for opening a foreign image as a disk:
  * "PATH: a qcow2 image, not VHD or raw; ..." naming how to convert it, or
- * that hvm does not read VHDX. */
+ * for a VHDX where hvm cannot use one yet, how to convert it. */
 int disk_foreign_refuse(const char *path, enum disk_foreign format);
 
 /* 0 if path is a VHD; otherwise the error (recorded) for a file that

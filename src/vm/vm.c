@@ -437,7 +437,10 @@ static int create_disk(const char *dir, const struct vm_create_params *p, json_t
     if (p->from) {
         r = disk_diff_create(p->from, abs, false);
     } else if (p->disk) {
-        if ((r = disk_foreign_require_vhd(p->disk)) == 0)
+        /* A VHDX becomes a dynamic VHD: VMs run on VHD for now. */
+        if (disk_is_vhdx(p->disk))
+            r = disk_convert(p->disk, abs, DISK_FORMAT_DYNAMIC, 0, NULL);
+        else if ((r = disk_foreign_require_vhd(p->disk)) == 0)
             r = file_copy(p->disk, abs);
     } else if (p->new_disk) {
         struct vhd_create_params cp = {.type = VHD_TYPE_DYNAMIC, .size = p->new_disk};
