@@ -6,6 +6,7 @@ PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libjansson-dev u
 libcmocka-dev libssl-dev qemu-utils libvhdi-utils python3-libvhdi libnbd-bin python3 psmisc procps
 qemu-system-x86 busybox-static cpio man-db groff-base libnl-3-dev libnl-route-3-dev libnl-genl-3-dev dnsmasq
 nftables libnftables-dev iproute2 genisoimage ovmf"
+PKGS="$PKGS openssh-server openssh-client"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

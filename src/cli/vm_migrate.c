@@ -28,6 +28,7 @@
 #include "cli/table.h"
 #include "cli/vm_common.h"
 #include "runtime/runtime.h"
+#include "util/crashpoint.h"
 #include "util/error.h"
 #include "util/size.h"
 #include "vm/migrate.h"
@@ -548,6 +549,7 @@ static json_t *receive_adopt(struct store *s, const char *store_dir, json_t *msg
     if (vm_migrate_adopt(s, facts) < 0)
         return reply_error(hvm_error_message());
     const char *name = json_string_value(json_object_get(facts, "name"));
+    hvm_crash_point("migrate-adopt");
     struct vm *vm = NULL;
     int r = vm_open(s, name, &vm);
     if (r < 0)
@@ -562,6 +564,8 @@ static json_t *receive_adopt(struct store *s, const char *store_dir, json_t *msg
         vm_close(vm);
     if (r < 0)
         vm_migrate_unadopt(s, facts);
+    else
+        vm_migrate_adopted(s, name);
     return rep;
 }
 

@@ -6,11 +6,15 @@
  * writes the record (a failure before that puts the entry back). */
 #include "vm/migrate.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -184,6 +188,14 @@ json_t *vm_migrate_check(struct store *s, json_t *facts, const char *version, js
     return rep;
 }
 
+static char *aside_name(struct store *s, const char *prefix, const char *name)
+{
+    char *p = NULL;
+    if (asprintf(&p, "%s/.%s-%d-%s", s->vms, prefix, (int)getpid(), name) < 0)
+        return NULL;
+    return p;
+}
+
 int vm_migrate_adopt(struct store *s, json_t *facts)
 {
     const char *name = json_string_value(json_object_get(facts, "name"));
@@ -193,16 +205,24 @@ int vm_migrate_adopt(struct store *s, json_t *facts)
     int r = path_mkdirs(s->vms);
     if (r < 0)
         return r;
-    char *entry = store_vm_dir(s, name);
-    if (!entry)
-        return hvm_error(ENOMEM, "out of memory");
-    if (symlink(folder, entry) < 0) {
-        r = hvm_error(errno, "%s: %s", entry, strerror(errno));
+    char *entry = store_vm_dir(s, name), *mark = aside_name(s, "adopting", name);
+    if (!entry || !mark) {
         free(entry);
+        free(mark);
+        return hvm_error(ENOMEM, "out of memory");
+    }
+    /* The marker first: if this hvm dies before vm_migrate_adopted, the
+     * next store_recover removes the entry of a VM that never ran here. */
+    if (symlink(folder, mark) < 0 || symlink(folder, entry) < 0) {
+        r = hvm_error(errno, "%s: %s", entry, strerror(errno));
+        unlink(mark);
+        free(entry);
+        free(mark);
         return r;
     }
     path_sync_dir(entry);
     free(entry);
+    free(mark);
     const char *base = json_string_value(json_object_get(facts, "base"));
     if (base && (r = store_base_add_child(s, base, json_string_value(json_object_get(facts, "id")))) < 0) {
         vm_migrate_unadopt(s, facts);
@@ -222,6 +242,14 @@ int vm_migrate_adopt(struct store *s, json_t *facts)
     return 0;
 }
 
+void vm_migrate_adopted(struct store *s, const char *name)
+{
+    char *mark = aside_name(s, "adopting", name);
+    if (mark && unlink(mark) == 0)
+        path_sync_dir(mark);
+    free(mark);
+}
+
 int vm_migrate_unadopt(struct store *s, json_t *facts)
 {
     const char *name = json_string_value(json_object_get(facts, "name"));
@@ -235,20 +263,14 @@ int vm_migrate_unadopt(struct store *s, json_t *facts)
     free(entry);
     if (json_object_get(facts, "base"))
         store_base_remove_child(s, json_string_value(json_object_get(facts, "id")));
+    if (name && store_name_valid(name))
+        vm_migrate_adopted(s, name);
     return r;
-}
-
-static char *aside_name(struct store *s, const char *name)
-{
-    char *p = NULL;
-    if (asprintf(&p, "%s/.migrating-%s", s->vms, name) < 0)
-        return NULL;
-    return p;
 }
 
 int vm_migrate_detach(struct store *s, const char *name)
 {
-    char *entry = store_vm_dir(s, name), *aside = aside_name(s, name);
+    char *entry = store_vm_dir(s, name), *aside = aside_name(s, "migrating", name);
     int r = 0;
     if (!entry || !aside)
         r = hvm_error(ENOMEM, "out of memory");
@@ -263,7 +285,7 @@ int vm_migrate_detach(struct store *s, const char *name)
 
 int vm_migrate_reattach(struct store *s, const char *name)
 {
-    char *entry = store_vm_dir(s, name), *aside = aside_name(s, name);
+    char *entry = store_vm_dir(s, name), *aside = aside_name(s, "migrating", name);
     int r = 0;
     if (!entry || !aside)
         r = hvm_error(ENOMEM, "out of memory");
@@ -278,7 +300,7 @@ int vm_migrate_reattach(struct store *s, const char *name)
 
 int vm_migrate_finish(struct store *s, const char *name, json_t *record)
 {
-    char *aside = aside_name(s, name);
+    char *aside = aside_name(s, "migrating", name);
     int r = aside ? 0 : hvm_error(ENOMEM, "out of memory");
     /* The record first: a crash after it leaves a link aside that lists
      * nowhere, never a VM without a word about where it went. */
@@ -323,4 +345,54 @@ json_t *store_moved_get(struct store *s, const char *name)
         json_incref(rec);
     json_decref(all);
     return rec;
+}
+
+/* Is the VM in folder running (its worker holds run/lock), here or on the
+ * other host? */
+static bool folder_running(const char *folder)
+{
+    char *lock = path_join(folder, "run/lock");
+    int fd = lock ? open(lock, O_RDWR | O_CLOEXEC) : -1;
+    free(lock);
+    if (fd < 0)
+        return false;
+    bool held = flock(fd, LOCK_SH | LOCK_NB) < 0;
+    close(fd);
+    return held;
+}
+
+void vm_migrate_recover(struct store *s)
+{
+    DIR *d = opendir(s->vms);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        bool adopting = strncmp(e->d_name, ".adopting-", 10) == 0;
+        bool migrating = strncmp(e->d_name, ".migrating-", 11) == 0;
+        const char *rest = adopting ? e->d_name + 10 : migrating ? e->d_name + 11 : NULL;
+        const char *dash = rest ? strchr(rest, '-') : NULL;
+        int pid = rest ? atoi(rest) : 0;
+        if (!dash || pid <= 0 || kill(pid, 0) == 0 || errno == EPERM)
+            continue;
+        char *abs = path_join(s->vms, e->d_name), *entry = store_vm_dir(s, dash + 1);
+        char *real = abs ? realpath(abs, NULL) : NULL;
+        bool running = real && folder_running(real);
+        struct stat st;
+        if (adopting) {
+            /* The receiving hvm died: a VM that does not run here was
+             * never taken; its entry goes (the folder stays). */
+            if (!running && entry && lstat(entry, &st) == 0 && S_ISLNK(st.st_mode))
+                unlink(entry);
+            unlink(abs);
+        } else if (!running && entry && lstat(entry, &st) != 0) {
+            /* The sending hvm died before the destination resumed it. */
+            rename(abs, entry);
+        }
+        if (abs)
+            path_sync_dir(abs);
+        free(real);
+        free(abs);
+        free(entry);
+    }
+    if (d)
+        closedir(d);
 }

@@ -32,6 +32,9 @@ json_t *vm_migrate_check(struct store *s, json_t *facts, const char *version, js
  * (the store's entry becomes a link to it, any "moved" record of that name
  * goes, a base is registered with the VM as a child). */
 int vm_migrate_adopt(struct store *s, json_t *facts);
+/* Destination: the VM runs here (or was taken off): the marker that lets
+ * store_recover undo an adoption whose hvm died goes. */
+void vm_migrate_adopted(struct store *s, const char *name);
 /* Destination: undoes vm_migrate_adopt (the entry goes, the folder stays). */
 int vm_migrate_unadopt(struct store *s, json_t *facts);
 
@@ -41,6 +44,11 @@ int vm_migrate_unadopt(struct store *s, json_t *facts);
 int vm_migrate_detach(struct store *s, const char *name);
 int vm_migrate_reattach(struct store *s, const char *name);
 int vm_migrate_finish(struct store *s, const char *name, json_t *record);
+
+/* Finishes what an hvm killed during a migration left (store_recover):
+ * the destination's entry of a VM it never ran goes, the source's entry
+ * of a VM that runs nowhere comes back. */
+void vm_migrate_recover(struct store *s);
 
 /* The "moved" record of name (a new reference), or NULL. */
 json_t *store_moved_get(struct store *s, const char *name);
