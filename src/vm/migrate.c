@@ -378,9 +378,11 @@ void vm_migrate_recover(struct store *s)
         bool running = real && folder_running(real);
         struct stat st;
         if (adopting) {
-            /* The receiving hvm died: a VM that does not run here was
-             * never taken; its entry goes (the folder stays). */
-            if (!running && entry && lstat(entry, &st) == 0 && S_ISLNK(st.st_mode))
+            /* The receiving hvm died before it had resumed the VM (it
+             * drops the marker right after): the source keeps it, so the
+             * entry goes (the folder stays). Whether the folder's worker
+             * runs says nothing here: it is the source's again. */
+            if (entry && lstat(entry, &st) == 0 && S_ISLNK(st.st_mode))
                 unlink(entry);
             unlink(abs);
         } else if (!running && entry && lstat(entry, &st) != 0) {
