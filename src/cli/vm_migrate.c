@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@
 #include "runtime/runtime.h"
 #include "util/crashpoint.h"
 #include "util/error.h"
+#include "util/fileio.h"
 #include "util/size.h"
 #include "vm/migrate.h"
 #include "vm/vm.h"
@@ -334,12 +336,145 @@ static void source_problems(struct vm *vm, json_t *facts, const char *mode, json
     if (strcmp(mode, "quick") == 0 && strcmp(state, "Running") != 0 && strcmp(state, "Off") != 0 &&
         strcmp(state, "Saved") != 0)
         vm_problem(problems, "VM '%s' is %s", vm->name, state);
+    if (strcmp(mode, "live") == 0 && !runtime_alive(vm))
+        vm_problem(problems, "VM '%s' is %s: live migration moves a running VM (--mode quick "
+                   "moves it as it is)", vm->name, state);
+    if (strcmp(mode, "live") == 0 && strcmp(vm_disk_io(vm_config(vm)), "vhost-user") != 0)
+        vm_problem(problems, "VM '%s' has disk I/O %s: live migration needs vhost-user",
+                   vm->name, vm_disk_io(vm_config(vm)));
+}
+
+
+/* ---- live migration, the source ---- */
+
+struct live_opts {
+    long long downtime_ms, bandwidth_mib;
+    const char *address; /* the destination's migration address */
+};
+
+static int worker_call(struct vm *vm, json_t *req, json_t **reply)
+{
+    return runtime_request(vm, req, reply);
+}
+
+/* Has the destination closed the channel (its hvm or ssh died)? */
+static bool chan_dead(struct chan *c)
+{
+    struct pollfd p = {c->in, POLLIN, 0};
+    if (poll(&p, 1, 0) <= 0)
+        return false;
+    if (c->len == sizeof c->buf)
+        return false;
+    ssize_t got = read(c->in, c->buf + c->len, sizeof c->buf - c->len);
+    if (got > 0) {
+        c->len += (size_t)got;
+        return false;
+    }
+    return got == 0 || (errno != EINTR && errno != EAGAIN);
+}
+
+static void progress_line(json_t *mig, double started)
+{
+    json_t *ram = json_object_get(mig, "ram");
+    double sent = (double)json_integer_value(json_object_get(ram, "transferred")) / 1048576.0;
+    double left = (double)json_integer_value(json_object_get(ram, "remaining")) / 1048576.0;
+    double total = (double)json_integer_value(json_object_get(ram, "total")) / 1048576.0;
+    double rate = json_real_value(json_object_get(ram, "mbps")) / 8.0;
+    fprintf(stderr, "\r  memory: %.0f MiB sent, %.0f of %.0f MiB remaining, %.1f MiB/s, %.1f s  ",
+            sent, left, total, rate, now_s() - started);
+}
+
+/* Returns 0 once the VM runs on the destination; otherwise the VM runs
+ * here (unless the destination failed after the source let go: then the
+ * error says so). *downtime_ms and *qemu_ms get the guest's pause and
+ * QEMU's own figure. */
+static int migrate_live(struct vm *vm, struct chan *c, const char *peer, json_t *facts,
+                        const char *accel, const struct live_opts *o, double *downtime_ms,
+                        double *qemu_ms)
+{
+    json_t *ans = chan_call(c, json_pack("{s:s, s:O, s:s, s:s}", "op", "prepare-live", "facts",
+                                         facts, "accel", accel, "address", o->address),
+                            120000, peer);
+    if (!ans)
+        return -EIO;
+    char uri[600];
+    snprintf(uri, sizeof uri, "%s", json_string_value(json_object_get(ans, "uri")) ?: "");
+    json_decref(ans);
+    phase("copying memory while the guest runs");
+    int r = worker_call(vm, json_pack("{s:s, s:s, s:I, s:I}", "op", "migrate-start", "uri", uri,
+                                      "downtime_ms", (json_int_t)o->downtime_ms, "bandwidth",
+                                      (json_int_t)o->bandwidth_mib << 20), NULL);
+    double started = now_s(), shown = 0;
+    json_t *last = NULL;
+    while (r == 0) {
+        json_t *st = NULL;
+        if ((r = worker_call(vm, json_pack("{s:s}", "op", "migrate-status"), &st)) < 0)
+            break;
+        json_decref(last);
+        last = json_incref(json_object_get(st, "migration"));
+        json_decref(st);
+        const char *status = json_string_value(json_object_get(last, "status")) ?: "?";
+        if (strcmp(status, "completed") == 0)
+            break;
+        if (strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0) {
+            r = hvm_error(EIO, "QEMU's migration %s%s%s", status,
+                          json_object_get(last, "error-desc") ? ": " : "",
+                          json_string_value(json_object_get(last, "error-desc")) ?: "");
+            break;
+        }
+        if (interrupted) {
+            r = hvm_error(EINTR, "interrupted");
+            break;
+        }
+        if (chan_dead(c)) {
+            r = hvm_error(ECONNRESET, "%s: the connection ended (the destination's hvm or ssh "
+                          "exited)", peer);
+            break;
+        }
+        if (on_terminal() && now_s() - shown > 0.5) {
+            progress_line(last, started);
+            shown = now_s();
+        }
+        usleep(20000);
+    }
+    if (on_terminal() && shown > 0)
+        fputc('\n', stderr);
+    double completed = now_s();
+    *qemu_ms = (double)json_integer_value(json_object_get(last, "downtime"));
+    json_decref(last);
+    /* The destination has the whole state and its guest is stopped: only
+     * then does the source let go of the layers. */
+    if (r == 0 && !(ans = chan_call(c, json_pack("{s:s}", "op", "ready"), 60000, peer)))
+        r = -EIO;
+    json_decref(ans);
+    if (r < 0) {
+        char keep[1100];
+        snprintf(keep, sizeof keep, "%s", hvm_error_message());
+        if (worker_call(vm, json_pack("{s:s}", "op", "migrate-cancel"), NULL) < 0)
+            fprintf(stderr, "hvm: cancelling the migration: %s\n", hvm_error_message());
+        return hvm_error(EIO, "migration of VM '%s' failed, it runs here: %s", vm->name, keep);
+    }
+    /* Ownership passes once: the source's QEMU quits and every layer is
+     * flushed and closed before the destination opens any of them. */
+    if ((r = worker_call(vm, json_pack("{s:s}", "op", "migrate-release"), NULL)) < 0) {
+        char keep[1100];
+        snprintf(keep, sizeof keep, "%s", hvm_error_message());
+        worker_call(vm, json_pack("{s:s}", "op", "migrate-cancel"), NULL);
+        return hvm_error(EIO, "migration of VM '%s' failed, it runs here: %s", vm->name, keep);
+    }
+    if (!(ans = chan_call(c, json_pack("{s:s}", "op", "activate"), 60000, peer)))
+        return hvm_error(EIO, "VM '%s': the source let go but the destination did not resume it "
+                         "(%s); its disks are consistent: start it again with 'hvm vm start'",
+                         vm->name, hvm_error_message());
+    json_decref(ans);
+    *downtime_ms = *qemu_ms + (now_s() - completed) * 1000.0;
+    return 0;
 }
 
 int cmd_vm_migrate(const struct cli_args *a)
 {
     const char *name = cli_pos(a, 0), *to = cli_text(a, "to");
-    const char *mode = cli_text(a, "mode") ?: "quick";
+    const char *mode = cli_text(a, "mode");
     bool dry = cli_flag(a, "dry-run"), as_json = cli_flag(a, "json");
     if (as_json && !dry)
         return cli_verb_error(a, "--json: only with --dry-run");
@@ -358,6 +493,8 @@ int cmd_vm_migrate(const struct cli_args *a)
         return cli_fail();
     }
     bool running = runtime_alive(vm);
+    if (!mode)
+        mode = running ? "live" : "quick";
     char here_accel[8] = "tcg";
     const char *ran = json_string_value(json_object_get(facts, "accel"));
     if (running && ran)
@@ -430,6 +567,55 @@ int cmd_vm_migrate(const struct cli_args *a)
     if (interrupted) {
         r = hvm_error(EINTR, "migration of VM '%s' cancelled: it stays here", name);
         chan_close(&c);
+        goto out;
+    }
+    if (strcmp(mode, "live") == 0) {
+        struct live_opts o = {cli_int_or(a, "downtime-limit", 50), cli_int_or(a, "max-bandwidth", 1024),
+                              cli_text(a, "migration-address") ?: t.host};
+        double down = 0, qemu_ms = 0;
+        if (o.downtime_ms < 1 || o.downtime_ms > 60000 || o.bandwidth_mib < 1 ||
+            o.bandwidth_mib > 1 << 20) {
+            r = hvm_error(EINVAL, "--downtime-limit is 1-60000 ms, --max-bandwidth 1-1048576 MiB/s");
+            chan_close(&c);
+            goto out;
+        }
+        if (strpbrk(o.address, " ,'\"")) {
+            r = hvm_error(EINVAL, "--migration-address %s: not an address", o.address);
+            chan_close(&c);
+            goto out;
+        }
+        r = migrate_live(vm, &c, peer, facts, here_accel, &o, &down, &qemu_ms);
+        if (r < 0) {
+            chan_close(&c);
+            goto out;
+        }
+        /* The source's worker ends (its run/ files go) before the
+         * destination's take their places. */
+        if (runtime_wait_exit(vm, 30000) < 0)
+            fprintf(stderr, "hvm: warning: the source's worker of VM '%s' did not end\n", name);
+        r = vm_migrate_detach(&s, name);
+        json_t *ans = r == 0 ? chan_call(&c, json_pack("{s:s, s:O}", "op", "commit", "facts", facts),
+                                         60000, peer)
+                             : NULL;
+        if (r == 0 && !ans) {
+            r = -EIO;
+            vm_migrate_reattach(&s, name);
+        }
+        json_decref(ans);
+        if (r == 0) {
+            json_t *record = json_pack("{s:s, s:s, s:s, s:s, s:I, s:O}", "host", t.host, "hostname",
+                                       json_string_value(json_object_get(rep, "host")) ?: t.host,
+                                       "store", t.store[0] ? t.store : "(default)", "to", to,
+                                       "when", (json_int_t)time(NULL), "id",
+                                       json_object_get(facts, "id"));
+            r = vm_migrate_finish(&s, name, record);
+            json_decref(record);
+        }
+        chan_send(&c, json_pack("{s:s}", "op", "bye"));
+        chan_close(&c);
+        if (r == 0)
+            printf("migrated VM '%s' to %s (live): total %.2f s, downtime %.0f ms (QEMU's figure "
+                   "%.0f ms)\n", name, t.host, now_s() - t0, down, qemu_ms);
         goto out;
     }
     /* 1. The guest stops here: its memory into the shared folder, the
@@ -569,6 +755,153 @@ static json_t *receive_adopt(struct store *s, const char *store_dir, json_t *msg
     return rep;
 }
 
+
+/* The destination of a live migration: the VM as read from the shared
+ * folder (not opened: the source holds its lock until the VM runs here),
+ * and how far it got. */
+struct incoming {
+    struct vm vm;
+    bool started, activated, committed;
+};
+
+static bool lock_held(const char *dir, const char *rel)
+{
+    char *lock = path_join(dir, rel);
+    int fd = lock ? open(lock, O_RDWR | O_CLOEXEC) : -1;
+    free(lock);
+    if (fd < 0)
+        return false;
+    bool held = flock(fd, LOCK_SH | LOCK_NB) < 0;
+    close(fd);
+    return held;
+}
+
+/* The migration's ports on this host: settings.json's "migration_ports"
+ * ("MIN-MAX"), else 49152-49215. */
+static void migration_ports(struct store *s, int *lo, int *hi)
+{
+    *lo = 49152;
+    *hi = 49215;
+    char *path = path_join(s->root, "settings.json");
+    json_t *doc = path ? json_load_file(path, 0, NULL) : NULL;
+    free(path);
+    const char *range = json_string_value(json_object_get(doc, "migration_ports"));
+    int a, b;
+    if (range && sscanf(range, "%d-%d", &a, &b) == 2 && a > 0 && a <= b && b < 65536)
+        *lo = a, *hi = b;
+    json_decref(doc);
+}
+
+static json_t *receive_prepare_live(struct store *s, const char *store_dir, json_t *msg,
+                                    struct incoming *in)
+{
+    json_t *facts = json_object_get(msg, "facts");
+    if (in->started)
+        return reply_error("a migration is already being received");
+    if (!s->exists) {
+        store_close(s);
+        if (store_open_how(store_dir, STORE_CREATE, s) < 0)
+            return reply_error(hvm_error_message());
+    }
+    json_t *problems = json_array();
+    json_decref(vm_migrate_check(s, facts, my_version(), problems));
+    if (json_array_size(problems)) {
+        json_t *rep = reply_error(json_string_value(json_array_get(problems, 0)));
+        json_decref(problems);
+        return rep;
+    }
+    json_decref(problems);
+    const char *folder = json_string_value(json_object_get(facts, "folder"));
+    char *cfg = path_join(folder, "vm.json");
+    in->vm.store = s;
+    in->vm.dir = strdup(folder);
+    in->vm.name = strdup(json_string_value(json_object_get(facts, "name")));
+    in->vm.doc = cfg ? json_load_file(cfg, 0, NULL) : NULL;
+    in->vm.lock_fd = -1;
+    free(cfg);
+    if (!in->vm.doc || !in->vm.dir || !in->vm.name)
+        return reply_error("cannot read the VM's vm.json");
+    const char *accel = json_string_value(json_object_get(msg, "accel")) ?: "tcg";
+    if (runtime_start_incoming(&in->vm, accel, getpid()) < 0)
+        return reply_error(hvm_error_message());
+    in->started = true;
+    const char *addr = json_string_value(json_object_get(msg, "address")) ?: "";
+    int lo, hi;
+    migration_ports(s, &lo, &hi);
+    char uri[600];
+    int r = -EADDRINUSE;
+    for (int port = lo; port <= hi && r < 0; port++) {
+        snprintf(uri, sizeof uri, strchr(addr, ':') ? "tcp:[%s]:%d" : "tcp:%s:%d", addr, port);
+        r = runtime_request_run(&in->vm, "run.incoming",
+                                json_pack("{s:s, s:s}", "op", "migrate-incoming", "uri", uri), NULL,
+                                NULL);
+    }
+    if (r < 0)
+        return reply_error(hvm_error_message());
+    return json_pack("{s:b, s:s}", "ok", true, "uri", uri);
+}
+
+static json_t *receive_ready(struct incoming *in)
+{
+    json_t *st = NULL;
+    if (!in->started ||
+        runtime_request_run(&in->vm, "run.incoming", json_pack("{s:s}", "op", "migrate-status"), &st,
+                            NULL) < 0)
+        return reply_error(in->started ? hvm_error_message() : "no migration is being received");
+    const char *status = json_string_value(json_object_get(json_object_get(st, "migration"), "status"));
+    bool ok = status && strcmp(status, "completed") == 0 && !json_is_true(json_object_get(st, "running"));
+    char msg[128];
+    snprintf(msg, sizeof msg, "the incoming migration is %s", status ? status : "unknown");
+    json_decref(st);
+    return ok ? json_pack("{s:b}", "ok", true) : reply_error(msg);
+}
+
+static json_t *receive_activate(struct incoming *in)
+{
+    if (!in->started)
+        return reply_error("no migration is being received");
+    if (runtime_request_run(&in->vm, "run.incoming", json_pack("{s:s}", "op", "migrate-activate"),
+                            NULL, NULL) < 0)
+        return reply_error(hvm_error_message());
+    in->activated = true;
+    return json_pack("{s:b}", "ok", true);
+}
+
+static json_t *receive_commit(struct store *s, struct incoming *in, json_t *facts)
+{
+    if (!in->activated)
+        return reply_error("the VM does not run here");
+    if (vm_migrate_adopt(s, facts) < 0)
+        return reply_error(hvm_error_message());
+    vm_migrate_adopted(s, in->vm.name);
+    in->committed = true;
+    /* The source's worker is gone (its lock free): our sockets move in. */
+    for (int i = 0; i < 300 && lock_held(in->vm.dir, "run/lock"); i++)
+        usleep(100000);
+    if (runtime_request_run(&in->vm, "run.incoming", json_pack("{s:s}", "op", "migrate-settle"),
+                            NULL, NULL) < 0)
+        return reply_error(hvm_error_message());
+    return json_pack("{s:b}", "ok", true);
+}
+
+/* The source went before the VM ran here: our worker and its files go. */
+static void receive_abandon(struct incoming *in)
+{
+    if (in->started && !in->activated) {
+        runtime_request_run(&in->vm, "run.incoming", json_pack("{s:s}", "op", "quit"), NULL, NULL);
+        for (int i = 0; i < 100 && lock_held(in->vm.dir, "run.incoming/lock"); i++)
+            usleep(50000);
+        char *dir = path_join(in->vm.dir, "run.incoming");
+        if (dir && !lock_held(in->vm.dir, "run.incoming/lock"))
+            path_remove_tree(dir);
+        free(dir);
+    }
+    json_decref(in->vm.doc);
+    free(in->vm.dir);
+    free(in->vm.name);
+    memset(in, 0, sizeof *in);
+}
+
 int cli_migrate_receive(int argc, char **argv)
 {
     const char *store_dir = NULL;
@@ -594,6 +927,7 @@ int cli_migrate_receive(int argc, char **argv)
     gethostname(host, sizeof host - 1);
     int r = chan_send(&c, json_pack("{s:s, s:s, s:i, s:s}", "hello", "hvm-migrate", "version",
                                     my_version(), "protocol", VM_MIGRATE_PROTOCOL, "host", host));
+    struct incoming in = {0};
     while (r == 0) {
         json_t *msg = chan_recv(&c, 24 * 3600 * 1000, "the source");
         if (!msg)
@@ -608,11 +942,20 @@ int cli_migrate_receive(int argc, char **argv)
             rep = receive_check(&s, json_object_get(msg, "facts"));
         else if (strcmp(op, "adopt") == 0)
             rep = receive_adopt(&s, store_dir, msg);
+        else if (strcmp(op, "prepare-live") == 0)
+            rep = receive_prepare_live(&s, store_dir, msg, &in);
+        else if (strcmp(op, "ready") == 0)
+            rep = receive_ready(&in);
+        else if (strcmp(op, "activate") == 0)
+            rep = receive_activate(&in);
+        else if (strcmp(op, "commit") == 0)
+            rep = receive_commit(&s, &in, json_object_get(msg, "facts"));
         else
             rep = reply_error("unknown request");
         json_decref(msg);
         r = chan_send(&c, rep);
     }
+    receive_abandon(&in);
     store_close(&s);
     return EXIT_OK;
 }

@@ -122,6 +122,12 @@ int disk_vhd_open(const char *path, unsigned flags, struct disk **out);
 bool disk_is_vhd(const char *path);
 /* The VHD image behind a disk of a VHD kind, NULL for other kinds. */
 struct vhd *disk_vhd_image(struct disk *d);
+/* A stand-in for the chain at path (size bytes) that opens nothing until
+ * disk_deferred_activate opens it with flags; before that, reads and writes
+ * fail with -EAGAIN (deferred.c: a live migration's destination). Activating
+ * another kind of disk does nothing. */
+int disk_deferred_new(const char *path, uint64_t size, struct disk **out);
+int disk_deferred_activate(struct disk *d, unsigned flags);
 /* Is the file protected as a parent (no write permission bits)? */
 bool disk_file_protected(const char *path);
 
