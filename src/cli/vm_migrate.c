@@ -396,10 +396,12 @@ static int migrate_live(struct vm *vm, struct chan *c, const char *peer, json_t 
                                          facts, "accel", accel, "address", o->address),
                             120000, peer);
     if (!ans)
-        return -EIO;
+        return hvm_error(EIO, "migration of VM '%s' failed, it runs here: %s", vm->name,
+                         hvm_error_message());
     char uri[600];
     snprintf(uri, sizeof uri, "%s", json_string_value(json_object_get(ans, "uri")) ?: "");
     json_decref(ans);
+    ans = NULL;
     phase("copying memory while the guest runs");
     int r = worker_call(vm, json_pack("{s:s, s:s, s:I, s:I}", "op", "migrate-start", "uri", uri,
                                       "downtime_ms", (json_int_t)o->downtime_ms, "bandwidth",

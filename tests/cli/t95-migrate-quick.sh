@@ -39,7 +39,7 @@ grep -q "hvm version: *0.1.0 here, 0.1.0 there" "$T/report" || { cat "$T/report"
 
 n=$(last_count c)
 console_mark c
-"$HVM" vm migrate c --to "$B_URL" >"$T/out"
+"$HVM" vm migrate c --to "$B_URL" --mode quick >"$T/out"
 cat "$T/out"
 grep -Eq "^migrated VM 'c' to 10.95.0.2 \(quick\): total [0-9.]+ s, downtime [0-9.]+ s$" "$T/out" || fail "final line"
 # Host B runs it, from where it was.
