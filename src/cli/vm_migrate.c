@@ -843,14 +843,25 @@ static json_t *receive_prepare_live(struct store *s, const char *store_dir, json
     return json_pack("{s:b, s:s}", "ok", true, "uri", uri);
 }
 
+/* The source has sent everything: this QEMU may still be loading the
+ * last of it (devices), which it must have done without error before the
+ * source lets go. */
 static json_t *receive_ready(struct incoming *in)
 {
     json_t *st = NULL;
-    if (!in->started ||
-        runtime_request_run(&in->vm, "run.incoming", json_pack("{s:s}", "op", "migrate-status"), &st,
-                            NULL) < 0)
-        return reply_error(in->started ? hvm_error_message() : "no migration is being received");
-    const char *status = json_string_value(json_object_get(json_object_get(st, "migration"), "status"));
+    const char *status = NULL;
+    for (int i = 0; i < 3000; i++) {
+        json_decref(st);
+        st = NULL;
+        if (!in->started ||
+            runtime_request_run(&in->vm, "run.incoming", json_pack("{s:s}", "op", "migrate-status"),
+                                &st, NULL) < 0)
+            return reply_error(in->started ? hvm_error_message() : "no migration is being received");
+        status = json_string_value(json_object_get(json_object_get(st, "migration"), "status"));
+        if (!status || (strcmp(status, "active") != 0 && strcmp(status, "setup") != 0))
+            break;
+        usleep(2000);
+    }
     bool ok = status && strcmp(status, "completed") == 0 && !json_is_true(json_object_get(st, "running"));
     char msg[128];
     snprintf(msg, sizeof msg, "the incoming migration is %s", status ? status : "unknown");

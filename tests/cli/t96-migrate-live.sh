@@ -2,9 +2,11 @@
 # Live migration on shared storage between two hosts (migratelib.sh): the
 # counter guest keeps counting (no restart) while its memory crosses, the
 # disk holds what it wrote on both hosts, the source keeps no worker, QEMU
-# or lock. First a fault: the destination's worker killed while the memory
-# is copied (slowed down by --max-bandwidth) leaves the VM running on the
-# source and nothing on the destination.
+# or lock. First the faults, each leaving the VM running on the source as
+# it was, vm check passing and nothing on the destination: its worker
+# killed while the memory is copied (slowed down by --max-bandwidth); a
+# quick migration whose receiving hvm dies after linking the VM into its
+# store, before resuming it; the migration network down.
 set -eu
 . "$(dirname "$0")/netlib.sh"
 . "$TESTS/cli/lib.sh"
@@ -42,6 +44,37 @@ wait_console c "HVM-GUEST COUNT" 20
 for i in $(seq 50); do [ ! -e "$SHARED_DIR/c/run.incoming" ] && break; sleep 0.1; done
 [ ! -e "$SHARED_DIR/c/run.incoming" ] || fail "host B left run.incoming: $(ls "$SHARED_DIR/c/run.incoming")"
 [ -z "$(ls -A "$B_STORE/vms" 2>/dev/null)" ] || fail "host B kept an entry"
+
+# A quick migration whose destination dies half-way through taking the VM.
+cat >"$T/crashing-hvm" <<WRAP
+#!/bin/sh
+HVM_CRASH_AT=migrate-adopt exec "$HVM_BIN" "\$@"
+WRAP
+chmod +x "$T/crashing-hvm"
+n=$(last_count c)
+console_mark c
+expect_fail 2 env HVM_REMOTE_HVM="$T/crashing-hvm" "$HVM" vm migrate c --to "$B_URL" --mode quick
+last_error | grep -q "failed, it runs here again: host 10.95.0.2: the connection ended" ||
+    fail "destination killed: $(last_error)"
+"$HVM" vm list | grep -Eq "^c +Running" || { "$HVM" vm list; fail "c does not run on host A"; }
+w=$("$HVM" vm show c --json | json_get /dev/stdin "d['worker_pid']")
+[ "$(readlink /proc/"$w"/ns/net)" = "$(readlink /proc/$$/ns/net)" ] || fail "the worker is not on host A"
+wait_first_count c 60
+first=$(first_count c)
+console_since c | grep -aq "HVM-GUEST START" && fail "the guest booted again on host A"
+[ "$first" -gt "$n" ] || fail "the counter restarted: $first after $n"
+"$HVM" vm check c >/dev/null || fail "vm check on host A"
+[ "$(hvmb vm list --json)" = "[]" ] || { hvmb vm list; fail "host B kept the VM"; }
+[ -z "$(ls -A "$B_STORE/vms")" ] || fail "host B kept a marker: $(ls -A "$B_STORE/vms")"
+
+# The migration network is down: refused before anything moves.
+inb ip link set mig1 down
+expect_fail 2 "$HVM" vm migrate c --to "$B_URL"
+last_error | grep -q "host 10.95.0.2: the connection ended" || fail "network down: $(last_error)"
+"$HVM" vm list | grep -Eq "^c +Running" || fail "c stopped when the network was down"
+inb ip link set mig1 up
+a_worker=$("$HVM" vm show c --json | json_get /dev/stdin "d['worker_pid']")
+a_qemu=$("$HVM" vm show c --json | json_get /dev/stdin "d['qemu_pid']")
 
 # The live migration.
 n=$(last_count c)
