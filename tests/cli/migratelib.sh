@@ -22,6 +22,11 @@ done
 inb() { nsenter -t "$B_PID" -n -m -u "$@"; }
 hvmb() { inb env HVM_STORE="$B_STORE" "$HVM_BIN" "$@"; }
 migrate_cleanup() {
+    # HVM_TEST_KEEP_LOGS=DIR: the VMs' logs of a failed run are kept there.
+    if [ "${rc:-0}" != 0 ] && [ -n "${HVM_TEST_KEEP_LOGS:-}" ]; then
+        mkdir -p "$HVM_TEST_KEEP_LOGS"
+        for f in "$SHARED_DIR"/*/run/*.log; do [ -e "$f" ] && cp "$f" "$HVM_TEST_KEEP_LOGS/"; done
+    fi
     # Guests on either host (their workers hold run/lock in the shared folder).
     for held in "$SHARED_DIR"/*/run/lock "$SHARED_DIR"/*/run/console.log; do
         [ -e "$held" ] || continue
