@@ -43,7 +43,8 @@ int cmd_checkpoint_take(const struct cli_args *args)
     const char *name = cli_pos(args, 1);
     double pause_ms = -1;
     /* A running VM: the worker pauses it, saves memory, switches leaves. */
-    int r = runtime_alive(vm) ? runtime_checkpoint_take(vm, name, &pause_ms, &id)
+    const char *mode = cli_text(args, "memory-mode");
+    int r = runtime_alive(vm) ? runtime_checkpoint_take_mode(vm, name, mode, &pause_ms, &id)
                               : vm_checkpoint_take(vm, name, &id);
     if (r == 0) {
         json_t *cp = vm_checkpoint_by_id(vm->doc, id);

@@ -421,11 +421,16 @@ static const struct cli_verb vm_verbs[] = {
 
 static const struct cli_verb checkpoint_verbs[] = {
     {"take", cmd_checkpoint_take, "take a checkpoint of the VM now",
-     ARGS({"VM", CLI_VM, false}, {"NAME", CLI_NAME, true}), OPTS(OPT_STORE),
+     ARGS({"VM", CLI_VM, false}, {"NAME", CLI_NAME, true}),
+     OPTS({"memory-mode", 0, CLI_ENUM, "precopy|stop",
+           "a running VM's memory: copied while it runs (default) or with it paused", 0},
+          OPT_STORE),
      "Freezes each drive's current layer as the checkpoint's disk state, puts a fresh "
      "differencing layer in its place and copies the configuration (and a Saved VM's "
-     "memory). Instant whatever the disk size. On a running VM: pause, save memory, switch "
-     "leaves, resume. Default name: \"VM - (YYYY-MM-DD HH:MM:SS)\"."},
+     "memory). Instant whatever the disk size. On a running VM the memory is saved too: "
+     "by default copied while the guest runs, which is paused only for the last pages and "
+     "the switch of every drive's leaf (tens of ms); --memory-mode stop pauses it while all "
+     "of its memory is written. Default name: \"VM - (YYYY-MM-DD HH:MM:SS)\"."},
     {"list", cmd_checkpoint_list, "the checkpoint tree, with Now under its parent",
      ARGS({"VM", CLI_VM, false}), OPTS(OPT_JSON, OPT_STORE),
      "The checkpoint tree: name, time, [memory] and the size of the memory state file when it "

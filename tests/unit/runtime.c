@@ -2,6 +2,7 @@
  * argument vector grows without bound (a fixed array once overflowed with
  * 51 adapters), commas in option values are escaped, MACs are six hex
  * pairs, and a plan carrying anything else is refused with the field named. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include "runtime/qemu.h"
+#include "runtime/ramsize.h"
 #include "util/error.h"
 #include "vm/store.h"
 
@@ -183,6 +185,65 @@ static void test_plan_dvd_boot(void **state)
     expect_refused(p, "config.boot_order");
 }
 
+/* The RAM block's length at the start of a memory state (QEMU 7.2's
+ * stream: magic, version, configuration, the "ram" setup section with
+ * every block), as a restore must give it to QEMU again. */
+static size_t state_header(uint8_t *b, const char *machine, uint64_t ram)
+{
+    size_t n = 0;
+    const struct { const char *id; uint64_t len; } blocks[] = {
+        {"0000:00:02.0/vga.vram", 16u << 20}, {"ram", ram}, {"pc.bios", 256u << 10}};
+    uint64_t total = 0;
+#define PUT(v, bytes) for (int i_ = (bytes) - 1; i_ >= 0; i_--) b[n++] = (uint8_t)((uint64_t)(v) >> (8 * i_))
+#define PUT_ID(s) do { b[n++] = (uint8_t)strlen(s); memcpy(b + n, s, strlen(s)); n += strlen(s); } while (0)
+    PUT(0x5145564d, 4);
+    PUT(3, 4);
+    b[n++] = 0x07;
+    PUT(strlen(machine), 4);
+    memcpy(b + n, machine, strlen(machine));
+    n += strlen(machine);
+    b[n++] = 0x01;
+    PUT(2, 4);
+    PUT_ID("ram");
+    PUT(0, 4);
+    PUT(4, 4);
+    for (size_t i = 0; i < 3; i++)
+        total += blocks[i].len;
+    PUT(total | 0x04, 8);
+    for (size_t i = 0; i < 3; i++) {
+        PUT_ID(blocks[i].id);
+        PUT(blocks[i].len, 8);
+    }
+#undef PUT
+#undef PUT_ID
+    return n;
+}
+
+static void test_ramsize(void **state)
+{
+    (void)state;
+    uint8_t b[512];
+    uint64_t got = 0;
+    size_t n = state_header(b, "pc-i440fx-7.2", (256u << 20) + RAMSIZE_TCG_PAD);
+    assert_int_equal(ramsize_of_state_header(b, n, &got), 0);
+    assert_int_equal(got, (256u << 20) + RAMSIZE_TCG_PAD);
+    n = state_header(b, "pc-q35-7.2", 1u << 30);
+    assert_int_equal(ramsize_of_state_header(b, n, &got), 0);
+    assert_int_equal(got, 1u << 30);
+    /* Cut short, or not a state: no size. */
+    assert_int_equal(ramsize_of_state_header(b, n - 16 - 4, &got), -EINVAL); /* in "ram" */
+    b[0] = 'X';
+    assert_int_equal(ramsize_of_state_header(b, n, &got), -EINVAL);
+    assert_int_equal(ramsize_of_state("/nonexistent/state", &got), -ENOENT);
+    /* Under TCG a boot gets a RAM block QEMU 7.2 syncs page by page (its
+     * fast path, for multiples of 256 KiB, loses writes). */
+    assert_int_equal(ramsize_for_boot(256u << 20, true) % (256u << 10), RAMSIZE_TCG_PAD);
+    assert_int_equal(ramsize_for_boot(256u << 20, false), 256u << 20);
+    assert_true(ramsize_precopy_exact(ramsize_for_boot(256u << 20, true), true));
+    assert_false(ramsize_precopy_exact(256u << 20, true));
+    assert_true(ramsize_precopy_exact(256u << 20, false));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_mac),
         cmocka_unit_test(test_plan),
         cmocka_unit_test(test_plan_dvd_boot),
+        cmocka_unit_test(test_ramsize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
