@@ -48,10 +48,10 @@ for line in sys.stdin:
 
 plain() { # MEM: plain QEMU, A to B
     mem=$1
-    truncate -s 16M "$T/plain.raw"
+    truncate -s 16M "$T/plain-$mem.raw"
     rm -f "$T/a.qmp" "$T/b.qmp" "$T/a.serial"
     common="-accel tcg -m $mem -smp 1 -display none -nodefaults -kernel $GUEST/vmlinuz -initrd $GUEST/initrd.img
-        -drive file=$T/plain.raw,format=raw,if=virtio"
+        -drive file=$T/plain-$mem.raw,format=raw,if=virtio"
     # shellcheck disable=SC2086
     inb qemu-system-x86_64 $common -append "console=ttyS0 hvm.mode=shell" -serial null \
         -qmp unix:"$T/b.qmp",server=on,wait=off -incoming tcp:10.95.0.2:4444 &
@@ -81,12 +81,12 @@ hvm_live() { # MEM
     console_mark "$name"
     wait_console "$name" "HVM-GUEST READY" 120
     sleep 2
-    line=$("$HVM" vm migrate "$name" --to "$B_URL" --mode live --downtime-limit 50 --max-bandwidth 1024)
+    line=$(HVM_MIGRATE_TIMES=1 "$HVM" vm migrate "$name" --to "$B_URL" --mode live --downtime-limit 50 --max-bandwidth 1024)
     echo "hvm $mem: $line"
     hvmb vm turn-off "$name" >/dev/null
 }
 
-for mem in 256M 1G; do
+for mem in ${BENCH_MIGRATE_SIZES:-256M 1G}; do
     hvm_live $mem
     plain $mem
 done

@@ -286,6 +286,15 @@ static bool on_terminal(void)
     return isatty(2);
 }
 
+/* HVM_MIGRATE_TIMES=1: how long each step of a live migration took, on
+ * stderr (for the benchmark). */
+static void step_time(const char *what, double since)
+{
+    const char *e = getenv("HVM_MIGRATE_TIMES");
+    if (e && strcmp(e, "1") == 0)
+        fprintf(stderr, "hvm: migrate: %-10s %8.1f ms\n", what, (now_s() - since) * 1000.0);
+}
+
 static void phase(const char *what)
 {
     if (on_terminal())
@@ -392,6 +401,7 @@ static int migrate_live(struct vm *vm, struct chan *c, const char *peer, json_t 
                         const char *accel, const struct live_opts *o, double *downtime_ms,
                         double *qemu_ms)
 {
+    double t = now_s();
     json_t *ans = chan_call(c, json_pack("{s:s, s:O, s:s, s:s}", "op", "prepare-live", "facts",
                                          facts, "accel", accel, "address", o->address),
                             120000, peer);
@@ -402,6 +412,7 @@ static int migrate_live(struct vm *vm, struct chan *c, const char *peer, json_t 
     snprintf(uri, sizeof uri, "%s", json_string_value(json_object_get(ans, "uri")) ?: "");
     json_decref(ans);
     ans = NULL;
+    step_time("prepare", t);
     phase("copying memory while the guest runs");
     int r = worker_call(vm, json_pack("{s:s, s:s, s:I, s:I}", "op", "migrate-start", "uri", uri,
                                       "downtime_ms", (json_int_t)o->downtime_ms, "bandwidth",
@@ -442,6 +453,7 @@ static int migrate_live(struct vm *vm, struct chan *c, const char *peer, json_t 
     if (on_terminal() && shown > 0)
         fputc('\n', stderr);
     double completed = now_s();
+    step_time("copy", started);
     *qemu_ms = (double)json_integer_value(json_object_get(last, "downtime"));
     json_decref(last);
     /* The destination has the whole state and its guest is stopped: only
@@ -449,6 +461,7 @@ static int migrate_live(struct vm *vm, struct chan *c, const char *peer, json_t 
     if (r == 0 && !(ans = chan_call(c, json_pack("{s:s}", "op", "ready"), 60000, peer)))
         r = -EIO;
     json_decref(ans);
+    step_time("ready", completed);
     if (r < 0) {
         char keep[1100];
         snprintf(keep, sizeof keep, "%s", hvm_error_message());
@@ -464,11 +477,13 @@ static int migrate_live(struct vm *vm, struct chan *c, const char *peer, json_t 
         worker_call(vm, json_pack("{s:s}", "op", "migrate-cancel"), NULL);
         return hvm_error(EIO, "migration of VM '%s' failed, it runs here: %s", vm->name, keep);
     }
+    step_time("release", completed);
     if (!(ans = chan_call(c, json_pack("{s:s}", "op", "activate"), 60000, peer)))
         return hvm_error(EIO, "VM '%s': the source let go but the destination did not resume it "
                          "(%s); its disks are consistent: start it again with 'hvm vm start'",
                          vm->name, hvm_error_message());
     json_decref(ans);
+    step_time("activate", completed);
     *downtime_ms = *qemu_ms + (now_s() - completed) * 1000.0;
     return 0;
 }
@@ -533,6 +548,7 @@ int cmd_vm_migrate(const struct cli_args *a)
             json_decref(ans);
         }
     }
+    step_time("connect", t0);
     if (r == 0) {
         json_t *mine = json_array();
         source_problems(vm, facts, mode, mine);
@@ -593,8 +609,10 @@ int cmd_vm_migrate(const struct cli_args *a)
         }
         /* The source's worker ends (its run/ files go) before the
          * destination's take their places. */
+        double ending = now_s();
         if (runtime_wait_exit(vm, 30000) < 0)
             fprintf(stderr, "hvm: warning: the source's worker of VM '%s' did not end\n", name);
+        step_time("exit", ending);
         r = vm_migrate_detach(&s, name);
         json_t *ans = r == 0 ? chan_call(&c, json_pack("{s:s, s:O}", "op", "commit", "facts", facts),
                                          60000, peer)
@@ -613,6 +631,7 @@ int cmd_vm_migrate(const struct cli_args *a)
             r = vm_migrate_finish(&s, name, record);
             json_decref(record);
         }
+        step_time("commit", ending);
         chan_send(&c, json_pack("{s:s}", "op", "bye"));
         chan_close(&c);
         if (r == 0)
@@ -711,8 +730,10 @@ static json_t *receive_check(struct store *s, json_t *facts)
 {
     json_t *problems = json_array();
     json_t *rep = vm_migrate_check(s, facts, my_version(), problems);
+    /* Any host runs TCG: only a VM that runs with KVM needs the probe. */
+    const char *theirs = json_string_value(json_object_get(facts, "accel"));
     char accel[8] = "?";
-    if (runtime_accel_choose(s->root, "auto", accel) < 0)
+    if (runtime_accel_choose(s->root, theirs && strcmp(theirs, "tcg") == 0 ? "tcg" : "auto", accel) < 0)
         hvm_error_clear();
     json_object_set_new(rep, "accel", json_string(accel));
     return json_pack("{s:b, s:o, s:o}", "ok", true, "report", rep, "problems", problems);
@@ -929,7 +950,8 @@ int cli_migrate_receive(int argc, char **argv)
     if (store_open_how(store_dir, STORE_MAY_BE_MISSING, &s) < 0)
         return cli_fail();
     /* Nothing but the channel on stdout. */
-    struct chan c = {.in = 0, .out = dup(1)};
+    /* (close-on-exec: a worker started here must not hold the session open) */
+    struct chan c = {.in = 0, .out = fcntl(1, F_DUPFD_CLOEXEC, 3)};
     int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (devnull >= 0) {
         dup2(devnull, 1);

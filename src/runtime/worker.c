@@ -83,13 +83,12 @@ struct worker {
     /* Live migration (see worker_migrate.c): the folder of the sockets and
      * the lock ("run", or "run.incoming" while a destination waits for the
      * switchover), whether this worker records the VM's state in vm.json
-     * when QEMU exits (not while incoming, nor after the VM left), the
-     * hvm that waits for the switchover, and whether QEMU was reaped. */
+     * when QEMU exits (not while incoming, nor after the VM left), and the
+     * hvm that waits for the switchover. */
     const char *run;
     bool owner;
     bool incoming_live;
     pid_t controller;
-    bool qemu_reaped;
 };
 
 static void wlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -1395,7 +1394,7 @@ void runtime_worker_main(const char *vm_dir, json_t *plan, int ready_fd)
 
     int status = 0;
     for (;;) {
-        pid_t done = w.qemu_reaped ? w.qemu : waitpid(w.qemu, &status, WNOHANG);
+        pid_t done = waitpid(w.qemu, &status, WNOHANG);
         if (done == w.qemu)
             break;
         migrate_watch_controller(&w);
