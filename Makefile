@@ -51,6 +51,7 @@ bench: deps $(BENCH_BUILD)/build.ninja
 	HVM=$(CURDIR)/$(BENCH_BUILD)/hvm sh bench/vm.sh
 	@GUEST_DIR=$(GUEST_DIR) sh scripts/guest/build.sh || echo "make bench: no test guest; bench/runtime.sh skipped"
 	[ ! -f $(GUEST_DIR)/vmlinuz ] || HVM=$(CURDIR)/$(BENCH_BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh bench/runtime.sh
+	[ ! -f $(GUEST_DIR)/vmlinuz ] || HVM=$(CURDIR)/$(BENCH_BUILD)/hvm BUILD=$(CURDIR)/$(BENCH_BUILD) GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh bench/migrate.sh
 
 # Each libFuzzer target runs FUZZ_SECONDS on its corpus in
 # $(FUZZ_BUILD)/corpus-TARGET (kept between runs, seeded from tests/data and

@@ -351,7 +351,7 @@ static const struct cli_verb vm_verbs[] = {
      "paused) on a port of its store's settings.json \"migration_ports\" (default "
      "49152-49215) and the VM's drives served but not opened; the memory is copied over TCP "
      "while the guest runs, with --downtime-limit and --max-bandwidth set; at the switchover "
-     "the source's QEMU quits and its worker flushes and closes every layer before the "
+     "the source's QEMU is stopped and its worker flushes and closes every layer before the "
      "destination opens them and lets the guest run (never two writers). Progress is shown "
      "on a terminal. A failure or Ctrl-C before the switchover (destination killed, network "
      "cut) leaves the VM running here and nothing on the destination.\n\n"
