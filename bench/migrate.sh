@@ -21,6 +21,12 @@ export TESTS
 net_setup
 . "$TESTS/cli/migratelib.sh"
 ACCEL=tcg
+qa= qb=
+bench_cleanup() {
+    for p in $qa $qb; do kill "$p" 2>/dev/null || true; done
+    migrate_cleanup
+}
+EXTRA_CLEANUP=bench_cleanup
 
 qmp() { # SOCKET: runs the commands of stdin (one JSON a line), prints the replies
     $PY -c '
