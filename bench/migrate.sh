@@ -21,9 +21,8 @@ export TESTS
 net_setup
 . "$TESTS/cli/migratelib.sh"
 ACCEL=tcg
-qa= qb=
 bench_cleanup() {
-    for p in $qa $qb; do kill "$p" 2>/dev/null || true; done
+    for f in "$T"/a.pid "$T"/b.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done; true
     migrate_cleanup
 }
 EXTRA_CLEANUP=bench_cleanup
@@ -60,11 +59,11 @@ plain() { # MEM: plain QEMU, A to B
         -drive file=$T/plain-$mem.raw,format=raw,if=virtio"
     # shellcheck disable=SC2086
     inb qemu-system-x86_64 $common -append "console=ttyS0 hvm.mode=shell" -serial null \
-        -qmp unix:"$T/b.qmp",server=on,wait=off -incoming tcp:10.95.0.2:4444 &
+        -qmp unix:"$T/b.qmp",server=on,wait=off -pidfile "$T/b.pid" -incoming tcp:10.95.0.2:4444 &
     qb=$!
     # shellcheck disable=SC2086
     qemu-system-x86_64 $common -append "console=ttyS0 hvm.mode=shell" -serial file:"$T/a.serial" \
-        -qmp unix:"$T/a.qmp",server=on,wait=off &
+        -qmp unix:"$T/a.qmp",server=on,wait=off -pidfile "$T/a.pid" &
     qa=$!
     i=0
     until grep -q "HVM-GUEST READY" "$T/a.serial" 2>/dev/null; do
@@ -73,8 +72,9 @@ plain() { # MEM: plain QEMU, A to B
     sleep 2
     out=$(printf '%s\n' '{"execute": "migrate-set-parameters", "arguments": {"downtime-limit": 50, "max-bandwidth": 1073741824}}' \
         '{"execute": "migrate", "arguments": {"uri": "tcp:10.95.0.2:4444"}}' WAIT | qmp "$T/a.qmp" | tail -1)
-    kill $qa $qb 2>/dev/null || true
+    for f in "$T/a.pid" "$T/b.pid"; do kill "$(cat "$f")" 2>/dev/null || true; done
     wait $qa $qb 2>/dev/null || true
+    rm -f "$T/a.pid" "$T/b.pid"
     echo "$out" | $PY -c 'import json,sys; r=json.load(sys.stdin); print("plain QEMU %s: %s, total %.2f s, downtime %d ms" % (sys.argv[1], r["status"], r["total-time"]/1000, r.get("downtime", -1)))' "$mem"
 }
 

@@ -634,6 +634,7 @@ int cmd_vm_migrate(const struct cli_args *a)
         step_time("commit", ending);
         chan_send(&c, json_pack("{s:s}", "op", "bye"));
         chan_close(&c);
+        step_time("close", ending);
         if (r == 0)
             printf("migrated VM '%s' to %s (live): total %.2f s, downtime %.0f ms (QEMU's figure "
                    "%.0f ms)\n", name, t.host, now_s() - t0, down, qemu_ms);
