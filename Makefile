@@ -57,6 +57,7 @@ bench: deps $(BENCH_BUILD)/build.ninja
 	[ ! -f $(GUEST_DIR)/vmlinuz ] || HVM=$(CURDIR)/$(BENCH_BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh bench/runtime.sh
 	[ ! -f $(GUEST_DIR)/vmlinuz ] || HVM=$(CURDIR)/$(BENCH_BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh bench/boot.sh
 	[ ! -f $(GUEST_DIR)/vmlinuz ] || [ "$$(id -u)" != 0 ] || HVM=$(CURDIR)/$(BENCH_BUILD)/hvm GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh bench/net.sh
+	[ ! -f $(GUEST_DIR)/vmlinuz ] || HVM=$(CURDIR)/$(BENCH_BUILD)/hvm BUILD=$(CURDIR)/$(BENCH_BUILD) GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh bench/migrate.sh
 
 # Each libFuzzer target runs FUZZ_SECONDS on its corpus in
 # $(FUZZ_BUILD)/corpus-TARGET (kept between runs, seeded from tests/data and

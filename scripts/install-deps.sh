@@ -13,6 +13,7 @@ PKGS="$PKGS xorriso mtools grub-common grub-pc-bin grub-efi-amd64-bin"
 # The web console's npm packages (scripts/web-build.sh): Debian's npm, unless
 # another npm is there already (NodeSource's nodejs brings its own).
 command -v npm >/dev/null || PKGS="$PKGS npm"
+PKGS="$PKGS openssh-server openssh-client"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "cli/table.h"
+#include "cli/vm_common.h"
 
 static const char *const help_words[] = {"--help", "-h", "help", NULL};
 
@@ -259,6 +260,8 @@ int cli_run(int argc, char **argv)
         printf("hvm 0.1.0\n");
         return EXIT_OK;
     }
+    if (strcmp(argv[1], "migrate-receive") == 0)
+        return cli_migrate_receive(argc - 1, argv + 1);
     if (strcmp(argv[1], "__gendoc") == 0)
         return cli_gendoc(argc - 1, argv + 1);
     const struct cli_noun *n = cli_nouns;

@@ -344,6 +344,43 @@ static const struct cli_verb vm_verbs[] = {
      "Relocates the VM's folder to DEST (for example on shared storage): copy, verify "
      "every file, switch the store to the new place, remove the old. With --with-base the "
      "original base stays for other VMs."},
+    {"migrate", cmd_vm_migrate, "move a VM to another host (live or quick, on shared storage)",
+     ARGS({"VM", CLI_VM, false}),
+     OPTS({"to", 0, CLI_TEXT, "ssh://[USER@]HOST[:PORT][/STORE]",
+           "the destination: its hvm runs through ssh (STORE: its store, default its default)",
+           CLI_REQUIRED},
+          {"mode", 0, CLI_ENUM, "live|quick",
+           "live (the default for a running VM): memory copied while it runs; quick: save, "
+           "hand over, resume there", 0},
+          {"dry-run", 0, CLI_FLAG, NULL, "only the compatibility report; nothing moves", 0},
+          {"downtime-limit", 0, CLI_INT, "MS", "live: the longest pause QEMU aims at (default 50)", 0},
+          {"max-bandwidth", 0, CLI_INT, "MIB/S", "live: the memory copy's rate limit (default 1024)", 0},
+          {"migration-address", 0, CLI_TEXT, "ADDR",
+           "live: the destination's address for QEMU's stream (default: HOST)", 0},
+          OPT_JSON, OPT_STORE),
+     "Moves the VM to another host running the same hvm version, reached through OpenSSH "
+     "(one session runs 'hvm migrate-receive' there; $HVM_SSH names another ssh program, "
+     "$HVM_REMOTE_HVM the hvm to run there). The VM's folder must be on storage both hosts "
+     "see at the same path ('hvm vm move VM DIR' puts it there).\n\n"
+     "The versions are compared first, then the destination reports what the VM needs: "
+     "its switches (those of every checkpoint too), files outside the folder (bases, "
+     "kernel, initrd, firmware), the folder itself, a free name, free space, the "
+     "accelerator and CPU. Any problem refuses the migration before anything moves; "
+     "--dry-run prints the report (--json: as JSON) and exits 2 when it found a problem.\n\n"
+     "live: the destination starts a worker with QEMU waiting for the memory (-incoming, "
+     "paused) on a port of its store's settings.json \"migration_ports\" (default "
+     "49152-49215) and the VM's drives served but not opened; the memory is copied over TCP "
+     "while the guest runs, with --downtime-limit and --max-bandwidth set; at the switchover "
+     "the source's QEMU is stopped and its worker flushes and closes every layer before the "
+     "destination opens them and lets the guest run (never two writers). Progress is shown "
+     "on a terminal. A failure or Ctrl-C before the switchover (destination killed, network "
+     "cut) leaves the VM running here and nothing on the destination.\n\n"
+     "quick: a running VM is saved into its folder and its worker ends (every layer "
+     "released), the destination links the folder into its store and resumes it; a VM "
+     "that is off or saved is handed over as it is. A failure or Ctrl-C before the "
+     "destination resumed it resumes it here. The last line gives the total time and the "
+     "downtime. This store keeps a record 'moved to HOST' that 'vm list' and 'vm show' "
+     "print."},
     {"start", cmd_vm_start, "start (boot, or resume a saved state)",
      ARGS({"VM", CLI_VM, false}),
      OPTS({"accel", 0, CLI_ENUM, "kvm|tcg|auto", "the accelerator (default auto)", 0},

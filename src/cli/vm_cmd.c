@@ -1,4 +1,5 @@
 /* hvm vm create | list | show | set | rename | delete | check */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "vm/checkpoint.h"
 #include "runtime/runtime.h"
 #include "vm/autostart.h"
+#include "vm/migrate.h"
 #include "vm/vm.h"
 
 int vm_cli_open_store_how(const char *dir, enum store_missing how, struct store *s)
@@ -44,11 +46,26 @@ int vm_cli_open_listed_store(const char *dir, struct store *s)
     return vm_cli_open_store_how(dir, named ? STORE_MUST_EXIST : STORE_MAY_BE_MISSING, s);
 }
 
+/* The "moved" record of a VM that is not in the store (any more). */
+static json_t *moved_record(struct store *s, const char *name)
+{
+    char *entry = store_vm_dir(s, name);
+    bool gone = entry && access(entry, F_OK) != 0;
+    free(entry);
+    return gone ? store_moved_get(s, name) : NULL;
+}
+
 int vm_cli_open(const char *store_dir, const char *name, struct store *s, struct vm **vm)
 {
     if (vm_cli_open_store(store_dir, s))
         return EXIT_ERROR;
     if (vm_open(s, name, vm) < 0) {
+        json_t *moved = moved_record(s, name);
+        if (moved)
+            hvm_error(ENOENT, "VM '%s' moved to host %s (%s); it is managed there now", name,
+                      json_string_value(json_object_get(moved, "host")),
+                      json_string_value(json_object_get(moved, "to")));
+        json_decref(moved);
         store_close(s);
         return cli_fail();
     }
@@ -174,6 +191,21 @@ int cmd_vm_list(const struct cli_args *a)
         vm_close(vm);
     }
     store_names_free(names);
+    /* VMs that migrated to another host: where they went. */
+    json_t *moved = store_moved_all(&s);
+    const char *mname;
+    json_t *rec;
+    json_object_foreach(moved, mname, rec) {
+        char *entry = store_vm_dir(&s, mname);
+        if (entry && access(entry, F_OK) != 0)
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:O, s:O, s:O}", "name", mname,
+                                                 "state", "Moved", "host",
+                                                 json_object_get(rec, "host"), "to",
+                                                 json_object_get(rec, "to"), "id",
+                                                 json_object_get(rec, "id")));
+        free(entry);
+    }
+    json_decref(moved);
     store_close(&s);
     if (as_json)
         return cli_print_json(arr);
@@ -182,6 +214,11 @@ int cmd_vm_list(const struct cli_args *a)
     size_t i;
     json_t *v;
     json_array_foreach(arr, i, v) {
+        if (strcmp(json_string_value(json_object_get(v, "state")), "Moved") == 0) {
+            printf("%-20s %-8s moved to host %s\n", json_string_value(json_object_get(v, "name")),
+                   "Moved", json_string_value(json_object_get(v, "host")));
+            continue;
+        }
         char mem[32] = "-";
         if (json_object_get(v, "memory"))
             size_format((uint64_t)json_integer_value(json_object_get(v, "memory")), mem, sizeof mem);
@@ -269,6 +306,23 @@ int cmd_vm_show(const struct cli_args *a)
     bool as_json = cli_flag(a, "json");
     struct store s;
     struct vm *vm;
+    /* A VM that migrated: the record of where it went. */
+    if (store_open_how(store_dir, STORE_MAY_BE_MISSING, &s) == 0) {
+        json_t *moved = moved_record(&s, cli_pos(a, 0));
+        store_close(&s);
+        if (moved) {
+            json_object_set_new(moved, "name", json_string(cli_pos(a, 0)));
+            json_object_set_new(moved, "state", json_string("Moved"));
+            if (as_json)
+                return cli_print_json(moved);
+            printf("Name:        %s\nState:       Moved\nMoved to:    host %s (%s)\nId:          %s\n",
+                   cli_pos(a, 0), json_string_value(json_object_get(moved, "host")),
+                   json_string_value(json_object_get(moved, "to")),
+                   json_string_value(json_object_get(moved, "id")));
+            json_decref(moved);
+            return EXIT_OK;
+        }
+    }
     if (vm_cli_open(store_dir, cli_pos(a, 0), &s, &vm))
         return EXIT_ERROR;
     json_t *o = vm_summary(vm);

@@ -19,6 +19,9 @@ int cmd_vm_serve(const struct cli_args *a);
 int cmd_vm_export(const struct cli_args *a);
 int cmd_vm_import(const struct cli_args *a);
 int cmd_vm_move(const struct cli_args *a);
+int cmd_vm_migrate(const struct cli_args *a);
+/* hvm migrate-receive [--store DIR]: the destination's end of vm migrate (hidden). */
+int cli_migrate_receive(int argc, char **argv);
 int cmd_vm_start(const struct cli_args *a);
 int cmd_vm_stop(const struct cli_args *a);
 int cmd_vm_turn_off(const struct cli_args *a);

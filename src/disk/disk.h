@@ -127,6 +127,12 @@ int disk_vhdx_open(const char *path, unsigned flags, struct disk **out);
 bool disk_is_vhdx(const char *path);
 /* The VHDX image behind a disk of a VHDX kind, NULL for other kinds. */
 struct vhdx *disk_vhdx_image(struct disk *d);
+/* A stand-in for the chain at path (size bytes) that opens nothing until
+ * disk_deferred_activate opens it with flags; before that, reads and writes
+ * fail with -EAGAIN (deferred.c: a live migration's destination). Activating
+ * another kind of disk does nothing. */
+int disk_deferred_new(const char *path, uint64_t size, struct disk **out);
+int disk_deferred_activate(struct disk *d, unsigned flags);
 /* Is the file protected as a parent (no write permission bits)? */
 bool disk_file_protected(const char *path);
 

@@ -26,10 +26,12 @@
 #include "vm/firmware.h"
 #include "vm/switch.h"
 
-static int connect_ctl(struct vm *vm)
+static int connect_ctl(struct vm *vm, const char *run_dir)
 {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
-    char *path = vm_path(vm, "run/ctl.sock");
+    char rel[64];
+    snprintf(rel, sizeof rel, "%s/ctl.sock", run_dir);
+    char *path = vm_path(vm, rel);
     if (!path || strlen(path) >= sizeof a.sun_path) {
         free(path);
         return hvm_error(ENAMETOOLONG, "VM folder path too long for a socket");
@@ -53,9 +55,15 @@ int runtime_request(struct vm *vm, json_t *request, json_t **reply)
 
 int runtime_request_fd(struct vm *vm, json_t *request, json_t **reply, int *fd_out)
 {
+    return runtime_request_run(vm, "run", request, reply, fd_out);
+}
+
+int runtime_request_run(struct vm *vm, const char *run_dir, json_t *request, json_t **reply,
+                        int *fd_out)
+{
     if (fd_out)
         *fd_out = -1;
-    int fd = connect_ctl(vm);
+    int fd = connect_ctl(vm, run_dir);
     if (fd < 0) {
         json_decref(request);
         return fd;
@@ -298,6 +306,51 @@ static json_t *build_plan(struct vm *vm, const char *accel)
     return plan;
 }
 
+/* Forks the worker (detached twice) with plan and waits for its word that
+ * QEMU runs. */
+static int spawn_worker(struct vm *vm, json_t *plan)
+{
+    int r = 0;
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return hvm_error(errno, "pipe: %s", strerror(errno));
+    char *log = vm_path(vm, "run/worker.log");
+    pid_t child = fork();
+    if (child == 0) {
+        /* Detach twice so the worker is nobody's zombie; drop the CLI's VM
+         * lock (the worker takes <vm>/run/lock instead). */
+        close(pipefd[0]);
+        close(vm->lock_fd);
+        setsid();
+        if (fork() != 0)
+            _exit(0);
+        int devnull = open("/dev/null", O_RDWR);
+        int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        dup2(devnull, 0);
+        dup2(logfd >= 0 ? logfd : devnull, 1);
+        dup2(logfd >= 0 ? logfd : devnull, 2);
+        if (chdir("/") < 0)
+            _exit(1);
+        runtime_worker_main(vm->dir, plan, pipefd[1]);
+    }
+    free(log);
+    close(pipefd[1]);
+    if (child < 0) {
+        close(pipefd[0]);
+        r = hvm_error(errno, "fork: %s", strerror(errno));
+    } else {
+        waitpid(child, NULL, 0);
+        char msg[1024];
+        ssize_t n = read(pipefd[0], msg, sizeof msg - 1);
+        close(pipefd[0]);
+        msg[n > 0 ? n : 0] = 0;
+        if (n != 2 || strncmp(msg, "OK", 2) != 0)
+            r = hvm_error(EIO, "VM '%s' did not start: %s", vm->name,
+                          n > 0 ? msg : "the worker died (see run/worker.log)");
+    }
+    return r;
+}
+
 int runtime_start(struct vm *vm, const char *accel_wanted)
 {
     const char *state = vm_state(vm);
@@ -352,46 +405,8 @@ int runtime_start(struct vm *vm, const char *accel_wanted)
         json_decref(plan);
         return r;
     }
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) < 0) {
-        json_decref(plan);
-        return hvm_error(errno, "pipe: %s", strerror(errno));
-    }
-    char *log = vm_path(vm, "run/worker.log");
-    pid_t child = fork();
-    if (child == 0) {
-        /* Detach twice so the worker is nobody's zombie; drop the CLI's VM
-         * lock (the worker takes <vm>/run/lock instead). */
-        close(pipefd[0]);
-        close(vm->lock_fd);
-        setsid();
-        if (fork() != 0)
-            _exit(0);
-        int devnull = open("/dev/null", O_RDWR);
-        int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        dup2(devnull, 0);
-        dup2(logfd >= 0 ? logfd : devnull, 1);
-        dup2(logfd >= 0 ? logfd : devnull, 2);
-        if (chdir("/") < 0)
-            _exit(1);
-        runtime_worker_main(vm->dir, plan, pipefd[1]);
-    }
-    free(log);
-    close(pipefd[1]);
+    r = spawn_worker(vm, plan);
     json_decref(plan);
-    if (child < 0) {
-        close(pipefd[0]);
-        r = hvm_error(errno, "fork: %s", strerror(errno));
-    } else {
-        waitpid(child, NULL, 0);
-        char msg[1024];
-        ssize_t n = read(pipefd[0], msg, sizeof msg - 1);
-        close(pipefd[0]);
-        msg[n > 0 ? n : 0] = 0;
-        if (n != 2 || strncmp(msg, "OK", 2) != 0)
-            r = hvm_error(EIO, "VM '%s' did not start: %s", vm->name,
-                          n > 0 ? msg : "the worker died (see run/worker.log)");
-    }
     if (r < 0) {
         char keep[1100];
         snprintf(keep, sizeof keep, "%s", hvm_error_message());
@@ -416,6 +431,34 @@ int runtime_start(struct vm *vm, const char *accel_wanted)
             r = hvm_error(EIO, "VM '%s' runs, but its spent memory state could not be dropped: %s",
                           vm->name, hvm_error_message());
     }
+    return r;
+}
+
+int runtime_start_incoming(struct vm *vm, const char *accel, pid_t controller)
+{
+    if (strcmp(vm_disk_io(vm_config(vm)), "vhost-user") != 0)
+        return hvm_error(ENOTSUP, "VM '%s': live migration needs disk I/O vhost-user ('hvm vm set "
+                         "%s --disk-io vhost-user' while it is off)", vm->name, vm->name);
+    char *run = vm_path(vm, "run.incoming");
+    int r = run ? path_mkdirs(run) : hvm_error(ENOMEM, "out of memory");
+    if (r == 0)
+        chmod(run, 0700);
+    free(run);
+    json_t *plan = r == 0 ? build_plan(vm, accel) : NULL;
+    if (!plan)
+        return r < 0 ? r : -EINVAL;
+    json_object_del(plan, "incoming");
+    json_object_set_new(plan, "live_incoming", json_true());
+    json_object_set_new(plan, "controller", json_integer(controller));
+    struct confine_user user;
+    if ((r = qemu_plan_check(plan)) < 0 ||
+        (r = confine_user_lookup(strcmp(accel, "kvm") == 0, &user)) < 0 ||
+        (r = plan_switches_up(vm, plan)) < 0) {
+        json_decref(plan);
+        return r;
+    }
+    r = spawn_worker(vm, plan);
+    json_decref(plan);
     return r;
 }
 

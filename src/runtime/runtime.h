@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "vm/vm.h"
 
@@ -30,6 +31,15 @@ int runtime_request_fd(struct vm *vm, json_t *request, json_t **reply, int *fd);
  * direct kernel boot, OVMF's name of the boot option). 0, or -ENOENT with
  * out empty when the firmware said nothing (yet). boot_status.c. */
 int runtime_boot_status(const struct vm *vm, char *out, size_t size);
+/* The same to a worker whose sockets are in run_dir ("run", or
+ * "run.incoming": a live migration's destination before its switchover). */
+int runtime_request_run(struct vm *vm, const char *run_dir, json_t *request, json_t **reply,
+                        int *fd);
+/* A live migration's destination: a worker for the VM (the source still
+ * runs it: vm.json is not changed) with QEMU -S -incoming defer and its
+ * drives deferred, its sockets in run.incoming/; it dies with controller
+ * until activated (see worker_migrate.c). */
+int runtime_start_incoming(struct vm *vm, const char *accel, pid_t controller);
 /* Is the VM's worker alive? */
 bool runtime_alive(struct vm *vm);
 /* Waits for the worker to exit (after stop/turn-off/save) up to timeout_ms. */

@@ -82,6 +82,15 @@ struct worker {
     time_t started;
     char *saved_memory; /* set when QEMU exits because of a save */
     bool quitting;
+    /* Live migration (see worker_migrate.c): the folder of the sockets and
+     * the lock ("run", or "run.incoming" while a destination waits for the
+     * switchover), whether this worker records the VM's state in vm.json
+     * when QEMU exits (not while incoming, nor after the VM left), and the
+     * hvm that waits for the switchover. */
+    const char *run;
+    bool owner;
+    bool incoming_live;
+    pid_t controller;
 };
 
 static void wlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -102,7 +111,9 @@ static void wlog(const char *fmt, ...)
 static char *run_path(struct worker *w, const char *name)
 {
     char *p;
-    return asprintf(&p, "%s/run/%s", w->dir, name) < 0 ? NULL : p;
+    /* The console log is one file for the VM's whole life, on both hosts. */
+    const char *sub = strcmp(name, "console.log") == 0 ? "run" : w->run;
+    return asprintf(&p, "%s/%s/%s", w->dir, sub, name) < 0 ? NULL : p;
 }
 
 static double now_ms(void)
@@ -191,6 +202,20 @@ static int connect_qemu(struct worker *w, struct drive *dr)
     return vhost_blk_new(&access, dr->disk->size, &opts, &dr->vhost);
 }
 
+/* A live migration's destination: the source writes the chain until the
+ * switchover, so only its size is read now (headers, no lock, nothing
+ * kept); the drive is opened for real when activated. */
+static int open_deferred(struct drive *dr)
+{
+    struct disk *probe;
+    int r = disk_open(dr->path, DISK_OPEN_READ_ONLY | DISK_OPEN_HEADER_ONLY, &probe);
+    if (r < 0)
+        return r;
+    uint64_t size = probe->size;
+    disk_close(probe);
+    return disk_deferred_new(dr->path, size, &dr->disk);
+}
+
 static int open_drives(struct worker *w)
 {
     size_t i;
@@ -205,7 +230,7 @@ static int open_drives(struct worker *w)
         snprintf(name, sizeof name, "drive%d.sock", dr->slot);
         char *sock = run_path(w, name);
         dr->qemu_fd = dr->vhost_fd = -1;
-        int r = disk_open(dr->path, 0, &dr->disk);
+        int r = w->incoming_live ? open_deferred(dr) : disk_open(dr->path, 0, &dr->disk);
         if (r == 0)
             r = nbd_server_new(dr->disk, NULL, &dr->server);
         if (r == 0)
@@ -252,6 +277,7 @@ static void close_drives(struct worker *w)
         if (d->qemu_fd >= 0)
             close(d->qemu_fd);
     }
+    w->n_drives = 0;
     w->n_drives = 0;
 }
 
@@ -628,10 +654,13 @@ static void build_args(struct worker *w, const struct qemu_fds *f, struct qemu_a
         qemu_args_add(a, "-append");
         qemu_args_add(a, "%s", cmdline ? cmdline : "console=ttyS0");
     }
-    if (json_is_string(json_object_get(p, "incoming"))) {
+    if (json_is_string(json_object_get(p, "incoming")) || w->incoming_live) {
         qemu_args_add(a, "-incoming");
         qemu_args_add(a, "defer");
     }
+    /* Live: the guest runs here only once the source let go (activate). */
+    if (w->incoming_live)
+        qemu_args_add(a, "-S");
 }
 
 /* In the child: only async-signal-safe calls (the worker has threads). */
@@ -1175,6 +1204,8 @@ static int send_keys(struct worker *w, const json_t *chords)
     return 0;
 }
 
+#include "runtime/worker_migrate.c"
+
 static json_t *handle(struct worker *w, json_t *req)
 {
     const char *op = json_string_value(json_object_get(req, "op"));
@@ -1220,6 +1251,8 @@ static json_t *handle(struct worker *w, json_t *req)
         return do_checkpoint(w, req);
     } else if (strcmp(op, "screendump") == 0) {
         return do_screendump(w);
+    } else if (strncmp(op, "migrate-", 8) == 0) {
+        return migrate_handle(w, op, req);
     } else if (strcmp(op, "send-keys") == 0) {
         r = send_keys(w, json_object_get(req, "chords"));
     } else {
@@ -1317,6 +1350,11 @@ static void finish(struct worker *w, int status)
     close_drives(w);
     qmp_close(&w->qmp);
     struct vm *vm;
+    if (!w->owner) {
+        /* The VM lives on with another worker, or never came here. */
+        wlog("QEMU exited (status %d); the VM is not this worker's to record", status);
+        return;
+    }
     if (vm_open_dir(w->dir, true, &vm) == 0) {
         json_t *next = json_deep_copy(vm->doc);
         json_t *remove = json_array();
@@ -1342,6 +1380,10 @@ void runtime_worker_main(const char *vm_dir, json_t *plan, int ready_fd)
     const char *io = json_string_value(json_object_get(plan, "disk_io"));
     struct worker w = {.dir = strdup(vm_dir), .plan = plan, .ctl_fd = -1, .vnc_fd = -1, .reply_fd = -1, .started = time(NULL),
                        .vhost = !io || strcmp(io, "nbd") != 0, .qmp = {.fd = -1}};
+    w.incoming_live = json_is_true(json_object_get(plan, "live_incoming"));
+    w.run = w.incoming_live ? "run.incoming" : "run";
+    w.owner = !w.incoming_live;
+    w.controller = (pid_t)json_integer_value(json_object_get(plan, "controller"));
     int r;
     for (int i = 0; i < QEMU_MAX_NICS; i++)
         w.tap_fd[i] = -1;
@@ -1371,6 +1413,7 @@ void runtime_worker_main(const char *vm_dir, json_t *plan, int ready_fd)
         pid_t done = waitpid(w.qemu, &status, WNOHANG);
         if (done == w.qemu)
             break;
+        migrate_watch_controller(&w);
         struct pollfd p[3] = {{w.ctl_fd, POLLIN, 0}, {w.qmp.fd, POLLIN, 0}, {w.vnc_fd, POLLIN, 0}};
         int n = poll(p, 3, 200);
         if (n > 0 && (p[0].revents & POLLIN))

@@ -20,6 +20,7 @@
 #include "util/hashpool.h"
 #include "vhd/image.h"
 #include "vm/bundle.h"
+#include "vm/migrate.h"
 #include "vm/modes.h"
 
 static int copy_tree(const char *from, const char *to, json_t *files, const char *rel)
@@ -361,6 +362,7 @@ static bool pid_alive(const char *name)
 
 void store_recover(struct store *s)
 {
+    vm_migrate_recover(s);
     DIR *d = opendir(s->vms);
     struct dirent *e;
     while (d && (e = readdir(d))) {

@@ -2,6 +2,7 @@
  * random writes of any alignment into fixed, dynamic and differencing
  * disks, compared with an in-memory model, across close and reopen; the
  * structural check stays clean; chains read through their parents. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -249,6 +250,36 @@ static void test_resize(void **state)
     free(m);
 }
 
+/* A deferred disk (a live migration's destination) reads and writes
+ * nothing until activated, then is the chain it stands for. */
+static void test_deferred(void **state)
+{
+    (void)state;
+    const char *file = path("deferred.vhd");
+    create(file, VHD_TYPE_DYNAMIC, 4 << 20, 2 << 20);
+    struct disk *d;
+    OK(disk_deferred_new(file, 4 << 20, &d));
+    assert_int_equal(d->size, 4 << 20);
+    char buf[512] = "migrated";
+    assert_int_equal(disk_pwrite(d, buf, sizeof buf, 4096), -EAGAIN);
+    assert_int_equal(disk_pread(d, buf, sizeof buf, 0), -EAGAIN);
+    OK(disk_flush(d));
+    OK(disk_deferred_activate(d, 0));
+    memcpy(buf, "migrated", 9);
+    OK(disk_pwrite(d, buf, sizeof buf, 4096));
+    OK(disk_flush(d));
+    disk_close(d);
+    OK(disk_open(file, DISK_OPEN_READ_ONLY, &d));
+    char back[512];
+    OK(disk_pread(d, back, sizeof back, 4096));
+    assert_string_equal(back, "migrated");
+    disk_close(d);
+    /* A size that changed since the migration began is refused. */
+    OK(disk_deferred_new(file, 8 << 20, &d));
+    assert_int_equal(disk_deferred_activate(d, 0), -EINVAL);
+    disk_close(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_chain),
         cmocka_unit_test(test_compact),
         cmocka_unit_test(test_resize),
+        cmocka_unit_test(test_deferred),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
