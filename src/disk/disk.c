@@ -223,3 +223,19 @@ int disk_read_layered(struct disk *d, void *buf, uint64_t count, uint64_t offset
     }
     return 0;
 }
+
+int disk_chain_enter(const char *path, unsigned depth, struct disk_chain_seen *seen,
+                     struct stat *st)
+{
+    if (depth >= DISK_MAX_DEPTH)
+        return hvm_error(ELOOP, "%s: parent chain deeper than %d layers", seen[0].path,
+                         DISK_MAX_DEPTH);
+    if (stat(path, st) < 0)
+        return hvm_error(errno, "%s: %s", path, strerror(errno));
+    for (unsigned i = 0; i < depth; i++)
+        if (seen[i].dev == st->st_dev && seen[i].ino == st->st_ino)
+            return hvm_error(ELOOP, "%s: parent chain loops back to %s", seen[depth - 1].path,
+                             path);
+    seen[depth] = (struct disk_chain_seen){st->st_dev, st->st_ino, path};
+    return 0;
+}

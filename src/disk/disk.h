@@ -6,6 +6,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 /* Where a run of bytes of one layer comes from. */
 enum disk_extent {
@@ -114,6 +116,18 @@ int disk_write_zeroes(struct disk *d, uint64_t offset, uint64_t count);
  * that a large read becomes few large preads. */
 int disk_read_layered(struct disk *d, void *buf, uint64_t count, uint64_t offset,
                       int (*read_own)(struct disk *, void *, uint64_t, uint64_t));
+
+/* The layers met so far while a kind opens a chain, one per depth. */
+struct disk_chain_seen {
+    dev_t dev;
+    ino_t ino;
+    const char *path;
+};
+/* Enters path as the layer at depth of the chain being opened (seen holds
+ * DISK_MAX_DEPTH entries): an error if the chain would be deeper than that
+ * or loops back to a layer met before; st gets the file's status. */
+int disk_chain_enter(const char *path, unsigned depth, struct disk_chain_seen *seen,
+                     struct stat *st);
 
 /* Kinds, for disk_open's probe and for tests. */
 int disk_raw_open(const char *path, unsigned flags, struct disk **out);

@@ -20,12 +20,6 @@
 #include "util/uuid.h"
 #include "vhd/image.h"
 
-struct seen {
-    dev_t dev;
-    ino_t ino;
-    const char *path;
-};
-
 static int vhd_read_own_cb(struct disk *d, void *buf, uint64_t count, uint64_t offset)
 {
     return vhd_read_own(d->priv, buf, count, offset);
@@ -199,8 +193,8 @@ struct vhd *disk_vhd_image(struct disk *d)
     return NULL;
 }
 
-static int open_layer(const char *path, unsigned flags, unsigned depth, struct seen *seen,
-                      struct disk **out);
+static int open_layer(const char *path, unsigned flags, unsigned depth,
+                      struct disk_chain_seen *seen, struct disk **out);
 
 /* A layer protected read-only (no write bits) that the caller may write
  * (DISK_OPEN_FORCE: a merge into it, a rebase of a frozen checkpoint layer).
@@ -226,7 +220,7 @@ static int vhd_open_protected(const char *path, unsigned vflags, const struct st
 }
 
 static int open_parent(struct disk *d, struct vhd *v, unsigned flags, unsigned depth,
-                       struct seen *seen)
+                       struct disk_chain_seen *seen)
 {
     char **cands = vhd_parent_candidates(v);
     char tried[2048] = "";
@@ -282,23 +276,15 @@ static int open_parent(struct disk *d, struct vhd *v, unsigned flags, unsigned d
     return r;
 }
 
-static int open_layer(const char *path, unsigned flags, unsigned depth, struct seen *seen,
-                      struct disk **out)
+static int open_layer(const char *path, unsigned flags, unsigned depth,
+                      struct disk_chain_seen *seen, struct disk **out)
 {
     struct stat st;
     struct vhd *v;
     int r;
 
-    if (depth >= DISK_MAX_DEPTH)
-        return hvm_error(ELOOP, "%s: parent chain deeper than %d layers", seen[0].path,
-                         DISK_MAX_DEPTH);
-    if (stat(path, &st) < 0)
-        return hvm_error(errno, "%s: %s", path, strerror(errno));
-    for (unsigned i = 0; i < depth; i++)
-        if (seen[i].dev == st.st_dev && seen[i].ino == st.st_ino)
-            return hvm_error(ELOOP, "%s: parent chain loops back to %s", seen[depth - 1].path,
-                             path);
-    seen[depth] = (struct seen){st.st_dev, st.st_ino, path};
+    if ((r = disk_chain_enter(path, depth, seen, &st)) < 0)
+        return r;
     if (!(flags & (DISK_OPEN_READ_ONLY | DISK_OPEN_FORCE)) && !(st.st_mode & 0222))
         return hvm_error(EROFS, "%s: protected read-only as the parent of differencing "
                          "disks; writing it would break them",
@@ -335,6 +321,6 @@ static int open_layer(const char *path, unsigned flags, unsigned depth, struct s
 
 int disk_vhd_open(const char *path, unsigned flags, struct disk **out)
 {
-    struct seen seen[DISK_MAX_DEPTH];
+    struct disk_chain_seen seen[DISK_MAX_DEPTH];
     return open_layer(path, flags, 0, seen, out);
 }

@@ -190,14 +190,8 @@ static void candidates_free(char **c)
     free(c);
 }
 
-struct seen {
-    dev_t dev;
-    ino_t ino;
-    const char *path;
-};
-
-static int open_layer(const char *path, unsigned flags, unsigned depth, struct seen *seen,
-                      struct disk **out);
+static int open_layer(const char *path, unsigned flags, unsigned depth,
+                      struct disk_chain_seen *seen, struct disk **out);
 
 static bool linkage_matches(const char *text, const uint8_t guid[16])
 {
@@ -206,7 +200,7 @@ static bool linkage_matches(const char *text, const uint8_t guid[16])
 }
 
 static int open_parent(struct disk *d, struct vhdx *v, unsigned flags, unsigned depth,
-                       struct seen *seen)
+                       struct disk_chain_seen *seen)
 {
     char **cands = parent_candidates(v);
     char tried[2048] = "";
@@ -261,22 +255,14 @@ static int open_parent(struct disk *d, struct vhdx *v, unsigned flags, unsigned 
     return r;
 }
 
-static int open_layer(const char *path, unsigned flags, unsigned depth, struct seen *seen,
-                      struct disk **out)
+static int open_layer(const char *path, unsigned flags, unsigned depth,
+                      struct disk_chain_seen *seen, struct disk **out)
 {
     struct stat st;
     struct vhdx *v;
     int r;
-    if (depth >= DISK_MAX_DEPTH)
-        return hvm_error(ELOOP, "%s: parent chain deeper than %d layers", seen[0].path,
-                         DISK_MAX_DEPTH);
-    if (stat(path, &st) < 0)
-        return hvm_error(errno, "%s: %s", path, strerror(errno));
-    for (unsigned i = 0; i < depth; i++)
-        if (seen[i].dev == st.st_dev && seen[i].ino == st.st_ino)
-            return hvm_error(ELOOP, "%s: parent chain loops back to %s", seen[depth - 1].path,
-                             path);
-    seen[depth] = (struct seen){st.st_dev, st.st_ino, path};
+    if ((r = disk_chain_enter(path, depth, seen, &st)) < 0)
+        return r;
     if (!(flags & DISK_OPEN_READ_ONLY))
         return hvm_error(EROFS, "%s: a VHDX image; hvm reads VHDX but does not write it yet "
                          "(convert it with 'hvm vhd convert %s NEW.vhd')", path, path);
@@ -304,6 +290,6 @@ static int open_layer(const char *path, unsigned flags, unsigned depth, struct s
 
 int disk_vhdx_open(const char *path, unsigned flags, struct disk **out)
 {
-    struct seen seen[DISK_MAX_DEPTH];
+    struct disk_chain_seen seen[DISK_MAX_DEPTH];
     return open_layer(path, flags, 0, seen, out);
 }
