@@ -14,12 +14,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <libxml/parser.h>
@@ -30,6 +28,7 @@
 #include "cli/table.h"
 #include "cli/vm_common.h"
 #include "util/error.h"
+#include "util/proc.h"
 #include "vm/store.h"
 
 static bool verbose;
@@ -80,51 +79,15 @@ static int run_tool(const char *const *argv, char **out)
 {
     if (verbose)
         show_command(argv);
-    int po[2], pe[2];
-    if (pipe2(po, O_CLOEXEC) < 0)
-        return hvm_error(errno, "pipe: %s", strerror(errno));
-    if (pipe2(pe, O_CLOEXEC) < 0) {
-        close(po[0]), close(po[1]);
-        return hvm_error(errno, "pipe: %s", strerror(errno));
-    }
     fflush(stdout), fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(po[1], 1);
-        dup2(pe[1], 2);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(po[1]), close(pe[1]);
+    int code = 0;
     struct buf o = {0}, e = {0};
-    int r = pid < 0 ? hvm_error(errno, "fork: %s", strerror(errno)) : 0;
-    struct pollfd p[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
-    while (r == 0 && (p[0].fd >= 0 || p[1].fd >= 0)) {
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            r = hvm_error(errno, "poll: %s", strerror(errno));
-            break;
-        }
-        for (int i = 0; i < 2; i++) {
-            if (p[i].fd < 0 || !p[i].revents)
-                continue;
-            char chunk[8192];
-            ssize_t n = read(p[i].fd, chunk, sizeof chunk);
-            if (n > 0)
-                r = buf_add(i == 0 ? &o : &e, chunk, (size_t)n) < 0 ? hvm_error(ENOMEM, "out of memory") : 0;
-            else if (n == 0 || errno != EINTR)
-                p[i].fd = -1;
-        }
-    }
-    close(po[0]), close(pe[0]);
-    int status = 0;
-    if (pid > 0)
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-            ;
-    if (r == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 127)
+    int r = proc_capture(NULL, argv, &code, &o.data, &e.data);
+    if (r == 0)
+        e.len = strlen(e.data);
+    if (r == 0 && code == 127)
         r = hvm_error(ENOENT, "%s: not found (install Debian's pacemaker-cli-utils)", argv[0]);
-    else if (r == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+    else if (r == 0 && code != 0) {
         /* the last non-empty line the tool wrote on stderr says why */
         char *last = NULL;
         for (char *line = e.data ? strtok(e.data, "\n") : NULL; line; line = strtok(NULL, "\n"))

@@ -32,6 +32,7 @@
 #include "util/crashpoint.h"
 #include "util/error.h"
 #include "util/fileio.h"
+#include "util/filelock.h"
 #include "util/size.h"
 #include "vm/migrate.h"
 #include "vm/vm.h"
@@ -740,9 +741,11 @@ static json_t *receive_check(struct store *s, json_t *facts)
     return json_pack("{s:b, s:o, s:o}", "ok", true, "report", rep, "problems", problems);
 }
 
-static json_t *receive_adopt(struct store *s, const char *store_dir, json_t *msg)
+/* Before the destination takes a VM: its store exists (made now if need
+ * be) and the VM's facts pass the checks again. NULL, or the reply that
+ * refuses. */
+static json_t *receive_prepare(struct store *s, const char *store_dir, json_t *facts)
 {
-    json_t *facts = json_object_get(msg, "facts");
     if (!s->exists) {
         store_close(s);
         if (store_open_how(store_dir, STORE_CREATE, s) < 0)
@@ -750,12 +753,19 @@ static json_t *receive_adopt(struct store *s, const char *store_dir, json_t *msg
     }
     json_t *problems = json_array();
     json_decref(vm_migrate_check(s, facts, my_version(), problems));
-    if (json_array_size(problems)) {
-        json_t *rep = reply_error(json_string_value(json_array_get(problems, 0)));
-        json_decref(problems);
-        return rep;
-    }
+    json_t *rep = json_array_size(problems)
+                      ? reply_error(json_string_value(json_array_get(problems, 0)))
+                      : NULL;
     json_decref(problems);
+    return rep;
+}
+
+static json_t *receive_adopt(struct store *s, const char *store_dir, json_t *msg)
+{
+    json_t *facts = json_object_get(msg, "facts");
+    json_t *refused = receive_prepare(s, store_dir, facts);
+    if (refused)
+        return refused;
     if (vm_migrate_adopt(s, facts) < 0)
         return reply_error(hvm_error_message());
     const char *name = json_string_value(json_object_get(facts, "name"));
@@ -791,12 +801,8 @@ struct incoming {
 static bool lock_held(const char *dir, const char *rel)
 {
     char *lock = path_join(dir, rel);
-    int fd = lock ? open(lock, O_RDWR | O_CLOEXEC) : -1;
+    bool held = path_flock_held(lock);
     free(lock);
-    if (fd < 0)
-        return false;
-    bool held = flock(fd, LOCK_SH | LOCK_NB) < 0;
-    close(fd);
     return held;
 }
 
@@ -822,19 +828,9 @@ static json_t *receive_prepare_live(struct store *s, const char *store_dir, json
     json_t *facts = json_object_get(msg, "facts");
     if (in->started)
         return reply_error("a migration is already being received");
-    if (!s->exists) {
-        store_close(s);
-        if (store_open_how(store_dir, STORE_CREATE, s) < 0)
-            return reply_error(hvm_error_message());
-    }
-    json_t *problems = json_array();
-    json_decref(vm_migrate_check(s, facts, my_version(), problems));
-    if (json_array_size(problems)) {
-        json_t *rep = reply_error(json_string_value(json_array_get(problems, 0)));
-        json_decref(problems);
-        return rep;
-    }
-    json_decref(problems);
+    json_t *refused = receive_prepare(s, store_dir, facts);
+    if (refused)
+        return refused;
     const char *folder = json_string_value(json_object_get(facts, "folder"));
     char *cfg = path_join(folder, "vm.json");
     in->vm.store = s;

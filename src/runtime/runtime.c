@@ -22,6 +22,7 @@
 #include "runtime/qemu.h"
 #include "util/error.h"
 #include "util/fileio.h"
+#include "util/filelock.h"
 #include "vm/checkpoint.h"
 #include "vm/firmware.h"
 #include "vm/switch.h"
@@ -121,12 +122,8 @@ int runtime_request_run(struct vm *vm, const char *run_dir, json_t *request, jso
 bool runtime_alive(struct vm *vm)
 {
     char *lock = vm_path(vm, "run/lock");
-    int fd = lock ? open(lock, O_RDWR | O_CLOEXEC) : -1;
+    bool alive = path_flock_held(lock);
     free(lock);
-    if (fd < 0)
-        return false;
-    bool alive = flock(fd, LOCK_SH | LOCK_NB) < 0;
-    close(fd);
     return alive;
 }
 

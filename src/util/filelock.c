@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -216,4 +217,14 @@ const char *file_lock_refused(bool *by_writer)
     if (by_writer)
         *by_writer = refused_writer;
     return refused[0] ? refused : NULL;
+}
+
+bool path_flock_held(const char *path)
+{
+    int fd = path ? open(path, O_RDWR | O_CLOEXEC) : -1;
+    if (fd < 0)
+        return false;
+    bool held = flock(fd, LOCK_SH | LOCK_NB) < 0;
+    close(fd);
+    return held;
 }

@@ -41,4 +41,8 @@ void file_lock_release(struct file_lock *lock);
  * For callers that name the owner. */
 const char *file_lock_refused(bool *by_writer);
 
+/* Does some process hold a flock(2) on the file at path (a VM worker's
+ * run/lock)? false when the file is missing. */
+bool path_flock_held(const char *path);
+
 #endif

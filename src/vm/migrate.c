@@ -21,6 +21,7 @@
 
 #include "util/error.h"
 #include "util/fileio.h"
+#include "util/filelock.h"
 #include "vm/firmware.h"
 #include "vm/validate.h"
 
@@ -352,12 +353,8 @@ json_t *store_moved_get(struct store *s, const char *name)
 static bool folder_running(const char *folder)
 {
     char *lock = path_join(folder, "run/lock");
-    int fd = lock ? open(lock, O_RDWR | O_CLOEXEC) : -1;
+    bool held = path_flock_held(lock);
     free(lock);
-    if (fd < 0)
-        return false;
-    bool held = flock(fd, LOCK_SH | LOCK_NB) < 0;
-    close(fd);
     return held;
 }
 

@@ -8,9 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +17,11 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util/error.h"
+#include "util/proc.h"
 #include "web/web.h"
-
-extern char **environ;
 
 int web_check_name(const char *what, const char *s)
 {
@@ -44,23 +40,6 @@ int web_check_name(const char *what, const char *s)
     return 0;
 }
 
-/* Appends what fd has to *buf (*len bytes so far); 0 at end of file. */
-static ssize_t drain(int fd, char **buf, size_t *len)
-{
-    char chunk[8192];
-    ssize_t n = read(fd, chunk, sizeof chunk);
-    if (n <= 0)
-        return n;
-    char *b = realloc(*buf, *len + (size_t)n + 1);
-    if (!b)
-        return -1;
-    memcpy(b + *len, chunk, (size_t)n);
-    *len += (size_t)n;
-    b[*len] = 0;
-    *buf = b;
-    return n;
-}
-
 int web_run_hvm(const struct web_config *c, const char *const *args, int *status, char **out,
                 char **err)
 {
@@ -74,77 +53,10 @@ int web_run_hvm(const struct web_config *c, const char *const *args, int *status
         argv[n++] = c->store;
     }
     argv[n] = NULL;
-    int po[2], pe[2];
-    if (pipe2(po, O_CLOEXEC) < 0)
-        return hvm_error(errno, "pipe: %s", strerror(errno));
-    if (pipe2(pe, O_CLOEXEC) < 0) {
-        close(po[0]), close(po[1]);
-        return hvm_error(errno, "pipe: %s", strerror(errno));
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, po[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
-    /* The server ignores SIGPIPE; the command gets the default back. */
-    posix_spawnattr_t at;
-    posix_spawnattr_init(&at);
-    sigset_t def;
-    sigemptyset(&def);
-    sigaddset(&def, SIGPIPE);
-    posix_spawnattr_setsigdefault(&at, &def);
-    /* The server waits for its signals with sigwait, blocked in every
-     * thread: the command gets an empty mask. */
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    pid_t pid;
-    int r = posix_spawn(&pid, c->exe, &fa, &at, (char *const *)argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(po[1]), close(pe[1]);
-    if (r != 0) {
-        close(po[0]), close(pe[0]);
-        return hvm_error(r, "%s: %s", c->exe, strerror(r));
-    }
-    char *ob = calloc(1, 1), *eb = calloc(1, 1);
-    size_t ol = 0, el = 0;
-    /* Read until both pipes end, or until the command has exited and
-     * nothing is left to read: a process it leaves behind (a VM's worker
-     * closes its inherited descriptors, but to be sure) must not hold the
-     * request open. */
-    bool open_o = true, open_e = true, exited = false;
-    int wst = 0;
-    while ((open_o || open_e) && ob && eb) {
-        struct pollfd p[2] = {{open_o ? po[0] : -1, POLLIN, 0}, {open_e ? pe[0] : -1, POLLIN, 0}};
-        int k = poll(p, 2, exited ? 0 : 200);
-        if (k < 0 && errno != EINTR)
-            break;
-        if (k == 0) {
-            if (exited)
-                break;
-            if (waitpid(pid, &wst, WNOHANG) == pid)
-                exited = true;
-            continue;
-        }
-        if (open_o && (p[0].revents & (POLLIN | POLLHUP | POLLERR)) && drain(po[0], &ob, &ol) <= 0)
-            open_o = false;
-        if (open_e && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) && drain(pe[0], &eb, &el) <= 0)
-            open_e = false;
-    }
-    close(po[0]), close(pe[0]);
-    if (!exited)
-        while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
-            ;
-    if (!ob || !eb) {
-        free(ob), free(eb);
-        return hvm_error(ENOMEM, "out of memory");
-    }
-    *status = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + (WIFSIGNALED(wst) ? WTERMSIG(wst) : 0);
-    *out = ob;
-    *err = eb;
-    return 0;
+    /* The server ignores SIGPIPE and blocks its signals (sigwait): the
+     * command gets neither. A VM's worker the command leaves running does
+     * not hold the request open. */
+    return proc_capture(c->exe, argv, status, out, err);
 }
 
 /* The command's error, as the CLI printed it: its last line without "hvm: ". */
