@@ -10,6 +10,7 @@
  * threads only, except while the guest is stopped (checkpoint), when QEMU
  * sends no requests; nbd_server_replace_disk switches a leaf between
  * requests, for both. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -111,8 +112,11 @@ static void wlog(const char *fmt, ...)
 static char *run_path(struct worker *w, const char *name)
 {
     char *p;
-    /* The console log is one file for the VM's whole life, on both hosts. */
-    const char *sub = strcmp(name, "console.log") == 0 ? "run" : w->run;
+    /* The console and firmware logs are one file for the VM's whole run, on
+     * both hosts of a live migration. */
+    const char *sub = strcmp(name, "console.log") == 0 || strcmp(name, "firmware.log") == 0
+                          ? "run"
+                          : w->run;
     return asprintf(&p, "%s/%s/%s", w->dir, sub, name) < 0 ? NULL : p;
 }
 
@@ -398,7 +402,10 @@ static int open_qemu_fds(struct worker *w, struct qemu_fds *f)
     free(log);
     /* (emptied at each boot: only this run's messages tell its boot state) */
     char *fwlog = run_path(w, "firmware.log");
-    int trunc = json_is_string(json_object_get(p, "incoming")) ? 0 : O_TRUNC;
+    int trunc = json_is_string(json_object_get(p, "incoming")) ||
+                        json_is_true(json_object_get(p, "live_incoming"))
+                    ? 0
+                    : O_TRUNC;
     if (r == 0 && (!fwlog || (f->fwlog = open(fwlog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | trunc,
                                               0600)) < 0))
         r = hvm_error(errno, "%s: %s", fwlog ? fwlog : "firmware.log", strerror(errno));

@@ -158,30 +158,37 @@ static int migrate_settle(struct worker *w)
 {
     if (strcmp(w->run, "run") == 0)
         return 0;
-    const char *fixed[] = {"lock", "ctl.sock", "vnc.sock", "console.sock", "drives.json"};
-    char *from = NULL, *to = NULL;
+    /* Everything the run keeps there (the lock, sockets, drives.json, the
+     * adapters' taps.json...), whatever other parts of the worker add. */
+    char *from_dir = NULL;
+    if (asprintf(&from_dir, "%s/run.incoming", w->dir) < 0)
+        return hvm_error(ENOMEM, "out of memory");
+    DIR *d = opendir(from_dir);
+    if (!d) {
+        int r = hvm_error(errno, "%s: %s", from_dir, strerror(errno));
+        free(from_dir);
+        return r;
+    }
     int r = 0;
-    for (int i = 0; i < 5 + w->n_drives && r == 0; i++) {
-        char name[32];
-        if (i < 5)
-            snprintf(name, sizeof name, "%s", fixed[i]);
-        else
-            snprintf(name, sizeof name, "drive%d.sock", w->drives[i - 5].slot);
-        if (asprintf(&from, "%s/run.incoming/%s", w->dir, name) < 0 ||
-            asprintf(&to, "%s/run/%s", w->dir, name) < 0)
+    struct dirent *e;
+    while (r == 0 && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char *from = NULL, *to = NULL;
+        if (asprintf(&from, "%s/%s", from_dir, e->d_name) < 0 ||
+            asprintf(&to, "%s/run/%s", w->dir, e->d_name) < 0)
             r = hvm_error(ENOMEM, "out of memory");
         else if (rename(from, to) < 0 && errno != ENOENT)
             r = hvm_error(errno, "%s: %s", to, strerror(errno));
         free(from);
         free(to);
-        from = to = NULL;
     }
+    closedir(d);
     if (r == 0) {
         w->run = "run";
-        if (asprintf(&from, "%s/run.incoming", w->dir) >= 0)
-            rmdir(from);
-        free(from);
+        rmdir(from_dir);
     }
+    free(from_dir);
     return r;
 }
 
