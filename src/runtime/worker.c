@@ -282,7 +282,6 @@ static void close_drives(struct worker *w)
             close(d->qemu_fd);
     }
     w->n_drives = 0;
-    w->n_drives = 0;
 }
 
 /* What QEMU is given instead of paths: its monitor (a socketpair), the
