@@ -270,16 +270,27 @@ static void check_cp_name(struct ctx *c, const char *path, json_t *v)
         problem(c, path, "not a checkpoint name (1-1024 characters, no control characters)");
 }
 
+/* v is a string and one of words (NULL-terminated); the problem names them
+ * all: "'x' is not a, b or c". */
+static void check_word(struct ctx *c, const char *path, json_t *v, const char *const *words)
+{
+    char b[64], list[256] = "";
+    const char *s = want_string(c, path, v);
+    if (!s)
+        return;
+    size_t n = 0;
+    for (; words[n]; n++)
+        if (strcmp(s, words[n]) == 0)
+            return;
+    for (size_t i = 0; i < n; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                 i == 0 ? "" : i + 1 == n ? " or " : ", ", words[i]);
+    problem(c, path, "'%s' is not %s", shown(s, b, sizeof b), list);
+}
+
 static void check_state(struct ctx *c, const char *path, json_t *v)
 {
-    static const char *const states[] = {"Off", "Saved", "Running", "Paused"};
-    char b[64];
-    const char *s = want_string(c, path, v);
-    for (size_t i = 0; s && i < sizeof states / sizeof *states; i++)
-        if (strcmp(s, states[i]) == 0)
-            return;
-    if (s)
-        problem(c, path, "'%s' is not Off, Saved, Running or Paused", shown(s, b, sizeof b));
+    check_word(c, path, v, (const char *const[]){"Off", "Saved", "Running", "Paused", NULL});
 }
 
 static void check_file(struct ctx *c, const char *path, json_t *v)
@@ -377,27 +388,18 @@ static void check_max_bandwidth(struct ctx *c, const char *path, json_t *v)
 
 static void check_nic_model(struct ctx *c, const char *path, json_t *v)
 {
-    char b[64];
-    const char *s = want_string(c, path, v);
-    if (s && strcmp(s, "virtio") != 0 && strcmp(s, "e1000e") != 0)
-        problem(c, path, "'%s' is not virtio or e1000e", shown(s, b, sizeof b));
+    check_word(c, path, v, (const char *const[]){"virtio", "e1000e", NULL});
 }
 
 static void check_disk_io(struct ctx *c, const char *path, json_t *v)
 {
-    char b[64];
-    const char *s = want_string(c, path, v);
-    if (s && strcmp(s, "vhost-user") != 0 && strcmp(s, "nbd") != 0)
-        problem(c, path, "'%s' is not vhost-user or nbd", shown(s, b, sizeof b));
+    check_word(c, path, v, (const char *const[]){"vhost-user", "nbd", NULL});
 }
 
 /* How an online checkpoint's memory was saved (runtime_checkpoint_take_mode). */
 static void check_memory_mode(struct ctx *c, const char *path, json_t *v)
 {
-    char b[64];
-    const char *s = want_string(c, path, v);
-    if (s && strcmp(s, "precopy") != 0 && strcmp(s, "stop") != 0)
-        problem(c, path, "'%s' is not precopy or stop", shown(s, b, sizeof b));
+    check_word(c, path, v, (const char *const[]){"precopy", "stop", NULL});
 }
 
 static void check_pause(struct ctx *c, const char *path, json_t *v)
@@ -432,10 +434,7 @@ static void check_delay(struct ctx *c, const char *path, json_t *v)
 
 static void check_accel(struct ctx *c, const char *path, json_t *v)
 {
-    char b[64];
-    const char *s = want_string(c, path, v);
-    if (s && strcmp(s, "kvm") != 0 && strcmp(s, "tcg") != 0)
-        problem(c, path, "'%s' is not kvm or tcg", shown(s, b, sizeof b));
+    check_word(c, path, v, (const char *const[]){"kvm", "tcg", NULL});
 }
 
 static void check_started(struct ctx *c, const char *path, json_t *v)
@@ -487,10 +486,7 @@ static const struct field autostart_fields[] = {
 
 static void check_firmware_type(struct ctx *c, const char *path, json_t *v)
 {
-    char b[64];
-    const char *s = want_string(c, path, v);
-    if (s && strcmp(s, "bios") != 0 && strcmp(s, "uefi") != 0)
-        problem(c, path, "'%s' is not bios or uefi", shown(s, b, sizeof b));
+    check_word(c, path, v, (const char *const[]){"bios", "uefi", NULL});
 }
 
 static const struct field firmware_fields[] = {
