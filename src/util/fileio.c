@@ -203,20 +203,26 @@ int file_replace(const char *path, const void *data, size_t len)
  * that on a cold cache the disk reads ahead and writes behind instead of
  * reading, then writing everything at the final fsync. */
 #define COPY_PIECE (8u << 20)
+/* How much written data a copy lets gather before starting its writeback. */
+enum { WRITEBACK_BATCH = 16 << 20, SMALL_EXTENT = 1 << 20 };
+
 static int copy_extents(int in, const char *from, int out, const char *tmp, uint64_t size,
                         const struct file_copy_options *o)
 {
     static _Thread_local uint8_t buf[1 << 20];
-    uint64_t pos = 0;
+    uint64_t pos = 0, started = 0; /* writeback started below started */
     while (pos < size) {
         uint64_t data, hole;
         file_next_data(in, pos, size, &data, &hole);
         off_t o_in = (off_t)data, o_out = (off_t)data;
-        bool in_kernel = true;
+        /* Small extents through a buffer: measured on a cold cache (a
+         * layer of 64 KiB runs, bench/alternate.py), read() keeps the
+         * read-ahead going across them where copy_file_range does not
+         * (1.8x cp -r instead of 2.5x). */
+        bool in_kernel = hole - data >= SMALL_EXTENT;
         while (o_in < (off_t)hole) {
             ssize_t n = -1;
             uint64_t piece = hole - (uint64_t)o_in < COPY_PIECE ? hole - (uint64_t)o_in : COPY_PIECE;
-            off_t written = o_out;
             if ((uint64_t)o_in + piece < hole)
                 (void)posix_fadvise(in, o_in + (off_t)piece, COPY_PIECE, POSIX_FADV_WILLNEED);
             if (in_kernel)
@@ -236,10 +242,16 @@ static int copy_extents(int in, const char *from, int out, const char *tmp, uint
                 return hvm_error(n < 0 ? errno : EIO, "%s: copy to %s failed: %s", from, tmp,
                                  n < 0 ? strerror(errno) : "short copy");
             }
-            if (o_out > written)
-                (void)sync_file_range(out, written, o_out - written, SYNC_FILE_RANGE_WRITE);
+            /* Writeback in batches: started per small extent, it sends the
+             * disk many small writes that get between the reads. */
+            if ((uint64_t)o_out >= started + WRITEBACK_BATCH) {
+                (void)sync_file_range(out, (off_t)started, o_out - (off_t)started, SYNC_FILE_RANGE_WRITE);
+                started = (uint64_t)o_out;
+            }
             if (o->progress)
                 o->progress(o->opaque, (uint64_t)o_in, size);
+            if (o->written)
+                o->written(o->opaque, out, tmp, (uint64_t)o_out);
         }
         pos = hole;
     }
@@ -272,6 +284,8 @@ int file_copy_with(const char *from, const char *to, const struct file_copy_opti
         goto out;
     }
     (void)posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (o->written)
+        o->written(o->opaque, out, tmp, 0);
     if ((r = copy_extents(in, from, out, tmp, (uint64_t)st.st_size, o)) < 0)
         goto out;
     /* Start writing the copy back now: the disk works while the caller goes

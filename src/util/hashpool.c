@@ -1,11 +1,13 @@
 #include "util/hashpool.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/error.h"
 #include "util/sha256.h"
@@ -16,6 +18,10 @@ struct hash_job {
     char hex[65];
     int result;
     char message[256]; /* the worker's error message (messages are per thread) */
+    /* A followed file (hash_pool_follow): under the pool's lock. */
+    bool follow, ended;
+    int fd;
+    uint64_t upto; /* bytes final so far; the file's size once ended */
 };
 
 struct hash_pool {
@@ -24,9 +30,41 @@ struct hash_pool {
     struct hash_job *head, **tail; /* every job, in queue order */
     struct hash_job *next;         /* the first job no worker took yet */
     bool closing;
+    pthread_cond_t moved; /* a followed file grew or ended */
     unsigned n_threads;
     pthread_t threads[];
 };
+
+/* Hashes a followed file as its writer finishes it, waiting (under the
+ * pool's lock, which is held on entry and on return) for more. */
+static int hash_followed(struct hash_pool *p, struct hash_job *j)
+{
+    struct sha256_ctx *c = sha256_begin();
+    uint64_t at = 0;
+    int r = c ? 0 : hvm_error(ENOMEM, "out of memory");
+    while (r == 0) {
+        while (!j->ended && j->upto == at)
+            pthread_cond_wait(&p->moved, &p->lock);
+        bool ended = j->ended;
+        uint64_t upto = j->upto;
+        if (ended && j->result < 0) {
+            r = j->result;
+            break;
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (at < upto)
+            r = sha256_add_range(c, j->fd, j->path, at, upto);
+        at = upto;
+        pthread_mutex_lock(&p->lock);
+        if (ended)
+            break;
+    }
+    if (r == 0)
+        sha256_end(c, j->hex);
+    else
+        sha256_abandon(c);
+    return r;
+}
 
 static void *hash_worker(void *arg)
 {
@@ -39,6 +77,13 @@ static void *hash_worker(void *arg)
         if (!j)
             break;
         p->next = j->next;
+        if (j->follow) {
+            int r = hash_followed(p, j);
+            if (r < 0 && j->result == 0)
+                snprintf(j->message, sizeof j->message, "%s", hvm_error_message());
+            j->result = r;
+            continue;
+        }
         pthread_mutex_unlock(&p->lock);
         j->result = sha256_file(j->path, j->hex, NULL, NULL);
         if (j->result < 0)
@@ -58,6 +103,7 @@ struct hash_pool *hash_pool_start(unsigned threads)
         return NULL;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->moved, NULL);
     p->tail = &p->head;
     for (unsigned i = 0; i < threads; i++)
         if (pthread_create(&p->threads[p->n_threads], NULL, hash_worker, p) == 0)
@@ -69,6 +115,17 @@ struct hash_pool *hash_pool_start(unsigned threads)
     return p;
 }
 
+static void queue(struct hash_pool *p, struct hash_job *j)
+{
+    pthread_mutex_lock(&p->lock);
+    *p->tail = j;
+    p->tail = &j->next;
+    if (!p->next)
+        p->next = j;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+}
+
 int hash_pool_add(struct hash_pool *p, const char *path, const char *key)
 {
     struct hash_job *j = calloc(1, sizeof *j);
@@ -78,14 +135,68 @@ int hash_pool_add(struct hash_pool *p, const char *path, const char *key)
         free(j);
         return hvm_error(ENOMEM, "out of memory");
     }
-    pthread_mutex_lock(&p->lock);
-    *p->tail = j;
-    p->tail = &j->next;
-    if (!p->next)
-        p->next = j;
-    pthread_cond_signal(&p->wake);
-    pthread_mutex_unlock(&p->lock);
+    j->fd = -1;
+    queue(p, j);
     return 0;
+}
+
+/* The pool the job belongs to: followed jobs keep it for their writer. */
+struct followed {
+    struct hash_job job;
+    struct hash_pool *pool;
+};
+
+struct hash_job *hash_pool_follow(struct hash_pool *p, const char *key)
+{
+    struct followed *f = calloc(1, sizeof *f);
+    if (!f || !(f->job.key = strdup(key))) {
+        free(f);
+        hvm_error(ENOMEM, "out of memory");
+        return NULL;
+    }
+    f->pool = p;
+    f->job.follow = true;
+    f->job.fd = -1;
+    queue(p, &f->job);
+    return &f->job;
+}
+
+void hash_follow_advance(struct hash_job *j, int fd, const char *path, uint64_t upto)
+{
+    struct hash_pool *p = ((struct followed *)j)->pool;
+    pthread_mutex_lock(&p->lock);
+    if (j->fd < 0 && !j->ended) {
+        (void)fd; /* (open for writing only: the hasher opens its own) */
+        j->fd = open(path, O_RDONLY | O_CLOEXEC);
+        j->path = strdup(path);
+        if (j->fd < 0 || !j->path) {
+            j->ended = true;
+            j->result = hvm_error(errno ? errno : ENOMEM, "%s: %s", path, strerror(errno ? errno : ENOMEM));
+            snprintf(j->message, sizeof j->message, "%s", hvm_error_message());
+        }
+    }
+    if (!j->ended && upto > j->upto)
+        j->upto = upto;
+    pthread_cond_broadcast(&p->moved);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void hash_follow_end(struct hash_job *j, uint64_t size, int r)
+{
+    struct hash_pool *p = ((struct followed *)j)->pool;
+    pthread_mutex_lock(&p->lock);
+    if (!j->ended) {
+        j->ended = true;
+        j->upto = size;
+        if (r == 0 && j->fd < 0)
+            r = hvm_error(EINVAL, "a followed copy ended before it began");
+        if (r < 0) {
+            j->result = r;
+            snprintf(j->message, sizeof j->message, "%s", hvm_error_message());
+        }
+    }
+    pthread_cond_broadcast(&p->moved);
+    pthread_mutex_unlock(&p->lock);
 }
 
 int hash_pool_finish(struct hash_pool *p, void (*done)(void *opaque, const char *key, const char *hex),
@@ -106,10 +217,13 @@ int hash_pool_finish(struct hash_pool *p, void (*done)(void *opaque, const char 
             done(opaque, j->key, j->hex);
         free(j->path);
         free(j->key);
-        free(j);
+        if (j->fd >= 0)
+            close(j->fd);
+        free(j); /* (a followed job is the first member of its struct followed) */
     }
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->moved);
     free(p);
     return r;
 }

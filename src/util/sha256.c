@@ -41,18 +41,72 @@ static int hash_range(int fd, const char *path, EVP_MD_CTX *ctx, uint8_t *buf, s
     return 0;
 }
 
+struct sha256_ctx {
+    EVP_MD_CTX *md;
+    uint8_t *buf;
+    size_t cap;
+    uint64_t done;
+};
+
+struct sha256_ctx *sha256_begin(void)
+{
+    struct sha256_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->cap = 1 << 20;
+    c->buf = malloc(c->cap);
+    c->md = EVP_MD_CTX_new();
+    if (!c->buf || !c->md || !EVP_DigestInit_ex(c->md, EVP_sha256(), NULL)) {
+        sha256_abandon(c);
+        return NULL;
+    }
+    return c;
+}
+
+int sha256_add_range(struct sha256_ctx *c, int fd, const char *path, uint64_t at, uint64_t end)
+{
+    int r = 0;
+    while (at < end && r == 0) {
+        uint64_t d, h;
+        file_next_data(fd, at, end, &d, &h);
+        if (d > at)
+            r = hash_range(fd, path, c->md, c->buf, c->cap, at, d, true, &c->done, NULL, NULL);
+        if (r < 0 || d >= end)
+            break;
+        r = hash_range(fd, path, c->md, c->buf, c->cap, d, h, false, &c->done, NULL, NULL);
+        at = h;
+    }
+    return r;
+}
+
+void sha256_end(struct sha256_ctx *c, char hex[65])
+{
+    unsigned char md[32];
+    unsigned len = 0;
+    EVP_DigestFinal_ex(c->md, md, &len);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    sha256_abandon(c);
+}
+
+void sha256_abandon(struct sha256_ctx *c)
+{
+    if (!c)
+        return;
+    EVP_MD_CTX_free(c->md);
+    free(c->buf);
+    free(c);
+}
+
 int sha256_file(const char *path, char hex[65], void (*progress)(void *, uint64_t), void *opaque)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return hvm_error(errno, "%s: %s", path, strerror(errno));
-    size_t cap = 1 << 20;
-    uint8_t *buf = malloc(cap);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    struct sha256_ctx *c = sha256_begin();
     struct stat st;
     int r = 0;
-    uint64_t done = 0;
-    if (!buf || !ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+    if (!c) {
         r = hvm_error(ENOMEM, "out of memory");
         goto out;
     }
@@ -65,26 +119,22 @@ int sha256_file(const char *path, char hex[65], void (*progress)(void *, uint64_
         uint64_t d, h;
         file_next_data(fd, at, size, &d, &h);
         if (d > at)
-            r = hash_range(fd, path, ctx, buf, cap, at, d, true, &done, progress, opaque);
+            r = hash_range(fd, path, c->md, c->buf, c->cap, at, d, true, &c->done, progress, opaque);
         if (r < 0 || d >= size)
             break;
-        r = hash_range(fd, path, ctx, buf, cap, d, h, false, &done, progress, opaque);
+        r = hash_range(fd, path, c->md, c->buf, c->cap, d, h, false, &c->done, progress, opaque);
         at = h;
     }
     /* A file that changed size meanwhile was not hashed as it is. */
     struct stat after;
     if (r == 0 && (fstat(fd, &after) < 0 || after.st_size != st.st_size))
         r = hvm_error(EIO, "%s: file changed while being hashed", path);
-    if (r < 0)
-        goto out;
-    unsigned char md[32];
-    unsigned len = 0;
-    EVP_DigestFinal_ex(ctx, md, &len);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    if (r == 0) {
+        sha256_end(c, hex);
+        c = NULL;
+    }
 out:
-    EVP_MD_CTX_free(ctx);
-    free(buf);
+    sha256_abandon(c);
     close(fd);
     return r;
 }

@@ -41,6 +41,7 @@
 struct copy_progress {
     const struct bundle_progress *p;
     uint64_t base, total;
+    struct hash_job *hash; /* the copy's hash, following it */
 };
 
 static void file_progress(void *opaque, uint64_t done, uint64_t total)
@@ -51,17 +52,36 @@ static void file_progress(void *opaque, uint64_t done, uint64_t total)
         cp->p->fn(cp->p->opaque, cp->base + done, cp->total);
 }
 
+static void file_written(void *opaque, int fd, const char *path, uint64_t upto)
+{
+    struct copy_progress *cp = opaque;
+    hash_follow_advance(cp->hash, fd, path, upto);
+}
+
 /* Copies into a bundle being built: no sync per file (publish_tree syncs the
  * whole folder once before it is renamed into place) and, when a hash pool is
- * given, the copy queued for its SHA-256 (the manifest's, or the check of
- * an import against it): the copy is what the bundle or the store holds. */
+ * given, the copy hashed (the manifest's SHA-256, or the check of an import
+ * against it): the copy is what the bundle or the store holds. A pool
+ * thread hashes what the copy has written as it goes, from the page cache,
+ * so that on a cold cache hashing hides behind the reads instead of
+ * following them. */
 static int bundle_copy(const char *from, const char *to, struct copy_progress *cp,
                        struct hash_pool *hashing, const char *rel)
 {
     struct file_copy_options o = {.progress = file_progress, .opaque = cp, .no_sync = true};
+    if (hashing) {
+        if (!(cp->hash = hash_pool_follow(hashing, rel)))
+            return -ENOMEM;
+        o.written = file_written;
+    }
     int r = file_copy_with(from, to, &o);
-    if (r == 0 && hashing)
-        r = hash_pool_add(hashing, to, rel);
+    if (hashing) {
+        struct stat st;
+        if (r == 0 && stat(to, &st) < 0)
+            r = hvm_error(errno, "%s: %s", to, strerror(errno));
+        hash_follow_end(cp->hash, r == 0 ? (uint64_t)st.st_size : 0, r);
+        cp->hash = NULL;
+    }
     return r;
 }
 
@@ -189,7 +209,7 @@ static int export_boot_files(struct vm *vm, const char *tmp, json_t *doc, json_t
                 char *name = boot_name(given, real);
                 char *to = name ? path_join(tmp, name) : NULL;
                 char *dir = to ? path_dirname(to) : NULL;
-                struct copy_progress cp = {NULL, 0, 0};
+                struct copy_progress cp = {NULL, 0, 0, NULL};
                 r = dir ? path_mkdirs(dir) : hvm_error(ENOMEM, "out of memory");
                 if (r == 0)
                     r = bundle_copy(real, to, &cp, NULL, name);
@@ -386,7 +406,7 @@ static int export_tree(struct vm *vm, const char *tmp, json_t *doc, json_t *file
         }
     if ((r = check_space(p->dest, total)) < 0)
         goto out;
-    struct copy_progress cp = {p->progress, 0, total};
+    struct copy_progress cp = {p->progress, 0, total, NULL};
     struct hash_pool *hashing = hash_pool_start(HASH_THREADS);
     if (!hashing) {
         r = hvm_error(ENOMEM, "out of memory");
@@ -1290,7 +1310,7 @@ int vm_import(struct store *s, const struct import_params *p, json_t **problems)
                 continue;
             char *from = path_join(p->dir, rel), *to = path_join(tmp, rel);
             char *dir = to ? path_dirname(to) : NULL;
-            struct copy_progress cp = {p->progress, done, total};
+            struct copy_progress cp = {p->progress, done, total, NULL};
             if ((r = path_mkdirs(dir)) == 0)
                 r = bundle_copy(from, to, &cp, hashing, rel);
             done += (uint64_t)json_integer_value(json_object_get(e, "size"));
