@@ -63,20 +63,27 @@ struct sha256_ctx *sha256_begin(void)
     return c;
 }
 
-int sha256_add_range(struct sha256_ctx *c, int fd, const char *path, uint64_t at, uint64_t end)
+/* The data regions of [at, end) read, its holes fed as zeros. */
+static int add_ranges(struct sha256_ctx *c, int fd, const char *path, uint64_t at, uint64_t end,
+                      void (*progress)(void *, uint64_t), void *opaque)
 {
     int r = 0;
     while (at < end && r == 0) {
         uint64_t d, h;
         file_next_data(fd, at, end, &d, &h);
         if (d > at)
-            r = hash_range(fd, path, c->md, c->buf, c->cap, at, d, true, &c->done, NULL, NULL);
+            r = hash_range(fd, path, c->md, c->buf, c->cap, at, d, true, &c->done, progress, opaque);
         if (r < 0 || d >= end)
             break;
-        r = hash_range(fd, path, c->md, c->buf, c->cap, d, h, false, &c->done, NULL, NULL);
+        r = hash_range(fd, path, c->md, c->buf, c->cap, d, h, false, &c->done, progress, opaque);
         at = h;
     }
     return r;
+}
+
+int sha256_add_range(struct sha256_ctx *c, int fd, const char *path, uint64_t at, uint64_t end)
+{
+    return add_ranges(c, fd, path, at, end, NULL, NULL);
 }
 
 void sha256_end(struct sha256_ctx *c, char hex[65])
@@ -114,17 +121,7 @@ int sha256_file(const char *path, char hex[65], void (*progress)(void *, uint64_
         r = hvm_error(errno, "%s: %s", path, strerror(errno));
         goto out;
     }
-    uint64_t size = (uint64_t)st.st_size, at = 0;
-    while (at < size && r == 0) {
-        uint64_t d, h;
-        file_next_data(fd, at, size, &d, &h);
-        if (d > at)
-            r = hash_range(fd, path, c->md, c->buf, c->cap, at, d, true, &c->done, progress, opaque);
-        if (r < 0 || d >= size)
-            break;
-        r = hash_range(fd, path, c->md, c->buf, c->cap, d, h, false, &c->done, progress, opaque);
-        at = h;
-    }
+    r = add_ranges(c, fd, path, 0, (uint64_t)st.st_size, progress, opaque);
     /* A file that changed size meanwhile was not hashed as it is. */
     struct stat after;
     if (r == 0 && (fstat(fd, &after) < 0 || after.st_size != st.st_size))
