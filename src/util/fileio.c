@@ -251,7 +251,7 @@ static int copy_extents(int in, const char *from, int out, const char *tmp, uint
             if (o->progress)
                 o->progress(o->opaque, (uint64_t)o_in, size);
             if (o->written)
-                o->written(o->opaque, out, tmp, (uint64_t)o_out);
+                o->written(o->opaque, tmp, (uint64_t)o_out);
         }
         pos = hole;
     }
@@ -285,7 +285,7 @@ int file_copy_with(const char *from, const char *to, const struct file_copy_opti
     }
     (void)posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
     if (o->written)
-        o->written(o->opaque, out, tmp, 0);
+        o->written(o->opaque, tmp, 0);
     if ((r = copy_extents(in, from, out, tmp, (uint64_t)st.st_size, o)) < 0)
         goto out;
     /* Start writing the copy back now: the disk works while the caller goes

@@ -49,9 +49,9 @@ struct file_copy_options {
     void *opaque;
     bool no_sync;     /* the caller syncs the whole file system once at the end */
     /* Called once the copy is open (upto 0) and after each piece: bytes
-     * [0, upto) of fd (the copy, under the temporary name path) are final.
+     * [0, upto) of the copy, under its temporary name path, are final.
      * Takes the same opaque as progress. */
-    void (*written)(void *opaque, int fd, const char *path, uint64_t upto);
+    void (*written)(void *opaque, const char *path, uint64_t upto);
 };
 int file_copy_with(const char *from, const char *to, const struct file_copy_options *o);
 int file_copy_progress(const char *from, const char *to,

@@ -161,12 +161,11 @@ struct hash_job *hash_pool_follow(struct hash_pool *p, const char *key)
     return &f->job;
 }
 
-void hash_follow_advance(struct hash_job *j, int fd, const char *path, uint64_t upto)
+void hash_follow_advance(struct hash_job *j, const char *path, uint64_t upto)
 {
     struct hash_pool *p = ((struct followed *)j)->pool;
     pthread_mutex_lock(&p->lock);
     if (j->fd < 0 && !j->ended) {
-        (void)fd; /* (open for writing only: the hasher opens its own) */
         j->fd = open(path, O_RDONLY | O_CLOEXEC);
         j->path = strdup(path);
         if (j->fd < 0 || !j->path) {

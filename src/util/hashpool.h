@@ -17,9 +17,9 @@ int hash_pool_add(struct hash_pool *p, const char *path, const char *key);
  * order with the others; every one must be ended before hash_pool_finish. */
 struct hash_job;
 struct hash_job *hash_pool_follow(struct hash_pool *p, const char *key);
-/* Bytes [0, upto) of fd (path names it in errors) are written and final;
- * the hasher opens path for itself the first time. */
-void hash_follow_advance(struct hash_job *j, int fd, const char *path, uint64_t upto);
+/* Bytes [0, upto) of the file at path are written and final; the hasher
+ * opens path for reading the first time. */
+void hash_follow_advance(struct hash_job *j, const char *path, uint64_t upto);
 /* The file is complete at size bytes; r < 0: the copy failed, no hash. */
 void hash_follow_end(struct hash_job *j, uint64_t size, int r);
 

@@ -52,10 +52,10 @@ static void file_progress(void *opaque, uint64_t done, uint64_t total)
         cp->p->fn(cp->p->opaque, cp->base + done, cp->total);
 }
 
-static void file_written(void *opaque, int fd, const char *path, uint64_t upto)
+static void file_written(void *opaque, const char *path, uint64_t upto)
 {
     struct copy_progress *cp = opaque;
-    hash_follow_advance(cp->hash, fd, path, upto);
+    hash_follow_advance(cp->hash, path, upto);
 }
 
 /* Copies into a bundle being built: no sync per file (publish_tree syncs the
