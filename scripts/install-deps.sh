@@ -5,7 +5,7 @@ set -e
 PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libjansson-dev uuid-dev
 libcmocka-dev libssl-dev qemu-utils libvhdi-utils python3-libvhdi libnbd-bin python3 psmisc procps
 qemu-system-x86 busybox-static cpio man-db groff-base libnl-3-dev libnl-route-3-dev libnl-genl-3-dev dnsmasq
-nftables libnftables-dev iproute2 genisoimage ovmf
+nftables libnftables-dev iproute2 iputils-ping genisoimage ovmf
 libmicrohttpd-dev chromium curl jq nodejs openssl
 corosync pacemaker pacemaker-cli-utils resource-agents libxml2-dev libxml2-utils"
 # t93 builds a bootable ISO (BIOS and UEFI) with grub-mkrescue
