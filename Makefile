@@ -16,6 +16,7 @@ BENCH_BUILD ?= build-release
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 GUEST_DIR ?= build-guest
+JOBS ?= 2
 PREFIX ?= /usr/local
 DESTDIR ?=
 
@@ -39,7 +40,7 @@ $(BENCH_BUILD)/build.ninja:
 check: deps $(CHECK_BUILD)/build.ninja
 	@GUEST_DIR=$(GUEST_DIR) sh scripts/guest/build.sh || echo "make check: the test guest could not be built; runtime tests will be skipped"
 	ninja -C $(CHECK_BUILD)
-	HVM=$(CURDIR)/$(CHECK_BUILD)/hvm BUILD=$(CURDIR)/$(CHECK_BUILD) GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh tests/run-all.sh
+	JOBS=$(JOBS) HVM=$(CURDIR)/$(CHECK_BUILD)/hvm BUILD=$(CURDIR)/$(CHECK_BUILD) GUEST_DIR=$(CURDIR)/$(GUEST_DIR) sh tests/run-all.sh
 
 # The demo prepares itself (packages, build, guest) quietly: each step's
 # output goes to a log in $(BUILD) that is shown only when the step fails.
