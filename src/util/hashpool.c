@@ -166,11 +166,15 @@ void hash_follow_advance(struct hash_job *j, const char *path, uint64_t upto)
     struct hash_pool *p = ((struct followed *)j)->pool;
     pthread_mutex_lock(&p->lock);
     if (j->fd < 0 && !j->ended) {
+        /* errno is taken at once: strdup may change it on success */
         j->fd = open(path, O_RDONLY | O_CLOEXEC);
+        int e = j->fd < 0 ? errno : 0;
         j->path = strdup(path);
-        if (j->fd < 0 || !j->path) {
+        if (!e && !j->path)
+            e = ENOMEM;
+        if (e) {
             j->ended = true;
-            j->result = hvm_error(errno ? errno : ENOMEM, "%s: %s", path, strerror(errno ? errno : ENOMEM));
+            j->result = hvm_error(e, "%s: %s", path, strerror(e));
             snprintf(j->message, sizeof j->message, "%s", hvm_error_message());
         }
     }

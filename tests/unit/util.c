@@ -117,6 +117,88 @@ static void pool_reports_an_unreadable_file(void **state)
     free(missing);
 }
 
+/* A followed file (hash_pool_follow) is hashed while its writer writes
+ * it: the writer appends in uneven pieces, announcing each, with a plain
+ * queued file before and after it to keep the order honest. */
+static void pool_follows_a_file_as_it_is_written(void **state)
+{
+    (void)state;
+    struct hash_pool *p = hash_pool_start(2);
+    assert_non_null(p);
+    uint8_t *before, *after;
+    char *first = make_file("first", 70000, 0, 70000, 1, &before);
+    char *last = make_file("last", 9000, 100, 800, 2, &after);
+    assert_int_equal(hash_pool_add(p, first, "first"), 0);
+    struct hash_job *j = hash_pool_follow(p, "followed");
+    assert_non_null(j);
+    assert_int_equal(hash_pool_add(p, last, "last"), 0);
+
+    size_t size = 3 * 1000 * 1000 + 17;
+    uint8_t *mem = malloc(size);
+    for (size_t i = 0; i < size; i++)
+        mem[i] = (uint8_t)(i * 13 + (i >> 11));
+    char *path = path_join(dir, "followed");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    for (size_t at = 0, piece = 1; at < size; piece = piece * 3 + 1) {
+        size_t n = piece < size - at ? piece : size - at;
+        assert_int_equal(pwrite(fd, mem + at, n, (off_t)at), (ssize_t)n);
+        at += n;
+        hash_follow_advance(j, path, at);
+    }
+    close(fd);
+    hash_follow_end(j, size, 0);
+
+    char want[3][65];
+    digest_hex(before, 70000, want[0]);
+    digest_hex(mem, size, want[1]);
+    digest_hex(after, 9000, want[2]);
+    struct seen s = {0};
+    assert_int_equal(hash_pool_finish(p, record, &s), 0);
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.keys[1], "followed");
+    for (int i = 0; i < 3; i++)
+        assert_string_equal(s.hex[i], want[i]);
+    free(mem);
+    free(before);
+    free(after);
+    free(path);
+    free(first);
+    free(last);
+}
+
+/* A copy that fails gives no hash and its error; one whose file cannot be
+ * opened names the file; the other files are still delivered. */
+static void pool_reports_failed_followed_copies(void **state)
+{
+    (void)state;
+    struct hash_pool *p = hash_pool_start(1);
+    struct hash_job *failed = hash_pool_follow(p, "failed");
+    struct hash_job *gone = hash_pool_follow(p, "gone");
+    uint8_t *mem;
+    char *good = make_file("good2", 4096, 0, 4096, 5, &mem);
+    assert_int_equal(hash_pool_add(p, good, "good"), 0);
+    char *path = path_join(dir, "half");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_int_equal(write(fd, mem, 100), 100);
+    close(fd);
+    hash_follow_advance(failed, path, 100);
+    hash_follow_end(failed, 100, hvm_error(EIO, "%s: the copy failed", path));
+    char *missing = path_join(dir, "no-such-copy");
+    hash_follow_advance(gone, missing, 10);
+    hash_follow_end(gone, 10, 0);
+    struct seen s = {0};
+    hvm_error_clear();
+    assert_int_equal(hash_pool_finish(p, record, &s), -EIO);
+    assert_non_null(strstr(hvm_error_message(), "the copy failed"));
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.keys[0], "good");
+    free(mem);
+    free(good);
+    free(path);
+    free(missing);
+}
+
 static void copy_keeps_bytes_and_holes(void **state)
 {
     (void)state;
@@ -408,6 +490,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pool_hashes_like_openssl_in_queue_order),
         cmocka_unit_test(pool_reports_an_unreadable_file),
+        cmocka_unit_test(pool_follows_a_file_as_it_is_written),
+        cmocka_unit_test(pool_reports_failed_followed_copies),
         cmocka_unit_test(copy_keeps_bytes_and_holes),
         cmocka_unit_test(stale_temporaries_of_dead_writers_go),
         cmocka_unit_test(locks_combine_in_process_and_conflict_across),
